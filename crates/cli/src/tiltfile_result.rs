@@ -1,0 +1,321 @@
+//! `lilt alpha tiltfile-result`: the Plan as JSON in the shape of Tilt's
+//! `tilt alpha tiltfile-result`, so tools written for Tilt can read it.
+//!
+//! This is a wire format: field names follow Tilt's Go structs (`Manifests`, `DeployTarget`,
+//! `UpdateCmdSpec.args`, ...) even where lilt's model names things differently.
+
+use std::path::Path;
+use std::time::Duration;
+
+use lilt_model::{
+    BuildDetails, Cmd, DeployTarget, IgnoreSet, ImageTarget, Link, LocalTarget, Manifest, Plan,
+    Probe, ProbeAction,
+};
+use lilt_tiltfile::LoadResult;
+use serde_json::{Map, Value, json};
+
+/// The whole document.
+pub(crate) fn to_json(result: &LoadResult) -> Value {
+    let plan = &result.plan;
+    let error = match &result.error {
+        Some(e) => Value::String(e.short()),
+        None => Value::Null,
+    };
+    let settings = &plan.settings;
+    let ci_timeout = settings.ci.timeout.unwrap_or(Duration::from_secs(30 * 60));
+    let mut ci = Map::new();
+    if let Some(grace) = settings.ci.k8s_grace_period {
+        ci.insert("k8sGracePeriod".into(), json!(go_duration(grace)));
+    }
+    ci.insert("timeout".into(), json!(go_duration(ci_timeout)));
+    ci.insert(
+        "readinessTimeout".into(),
+        json!(go_duration(settings.ci.readiness_timeout)),
+    );
+    json!({
+        "Manifests": plan.manifests.iter().map(|m| manifest(plan, m)).collect::<Vec<_>>(),
+        "EnabledManifests": plan.enabled,
+        "Tiltignore": {
+            "LocalPath": if plan.tiltignore.patterns.is_empty() { String::new() } else { path_str(&plan.tiltignore.base_path.join(".tiltignore")) },
+            "Source": "",
+            "Patterns": null_if_empty(&plan.tiltignore.patterns),
+        },
+        "ConfigFiles": plan.config_files.iter().map(|p| path_str(p)).collect::<Vec<_>>(),
+        "FeatureFlags": settings.features.0,
+        "TeamID": settings.team_id,
+        "Error": error,
+        "DockerPruneSettings": {
+            "Enabled": settings.docker_prune.enabled,
+            "MaxAge": nanos(settings.docker_prune.max_age),
+            "NumBuilds": settings.docker_prune.num_builds,
+            "Interval": nanos(settings.docker_prune.interval),
+            "KeepRecent": settings.docker_prune.keep_recent,
+        },
+        "AnalyticsOpt": match settings.analytics { None => 0, Some(true) => 1, Some(false) => 2 },
+        "VersionSettings": { "CheckUpdates": settings.version.check_updates },
+        "UpdateSettings": {
+            "SuppressUnusedImageWarnings": null_if_empty(&settings.update.suppress_unused_image_warnings),
+        },
+        "WatchSettings": {
+            "Ignores": if settings.watch_ignores.is_empty() { Value::Null } else { ignores(&settings.watch_ignores) },
+        },
+        "CISettings": ci,
+    })
+}
+
+fn manifest(plan: &Plan, m: &Manifest) -> Value {
+    let image_targets = if m.image_targets.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(
+            m.image_targets
+                .iter()
+                .map(|i| image_target(plan, i))
+                .collect(),
+        )
+    };
+    let deploy = match &m.deploy {
+        DeployTarget::Local(local) => local_target(&m.name, local),
+    };
+    json!({
+        "Name": m.name,
+        "ImageTargets": image_targets,
+        "DeployTarget": deploy,
+        "TriggerMode": m.trigger_mode.wire(),
+        "ResourceDependencies": null_if_empty(&m.resource_deps),
+        "SourceTiltfile": m.source_tiltfile,
+        "Labels": m.labels,
+    })
+}
+
+fn local_target(name: &str, local: &LocalTarget) -> Value {
+    let update = if local.update_cmd.is_empty() {
+        Value::Null
+    } else {
+        let mut spec = Map::new();
+        spec.insert("args".into(), json!(local.update_cmd.argv));
+        spec.insert("dir".into(), json!(path_str(&local.update_cmd.dir)));
+        if !local.update_cmd.env.is_empty() {
+            spec.insert("env".into(), json!(env_list(&local.update_cmd)));
+        }
+        Value::Object(spec)
+    };
+    let serve = if local.serve_cmd.is_empty() {
+        json!({ "Argv": null, "Dir": "", "Env": null, "EchoOff": false })
+    } else {
+        json!({
+            "Argv": local.serve_cmd.argv,
+            "Dir": path_str(&local.serve_cmd.dir),
+            "Env": if local.serve_cmd.env.is_empty() { Value::Null } else { json!(env_list(&local.serve_cmd)) },
+            "EchoOff": local.serve_cmd.echo_off,
+        })
+    };
+    json!({
+        "UpdateCmdSpec": update,
+        "Name": name,
+        "ServeCmd": serve,
+        "Links": links(&local.links),
+        "Deps": if local.deps.is_empty() { Value::Null } else { json!(local.deps.iter().map(|p| path_str(p)).collect::<Vec<_>>()) },
+        "FileWatchIgnores": if local.ignores.is_empty() { Value::Null } else { ignores(&local.ignores) },
+        "AllowParallel": local.allow_parallel,
+        "ReadinessProbe": local.readiness_probe.as_ref().map_or(Value::Null, probe),
+        "ServeCmdDisableSource": null,
+    })
+}
+
+/// An image target as Tilt prints it (`model.ImageTarget`).
+fn image_target(plan: &Plan, image: &ImageTarget) -> Value {
+    let _ = plan;
+    let build = match &image.build {
+        BuildDetails::Docker(d) => {
+            let mut b = Map::new();
+            b.insert("ref".into(), json!(""));
+            b.insert("dockerfileContents".into(), json!(d.dockerfile_contents));
+            b.insert("context".into(), json!(path_str(&d.context)));
+            if !d.build_args.is_empty() {
+                let args: Vec<String> = d
+                    .build_args
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Some(v) => format!("{k}={v}"),
+                        None => k.clone(),
+                    })
+                    .collect();
+                b.insert("args".into(), json!(args));
+            }
+            if !d.target.is_empty() {
+                b.insert("target".into(), json!(d.target));
+            }
+            if let Some(path) = &d.dockerfile_path {
+                b.insert("dockerfile".into(), json!(path_str(path)));
+            }
+            b.insert("contextIgnores".into(), ignores(&d.context_ignores));
+            Value::Object(b)
+        }
+        BuildDetails::Custom(c) => json!({
+            "args": c.cmd.argv,
+            "dir": path_str(&c.cmd.dir),
+            "deps": c.deps.iter().map(|p| path_str(p)).collect::<Vec<_>>(),
+            "outputTag": c.tag,
+            "outputsImageRefTo": c.outputs_image_ref_to.as_deref().map(path_str).unwrap_or_default(),
+        }),
+    };
+    let watch_ignores = match &image.build {
+        BuildDetails::Docker(d) => ignores(&d.watch_ignores),
+        BuildDetails::Custom(c) => ignores(&c.ignores),
+    };
+    json!({
+        "selector": image.image_ref,
+        "BuildDetails": build,
+        "FileWatchIgnores": watch_ignores,
+    })
+}
+
+fn ignores(sets: &[IgnoreSet]) -> Value {
+    Value::Array(
+        sets.iter()
+            .map(|s| {
+                let mut o = Map::new();
+                o.insert("basePath".into(), json!(path_str(&s.base_path)));
+                if !s.patterns.is_empty() {
+                    o.insert("patterns".into(), json!(s.patterns));
+                }
+                Value::Object(o)
+            })
+            .collect(),
+    )
+}
+
+fn links(links: &[Link]) -> Value {
+    if links.is_empty() {
+        return Value::Null;
+    }
+    Value::Array(
+        links
+            .iter()
+            .map(|l| json!({ "URL": l.url, "Name": l.name }))
+            .collect(),
+    )
+}
+
+fn probe(p: &Probe) -> Value {
+    let mut o = Map::new();
+    match &p.action {
+        ProbeAction::Exec { command } => {
+            o.insert("exec".into(), json!({ "command": command }));
+        }
+        ProbeAction::HttpGet {
+            host,
+            port,
+            scheme,
+            path,
+        } => {
+            let mut h = Map::new();
+            if !path.is_empty() {
+                h.insert("path".into(), json!(path));
+            }
+            h.insert("port".into(), json!(port));
+            h.insert("host".into(), json!(host));
+            h.insert("scheme".into(), json!(scheme.to_ascii_uppercase()));
+            o.insert("httpGet".into(), Value::Object(h));
+        }
+        ProbeAction::TcpSocket { host, port } => {
+            o.insert("tcpSocket".into(), json!({ "port": port, "host": host }));
+        }
+    }
+    for (key, value) in [
+        ("initialDelaySeconds", p.initial_delay_secs),
+        ("timeoutSeconds", p.timeout_secs),
+        ("periodSeconds", p.period_secs),
+        ("successThreshold", p.success_threshold),
+        ("failureThreshold", p.failure_threshold),
+    ] {
+        if value != 0 {
+            o.insert(key.into(), json!(value));
+        }
+    }
+    Value::Object(o)
+}
+
+fn env_list(cmd: &Cmd) -> Vec<String> {
+    cmd.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+fn null_if_empty(items: &[String]) -> Value {
+    if items.is_empty() {
+        Value::Null
+    } else {
+        json!(items)
+    }
+}
+
+fn path_str(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn nanos(d: Duration) -> u128 {
+    d.as_nanos()
+}
+
+/// Go's `time.Duration.String()`: `30m0s`, `1h0m0s`, `1.5s`, `0s`.
+pub(crate) fn go_duration(d: Duration) -> String {
+    let total = d.as_nanos();
+    if total == 0 {
+        return "0s".to_owned();
+    }
+    if total < 1_000_000_000 {
+        return if total < 1_000 {
+            format!("{total}ns")
+        } else if total < 1_000_000 {
+            trim_fraction(total as f64 / 1e3, "µs")
+        } else {
+            trim_fraction(total as f64 / 1e6, "ms")
+        };
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let frac = d.subsec_nanos();
+    let seconds = if frac == 0 {
+        format!("{s}s")
+    } else {
+        let mut f = format!("{s}.{frac:09}");
+        while f.ends_with('0') {
+            f.pop();
+        }
+        format!("{f}s")
+    };
+    if h > 0 {
+        format!("{h}h{m}m{seconds}")
+    } else if m > 0 {
+        format!("{m}m{seconds}")
+    } else {
+        seconds
+    }
+}
+
+fn trim_fraction(value: f64, unit: &str) -> String {
+    let mut s = format!("{value:.9}");
+    while s.ends_with('0') {
+        s.pop();
+    }
+    if s.ends_with('.') {
+        s.pop();
+    }
+    format!("{s}{unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_print_like_go() {
+        assert_eq!(go_duration(Duration::from_secs(1800)), "30m0s");
+        assert_eq!(go_duration(Duration::from_secs(300)), "5m0s");
+        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(go_duration(Duration::ZERO), "0s");
+    }
+}

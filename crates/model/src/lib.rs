@@ -1,0 +1,26 @@
+//! The Plan: what a Tiltfile evaluates to, as plain data with no I/O.
+//!
+//! Everything the engine, the runtimes and the dashboard need to know about a project is
+//! here. The types are deliberately not `Serialize`: wire formats (Tilt's
+//! `tiltfile-result` JSON, the dashboard API) live at the edge and convert by hand, so
+//! this crate can change shape without breaking a wire contract.
+
+mod cmd;
+mod image;
+mod plan;
+mod probe;
+mod resource;
+mod settings;
+
+pub use cmd::Cmd;
+pub use image::{
+    BuildDetails, CustomBuild, DockerBuild, ImageTarget, LiveUpdate, LiveUpdateRun, LiveUpdateSync,
+};
+pub use plan::{Plan, TILTFILE_RESOURCE, UNCATEGORIZED_RESOURCE};
+pub use probe::{Probe, ProbeAction};
+pub use resource::{
+    DeployTarget, IgnoreSet, Link, LocalTarget, Manifest, PortForward, TriggerMode,
+};
+pub use settings::{
+    CiSettings, DockerPruneSettings, FeatureFlags, Settings, UpdateSettings, VersionSettings,
+};

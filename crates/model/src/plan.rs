@@ -1,0 +1,44 @@
+//! The Plan: the whole result of evaluating a Tiltfile.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use crate::{IgnoreSet, ImageTarget, Manifest, Settings};
+
+/// The name of the pseudo-resource that stands for the Tiltfile itself.
+pub const TILTFILE_RESOURCE: &str = "(Tiltfile)";
+/// The resource that holds Kubernetes objects no other resource claimed.
+pub const UNCATEGORIZED_RESOURCE: &str = "uncategorized";
+
+/// What a Tiltfile asked for. Built by `lilt-tiltfile`, run by the engine.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    /// The main Tiltfile, absolute.
+    pub tiltfile: PathBuf,
+    /// Resources in Tilt's order: Kubernetes, Docker Compose, local, then `uncategorized`.
+    pub manifests: Vec<Manifest>,
+    /// Every image declared, in declaration order, used or not.
+    pub images: Vec<ImageTarget>,
+    /// Names of the resources to run; the others are shown disabled.
+    pub enabled: Vec<String>,
+    /// Files whose change re-runs the Tiltfile.
+    pub config_files: BTreeSet<PathBuf>,
+    /// `.tiltignore` next to the main Tiltfile.
+    pub tiltignore: IgnoreSet,
+    pub settings: Settings,
+    /// The Tiltfile args this Plan was evaluated with.
+    pub args: Vec<String>,
+}
+
+impl Plan {
+    pub fn manifest(&self, name: &str) -> Option<&Manifest> {
+        self.manifests.iter().find(|m| m.name == name)
+    }
+
+    /// Every ignore pattern that applies to all file watches.
+    pub fn global_ignores(&self) -> Vec<IgnoreSet> {
+        let mut out = vec![self.tiltignore.clone()];
+        out.extend(self.settings.watch_ignores.iter().cloned());
+        out
+    }
+}

@@ -1,0 +1,277 @@
+//! Turns what the builtins recorded into a [`Plan`], after execution, in Tilt's order:
+//! unused-image warnings, live-update step checks, local resources, dependency checks,
+//! and resource selection.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use lilt_model::{
+    DeployTarget, IgnoreSet, LocalTarget, Manifest, Plan, TriggerMode, UNCATEGORIZED_RESOURCE,
+};
+
+use crate::error::LoadError;
+use crate::state::{EnabledResources, TiltState};
+
+const NO_DEPLOY_WARNING: &str = "We could not find any deployment instructions, e.g. `k8s_yaml` or `docker_compose`.\n\
+     Skipping all image builds until we know how to deploy them.";
+
+pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Plan, LoadError> {
+    let decl = state.decl.borrow();
+
+    // Images no resource deploys are skipped, with a warning unless suppressed.
+    let suppress = &decl.settings.update.suppress_unused_image_warnings;
+    let unmatched = decl
+        .images
+        .iter()
+        .filter(|i| !suppress.iter().any(|s| s == "*" || *s == i.image_ref))
+        .count();
+    let mut warnings = Vec::new();
+    if unmatched > 0 {
+        warnings.push(NO_DEPLOY_WARNING.to_owned());
+    }
+
+    let unused: Vec<&String> = decl
+        .steps_created
+        .iter()
+        .filter(|(pos, _)| !decl.steps_used.contains(*pos))
+        .map(|(_, description)| description)
+        .collect();
+    if !unused.is_empty() {
+        let list: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+        return Err(LoadError::new(format!(
+            "found {} live_update steps that were created but not used in a live_update:\n{}",
+            unused.len(),
+            list.join("\n\t")
+        )));
+    }
+
+    let default_auto = decl.trigger_mode.as_ref().is_none_or(|(auto, _)| *auto);
+    let mut manifests: Vec<Manifest> = decl
+        .local_resources
+        .iter()
+        .map(|r| Manifest {
+            name: r.name.clone(),
+            image_targets: Vec::new(),
+            deploy: DeployTarget::Local(LocalTarget {
+                update_cmd: r.update_cmd.clone(),
+                serve_cmd: r.serve_cmd.clone(),
+                deps: r.deps.clone(),
+                ignores: if r.ignores.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![IgnoreSet {
+                        base_path: r.dir.clone(),
+                        patterns: r.ignores.clone(),
+                    }]
+                },
+                allow_parallel: r.allow_parallel,
+                readiness_probe: r.readiness_probe.clone(),
+                links: r.links.clone(),
+            }),
+            trigger_mode: TriggerMode::from_parts(
+                r.trigger_auto.unwrap_or(default_auto),
+                r.auto_init,
+            ),
+            resource_deps: r.resource_deps.clone(),
+            labels: r
+                .labels
+                .iter()
+                .map(|l| (l.clone(), l.clone()))
+                .collect::<BTreeMap<_, _>>(),
+            source_tiltfile: r.source_tiltfile.clone(),
+        })
+        .collect();
+
+    warnings.extend(sanitize_dependencies(&mut manifests)?);
+    let enabled = enabled_resources(state, &decl.config.enabled, &manifests)?;
+    drop(decl);
+    for w in warnings {
+        state.warn(w);
+    }
+
+    let tiltignore = read_tiltignore(&tiltignore_path);
+    let decl = state.decl.borrow();
+    Ok(Plan {
+        tiltfile: state.main_path.clone(),
+        manifests,
+        images: decl.images.clone(),
+        enabled,
+        config_files: Default::default(),
+        tiltignore,
+        settings: decl.settings.clone(),
+        args: state.opts.args.clone(),
+    })
+}
+
+fn read_tiltignore(path: &std::path::Path) -> IgnoreSet {
+    let base_path = path.parent().map(PathBuf::from).unwrap_or_default();
+    let patterns = std::fs::read_to_string(path)
+        .map(|text| {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    IgnoreSet {
+        base_path,
+        patterns,
+    }
+}
+
+/// Drops unknown deps (with a warning), rejects self-dependencies and cycles.
+fn sanitize_dependencies(manifests: &mut [Manifest]) -> Result<Vec<String>, LoadError> {
+    let known: HashSet<String> = manifests.iter().map(|m| m.name.clone()).collect();
+    let mut warnings = Vec::new();
+    for m in manifests.iter_mut() {
+        let mut kept = Vec::new();
+        for dep in &m.resource_deps {
+            if *dep == m.name {
+                return Err(LoadError::new(format!(
+                    "resource {} specified a dependency on itself",
+                    m.name
+                )));
+            }
+            if !known.contains(dep) {
+                warnings.push(format!(
+                    "resource {} specified a dependency on unknown resource {dep} - dependency ignored",
+                    m.name
+                ));
+                continue;
+            }
+            if !kept.contains(dep) {
+                kept.push(dep.clone());
+            }
+        }
+        m.resource_deps = kept;
+    }
+    let edges: HashMap<&str, Vec<&str>> = manifests
+        .iter()
+        .map(|m| {
+            (
+                m.name.as_str(),
+                m.resource_deps.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    if let Some(cycle) = find_cycle(manifests.iter().map(|m| m.name.as_str()), &edges) {
+        return Err(LoadError::new(format!(
+            "cycle detected in resource dependency graph: {}",
+            cycle.join(" -> ")
+        )));
+    }
+    Ok(warnings)
+}
+
+/// The first dependency cycle found by depth-first search, closed (`a -> b -> a`).
+fn find_cycle<'a>(
+    nodes: impl Iterator<Item = &'a str>,
+    edges: &HashMap<&'a str, Vec<&'a str>>,
+) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Active,
+        Done,
+    }
+    fn visit<'a>(
+        node: &'a str,
+        edges: &HashMap<&'a str, Vec<&'a str>>,
+        marks: &mut HashMap<&'a str, Mark>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        match marks.get(node) {
+            Some(Mark::Done) => return None,
+            Some(Mark::Active) => {
+                let start = path.iter().position(|n| *n == node).unwrap_or(0);
+                let mut cycle: Vec<String> =
+                    path[start..].iter().map(|s| (*s).to_owned()).collect();
+                cycle.push(node.to_owned());
+                return Some(cycle);
+            }
+            None => {}
+        }
+        marks.insert(node, Mark::Active);
+        path.push(node);
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, edges, marks, path) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        marks.insert(node, Mark::Done);
+        None
+    }
+    let mut marks = HashMap::new();
+    for node in nodes {
+        if let Some(c) = visit(node, edges, &mut marks, &mut Vec::new()) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// Which resources run: all, the ones named (plus their transitive deps), or none.
+fn enabled_resources(
+    state: &TiltState,
+    selection: &EnabledResources,
+    manifests: &[Manifest],
+) -> Result<Vec<String>, LoadError> {
+    let requested: Vec<String> = match selection {
+        EnabledResources::None => return Ok(Vec::new()),
+        EnabledResources::Explicit(names) => names.clone(),
+        EnabledResources::FromArgs => {
+            let parse_called = state.decl.borrow().config.parse_dir.is_some();
+            if parse_called {
+                Vec::new()
+            } else {
+                state.opts.args.clone()
+            }
+        }
+    };
+    if requested.is_empty() {
+        return Ok(manifests.iter().map(|m| m.name.clone()).collect());
+    }
+    let by_name: HashMap<&str, &Manifest> =
+        manifests.iter().map(|m| (m.name.as_str(), m)).collect();
+    let mut selected: HashSet<&str> = HashSet::new();
+    let mut unknown = Vec::new();
+    for name in &requested {
+        if !by_name.contains_key(name.as_str()) {
+            unknown.push(name.clone());
+            continue;
+        }
+        let mut stack = vec![name.as_str()];
+        while let Some(n) = stack.pop() {
+            if selected.insert(n) {
+                if let Some(m) = by_name.get(n) {
+                    stack.extend(m.resource_deps.iter().map(String::as_str));
+                }
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        let quoted = |names: Vec<&str>| {
+            names
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let existing: Vec<&str> = manifests
+            .iter()
+            .map(|m| m.name.as_str())
+            .filter(|n| !requested.iter().any(|r| r == n))
+            .collect();
+        return Err(LoadError::new(format!(
+            "You specified some resources that could not be found: {}\nIs this a typo? Existing resources in Tiltfile: {}",
+            quoted(unknown.iter().map(String::as_str).collect()),
+            quoted(existing)
+        )));
+    }
+    Ok(manifests
+        .iter()
+        .filter(|m| selected.contains(m.name.as_str()) || m.name == UNCATEGORIZED_RESOURCE)
+        .map(|m| m.name.clone())
+        .collect())
+}

@@ -1,0 +1,402 @@
+//! `docker_build` and `custom_build`: image declarations.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use lilt_model::{BuildDetails, CustomBuild, DockerBuild, IgnoreSet, ImageTarget};
+use starlark::environment::GlobalsBuilder;
+use starlark::eval::Evaluator;
+use starlark::starlark_module;
+use starlark::values::Value;
+use starlark::values::none::NoneType;
+
+use crate::builtins::{args, live_update};
+use crate::state::TiltState;
+use crate::values::{CustomBuildValue, string_like};
+
+const CACHE_OBSOLETE_WARNING: &str = "docker_build(cache=...) is obsolete, and currently a no-op.\n\
+     You should switch to live_update to optimize your builds.";
+
+pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    docker_builtins(builder);
+}
+
+/// Checks a Docker image reference: `[host[:port]/]path[:tag][@digest]`, lowercase path.
+pub(crate) fn validate_ref(reference: &str) -> anyhow::Result<()> {
+    let invalid =
+        |why: &str| anyhow::anyhow!("can't parse {reference:?}: invalid reference format{why}");
+    if reference.is_empty() {
+        return Err(invalid(""));
+    }
+    let (name, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    if let Some(d) = digest {
+        let ok = d.split_once(':').is_some_and(|(alg, hex)| {
+            !alg.is_empty() && hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
+        });
+        if !ok {
+            return Err(invalid(""));
+        }
+    }
+    // The tag is after the last ':' that follows the last '/'.
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let (path, tag) = match name[last_slash..].rfind(':') {
+        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
+        None => (name, None),
+    };
+    if let Some(tag) = tag {
+        let ok = !tag.is_empty()
+            && tag.len() <= 128
+            && tag
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !ok {
+            return Err(invalid(""));
+        }
+    }
+    let mut parts: Vec<&str> = path.split('/').collect();
+    let first = parts[0];
+    let has_domain = parts.len() > 1
+        && (first.contains('.')
+            || first.contains(':')
+            || first == "localhost"
+            || first.chars().any(|c| c.is_ascii_uppercase()));
+    if has_domain {
+        let host = parts.remove(0);
+        let (h, port) = match host.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host, None),
+        };
+        let host_ok = !h.is_empty()
+            && h.split('.').all(|label| {
+                !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if !host_ok || !port_ok {
+            return Err(invalid(""));
+        }
+    }
+    for component in parts {
+        if component.chars().any(|c| c.is_ascii_uppercase()) {
+            return Err(invalid(": repository name must be lowercase"));
+        }
+        let ok = !component.is_empty()
+            && component.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && component.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && component.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            });
+        if !ok {
+            return Err(invalid(""));
+        }
+    }
+    Ok(())
+}
+
+fn add_image(state: &TiltState, image: ImageTarget) -> anyhow::Result<()> {
+    let mut decl = state.decl.borrow_mut();
+    if decl.images.iter().any(|i| i.image_ref == image.image_ref) {
+        bail!(
+            "Image for ref {:?} has already been defined",
+            image.image_ref
+        );
+    }
+    decl.images.push(image);
+    Ok(())
+}
+
+fn entrypoint(value: Value<'_>, dir: PathBuf) -> anyhow::Result<Vec<String>> {
+    Ok(args::command(Some(value), dir, Vec::new(), "entrypoint")?.argv)
+}
+
+fn container_args(value: Value<'_>) -> anyhow::Result<Option<Vec<String>>> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    args::strict_string_list(Some(value), "Argument 'container_args'").map(Some)
+}
+
+/// The `.dockerignore` for a build: `<Dockerfile>.dockerignore` when it exists, else the
+/// context's. It is recorded as a config file either way, so creating it reloads.
+fn dockerignore(state: &TiltState, context: &Path, dockerfile: Option<&Path>) -> Vec<String> {
+    let specific = dockerfile.map(|d| {
+        let mut p = d.as_os_str().to_owned();
+        p.push(".dockerignore");
+        PathBuf::from(p)
+    });
+    let path = match specific {
+        Some(p) if p.is_file() => p,
+        _ => context.join(".dockerignore"),
+    };
+    state.record_config_file(path.clone());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn check_patterns(patterns: &[String], what: &str) -> anyhow::Result<()> {
+    for p in patterns {
+        if p.contains('\n') {
+            bail!("{what} cannot contain newlines; found {what}: {p:?}");
+        }
+    }
+    Ok(())
+}
+
+/// `only=` becomes "ignore everything, then re-include these" in dockerignore syntax.
+fn only_patterns(only: &[String]) -> anyhow::Result<Vec<String>> {
+    if only.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = vec!["**".to_owned()];
+    for path in only {
+        if path.contains('*') {
+            bail!("'only' does not support '*' file globs. Must be a real path: {path}");
+        }
+        let p = path.trim_start_matches("./").trim_end_matches('/');
+        out.push(format!("!{p}"));
+        out.push(format!("!{p}/**"));
+    }
+    Ok(out)
+}
+
+#[starlark_module]
+fn docker_builtins(builder: &mut GlobalsBuilder) {
+    fn docker_build<'v>(
+        r#ref: &str,
+        context: &str,
+        #[starlark(default = NoneType)] build_args: Value<'v>,
+        #[starlark(default = NoneType)] dockerfile: Value<'v>,
+        #[starlark(default = NoneType)] dockerfile_contents: Value<'v>,
+        #[starlark(default = NoneType)] cache: Value<'v>,
+        #[starlark(default = NoneType)] live_update: Value<'v>,
+        #[starlark(default = false)] match_in_env_vars: bool,
+        #[starlark(default = NoneType)] ignore: Value<'v>,
+        #[starlark(default = NoneType)] only: Value<'v>,
+        #[starlark(default = NoneType)] entrypoint: Value<'v>,
+        #[starlark(default = NoneType)] container_args: Value<'v>,
+        #[starlark(default = "")] target: &str,
+        #[starlark(default = NoneType)] ssh: Value<'v>,
+        #[starlark(default = NoneType)] secret: Value<'v>,
+        #[starlark(default = NoneType)] network: Value<'v>,
+        #[starlark(default = NoneType)] extra_tag: Value<'v>,
+        #[starlark(default = NoneType)] cache_from: Value<'v>,
+        #[starlark(default = false)] pull: bool,
+        #[starlark(default = NoneType)] platform: Value<'v>,
+        #[starlark(default = NoneType)] extra_hosts: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        let state = TiltState::get(eval)?;
+        validate_ref(r#ref).map_err(|e| anyhow::anyhow!("Argument 1 (ref): {e}"))?;
+        let context = state.abs(context);
+        if !dockerfile_contents.is_none() && !dockerfile.is_none() {
+            bail!("Cannot specify both dockerfile and dockerfile_contents keyword arguments");
+        }
+        let (dockerfile_path, contents) = if !dockerfile_contents.is_none() {
+            match string_like(dockerfile_contents) {
+                Some(text) => (None, text),
+                None => bail!("Argument (dockerfile_contents): must be string or blob."),
+            }
+        } else {
+            let path = match args::opt_string(Some(dockerfile), "dockerfile")? {
+                Some(p) => state.abs(&p),
+                None => context.join("Dockerfile"),
+            };
+            state.record_config_file(path.clone());
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("error reading dockerfile: {}", path.display()))?;
+            (Some(path), text)
+        };
+        if !cache.is_none() {
+            state.warn(CACHE_OBSOLETE_WARNING);
+        }
+        let live_update = live_update::from_steps(state, Some(live_update))
+            .map_err(|e| anyhow::anyhow!("live_update: {e}"))?;
+        let ignores = args::string_list(Some(ignore), "ignore")?;
+        check_patterns(&ignores, "ignore")?;
+        let onlys = args::string_list(Some(only), "only")?;
+        check_patterns(&onlys, "only")?;
+        let only = only_patterns(&onlys)?;
+        let extra_tags = args::string_list(Some(extra_tag), "extra_tag")?;
+        for tag in &extra_tags {
+            validate_ref(tag).map_err(|e| {
+                anyhow::anyhow!("Argument extra_tag={tag:?} not a valid image reference: {e}")
+            })?;
+        }
+        let mut build_args: Vec<(String, Option<String>)> =
+            args::string_dict(Some(build_args), "build_args")?
+                .into_iter()
+                .map(|(k, v)| (k, if v.is_empty() { None } else { Some(v) }))
+                .collect();
+        build_args.sort();
+        let platform = match args::opt_string(Some(platform), "platform")? {
+            Some(p) if !p.is_empty() => p,
+            _ => state.env_var("DOCKER_DEFAULT_PLATFORM").unwrap_or_default(),
+        };
+        let mut context_ignores = vec![IgnoreSet {
+            base_path: state.current_file(),
+            patterns: Vec::new(),
+        }];
+        let dockerignore = dockerignore(state, &context, dockerfile_path.as_deref());
+        for patterns in [dockerignore, ignores, only] {
+            if !patterns.is_empty() {
+                context_ignores.push(IgnoreSet {
+                    base_path: context.clone(),
+                    patterns,
+                });
+            }
+        }
+        let mut watch_ignores = context_ignores.clone();
+        if let Some(path) = &dockerfile_path {
+            watch_ignores.push(IgnoreSet {
+                base_path: path.clone(),
+                patterns: Vec::new(),
+            });
+        }
+        let image = ImageTarget {
+            image_ref: r#ref.to_owned(),
+            build: BuildDetails::Docker(DockerBuild {
+                context: context.clone(),
+                dockerfile_path,
+                dockerfile_contents: contents,
+                build_args,
+                target: target.to_owned(),
+                ssh: args::string_list(Some(ssh), "ssh")?,
+                secret: args::string_list(Some(secret), "secret")?,
+                network: args::opt_string(Some(network), "network")?.unwrap_or_default(),
+                extra_tags,
+                cache_from: args::string_list(Some(cache_from), "cache_from")?,
+                pull,
+                platform,
+                extra_hosts: args::string_list(Some(extra_hosts), "extra_hosts")?,
+                context_ignores,
+                watch_ignores,
+            }),
+            live_update,
+            match_in_env_vars,
+            entrypoint: self::entrypoint(entrypoint, state.cwd())?,
+            container_args: self::container_args(container_args)?,
+            image_deps: Vec::new(),
+        };
+        add_image(state, image)?;
+        Ok(NoneType)
+    }
+
+    fn custom_build<'v>(
+        r#ref: &str,
+        command: Value<'v>,
+        deps: Value<'v>,
+        #[starlark(default = "")] tag: &str,
+        #[starlark(default = false)] disable_push: bool,
+        #[starlark(default = false)] skips_local_docker: bool,
+        #[starlark(default = NoneType)] live_update: Value<'v>,
+        #[starlark(default = false)] match_in_env_vars: bool,
+        #[starlark(default = NoneType)] ignore: Value<'v>,
+        #[starlark(default = NoneType)] entrypoint: Value<'v>,
+        #[starlark(default = NoneType)] container_args: Value<'v>,
+        #[starlark(default = NoneType)] command_bat_val: Value<'v>,
+        #[starlark(default = "")] outputs_image_ref_to: &str,
+        #[starlark(default = NoneType)] command_bat: Value<'v>,
+        #[starlark(default = NoneType)] image_deps: Value<'v>,
+        #[starlark(default = NoneType)] env: Value<'v>,
+        #[starlark(default = NoneType)] dir: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let _ = (command_bat_val, command_bat); // Windows only.
+        let state = TiltState::get(eval)?;
+        validate_ref(r#ref).map_err(|e| anyhow::anyhow!("Argument 1 (ref): {e}"))?;
+        let dir = match args::opt_string(Some(dir), "dir")? {
+            Some(d) => state.abs(&d),
+            None => state.cwd(),
+        };
+        let env = args::string_dict(Some(env), "env")?;
+        let cmd = args::command(Some(command), dir, env, "Argument 2 (command)")?;
+        if cmd.is_empty() {
+            bail!("Argument 2 (command) can't be empty");
+        }
+        if !tag.is_empty() && !outputs_image_ref_to.is_empty() {
+            bail!("Cannot specify both tag= and outputs_image_ref_to=");
+        }
+        let deps = args::path_list(state, Some(deps), "Argument 3 (deps)")?;
+        let live_update = live_update::from_steps(state, Some(live_update))
+            .map_err(|e| anyhow::anyhow!("live_update: {e}"))?;
+        let ignores = args::string_list(Some(ignore), "ignore")?;
+        check_patterns(&ignores, "ignore")?;
+        let image_deps = args::string_list(Some(image_deps), "image_deps")?;
+        for dep in &image_deps {
+            validate_ref(dep).map_err(|e| anyhow::anyhow!("image_deps: {e}"))?;
+        }
+        let mut ignore_sets = vec![IgnoreSet {
+            base_path: state.current_file(),
+            patterns: Vec::new(),
+        }];
+        if !ignores.is_empty() {
+            // Tilt applies custom_build ignores relative to each dep.
+            for dep in &deps {
+                ignore_sets.push(IgnoreSet {
+                    base_path: dep.clone(),
+                    patterns: ignores.clone(),
+                });
+            }
+        }
+        let outputs = if outputs_image_ref_to.is_empty() {
+            None
+        } else {
+            Some(state.abs(outputs_image_ref_to))
+        };
+        let image = ImageTarget {
+            image_ref: r#ref.to_owned(),
+            build: BuildDetails::Custom(CustomBuild {
+                cmd,
+                deps,
+                tag: tag.to_owned(),
+                disable_push,
+                skips_local_docker,
+                outputs_image_ref_to: outputs,
+                ignores: ignore_sets,
+            }),
+            live_update,
+            match_in_env_vars,
+            entrypoint: self::entrypoint(entrypoint, state.cwd())?,
+            container_args: self::container_args(container_args)?,
+            image_deps,
+        };
+        add_image(state, image)?;
+        Ok(eval.heap().alloc(CustomBuildValue {
+            image_ref: r#ref.to_owned(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_ref;
+
+    #[test]
+    fn image_refs() {
+        for ok in [
+            "foo",
+            "gcr.io/a/b",
+            "localhost:5000/x:tag",
+            "a/b-c_d.e:1.0",
+            "registry.example.com:443/x@sha256:0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(validate_ref(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Foo", "a//b", "a:", "-a", "a/b:tag with space"] {
+            assert!(validate_ref(bad).is_err(), "{bad}");
+        }
+    }
+}

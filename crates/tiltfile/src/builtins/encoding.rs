@@ -1,0 +1,172 @@
+//! JSON and YAML: `decode_*`, `encode_*`, and the conversions between Starlark values and
+//! `serde_json::Value` that the `read_*` builtins share.
+
+use anyhow::{Context, bail};
+use serde_json::Value as Json;
+use starlark::environment::GlobalsBuilder;
+use starlark::starlark_module;
+use starlark::values::dict::DictRef;
+use starlark::values::list::AllocList;
+use starlark::values::{Heap, Value, ValueLike};
+
+use crate::builtins::args::sequence;
+use crate::values::{Blob, string_like};
+
+pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    encoding_builtins(builder);
+}
+
+/// A Starlark value for decoded data. Integral numbers stay ints, as in Tilt.
+pub(crate) fn json_to_value<'v>(heap: Heap<'v>, json: Json) -> Value<'v> {
+    heap.alloc(json)
+}
+
+/// Exactly one JSON value.
+pub(crate) fn parse_json(text: &str) -> anyhow::Result<Json> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Json>();
+    let first = stream.next().context("no JSON value found")??;
+    if stream.next().is_some() {
+        bail!("found multiple JSON values");
+    }
+    Ok(first)
+}
+
+/// Every non-empty document of a YAML stream.
+pub(crate) fn parse_yaml_stream(text: &str) -> anyhow::Result<Vec<Json>> {
+    let docs: Vec<Json> = serde_saphyr::from_multiple(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// One YAML document; a stream of several is an error. An empty text decodes to None.
+pub(crate) fn parse_yaml_doc(text: &str) -> anyhow::Result<Json> {
+    let mut docs = parse_yaml_stream(text)?;
+    match docs.len() {
+        0 => Ok(Json::Null),
+        1 => Ok(docs.remove(0)),
+        n => {
+            bail!("expected a single YAML document, found {n} (use decode_yaml_stream for streams)")
+        }
+    }
+}
+
+/// Converts a Starlark value for encoding: dicts with string keys, lists, tuples, strings,
+/// numbers, bools, None and blobs (as their text).
+pub(crate) fn value_to_json(value: Value<'_>, what: &str) -> anyhow::Result<Json> {
+    if value.is_none() {
+        return Ok(Json::Null);
+    }
+    if let Some(b) = value.unpack_bool() {
+        return Ok(Json::Bool(b));
+    }
+    if let Some(s) = value.unpack_str() {
+        return Ok(Json::String(s.to_owned()));
+    }
+    if let Some(blob) = value.downcast_ref::<Blob>() {
+        return Ok(Json::String(blob.text.clone()));
+    }
+    if let Some(i) = value.unpack_i32() {
+        return Ok(Json::from(i));
+    }
+    if value.get_type() == "int" || value.get_type() == "float" {
+        return value
+            .to_json_value()
+            .with_context(|| format!("{what}: cannot encode {value}"));
+    }
+    if let Some(dict) = DictRef::from_value(value) {
+        let mut map = serde_json::Map::new();
+        for (k, v) in dict.iter() {
+            let Some(key) = k.unpack_str() else {
+                bail!(
+                    "{what}: only string keys are supported in maps, got key of type {}",
+                    k.get_type()
+                );
+            };
+            map.insert(key.to_owned(), value_to_json(v, what)?);
+        }
+        return Ok(Json::Object(map));
+    }
+    if let Some(items) = sequence(value) {
+        return items
+            .into_iter()
+            .map(|v| value_to_json(v, what))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map(Json::Array);
+    }
+    if value.get_type() == "struct" {
+        return value
+            .to_json_value()
+            .with_context(|| format!("{what}: cannot encode {value}"));
+    }
+    bail!("{what}: unsupported type {}", value.get_type())
+}
+
+/// YAML text for one value, in Tilt's style (two-space indent, block lists).
+pub(crate) fn to_yaml(json: &Json) -> anyhow::Result<String> {
+    serde_saphyr::to_string(json).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn text_arg(value: Value<'_>, what: &str) -> anyhow::Result<String> {
+    string_like(value).with_context(|| {
+        format!(
+            "{what}: expected a string or blob, got {}",
+            value.get_type()
+        )
+    })
+}
+
+#[starlark_module]
+fn encoding_builtins(builder: &mut GlobalsBuilder) {
+    fn decode_json<'v>(json: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        let text = text_arg(json, "decode_json")?;
+        Ok(json_to_value(
+            heap,
+            parse_json(&text).context("error parsing JSON")?,
+        ))
+    }
+
+    fn encode_json<'v>(obj: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        let json = value_to_json(obj, "encode_json")?;
+        let mut text = serde_json::to_string_pretty(&json)?;
+        text.push('\n');
+        Ok(heap.alloc(Blob { text }))
+    }
+
+    fn decode_yaml<'v>(yaml: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        let text = text_arg(yaml, "decode_yaml")?;
+        Ok(json_to_value(
+            heap,
+            parse_yaml_doc(&text).context("error parsing YAML")?,
+        ))
+    }
+
+    fn decode_yaml_stream<'v>(yaml: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        let text = text_arg(yaml, "decode_yaml_stream")?;
+        let docs = parse_yaml_stream(&text).context("error parsing YAML stream")?;
+        let values: Vec<Value<'v>> = docs.into_iter().map(|d| json_to_value(heap, d)).collect();
+        Ok(heap.alloc(AllocList(values)))
+    }
+
+    fn encode_yaml<'v>(obj: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        let json = value_to_json(obj, "encode_yaml")?;
+        Ok(heap.alloc(Blob {
+            text: to_yaml(&json)?,
+        }))
+    }
+
+    fn encode_yaml_stream<'v>(objs: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        let Some(items) = sequence(objs) else {
+            bail!(
+                "encode_yaml_stream: expected a list, got {}",
+                objs.get_type()
+            );
+        };
+        let mut text = String::new();
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                text.push_str("---\n");
+            }
+            text.push_str(&to_yaml(&value_to_json(item, "encode_yaml_stream")?)?);
+        }
+        Ok(heap.alloc(Blob { text }))
+    }
+}

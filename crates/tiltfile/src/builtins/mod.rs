@@ -1,0 +1,29 @@
+//! Tilt's builtins, one module per family. Each module has a `register` function that adds
+//! its functions to the globals.
+
+pub(crate) mod args;
+pub(crate) mod config;
+mod core;
+mod docker;
+mod encoding;
+mod io;
+mod live_update;
+mod local;
+mod local_resource;
+pub(crate) mod os;
+mod settings;
+
+use starlark::environment::GlobalsBuilder;
+
+/// Adds every Tilt builtin to `builder`.
+pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    core::register(builder);
+    os::register(builder);
+    io::register(builder);
+    encoding::register(builder);
+    local::register(builder);
+    settings::register(builder);
+    local_resource::register(builder);
+    docker::register(builder);
+    live_update::register(builder);
+}

@@ -1,0 +1,165 @@
+//! Running Starlark files: the dialect, the globals, `load()` with its cache, and the
+//! per-file setup (`__file__`, `__name__`, `config`).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use starlark::PrintHandler;
+use starlark::environment::{FrozenModule, Globals, GlobalsBuilder, LibraryExtension, Module};
+use starlark::eval::{Evaluator, FileLoader};
+use starlark::syntax::{AstModule, Dialect};
+
+use crate::builtins;
+use crate::error::NestedFailure;
+use crate::paths;
+use crate::rewrite;
+use crate::state::{SourceFile, TiltState};
+
+/// Tilt's dialect: go.starlark.net with Set, GlobalReassign, Recursion, TopLevelControl and
+/// While. `while` itself is handled by [`rewrite::rewrite_while`].
+fn dialect() -> Dialect {
+    Dialect {
+        enable_top_level_stmt: true,
+        enable_f_strings: false,
+        enable_keyword_only_arguments: true,
+        ..Dialect::Standard
+    }
+}
+
+/// The globals, built once per process: they hold no per-run data.
+pub(crate) fn globals() -> &'static Globals {
+    static GLOBALS: OnceLock<Globals> = OnceLock::new();
+    GLOBALS.get_or_init(|| {
+        GlobalsBuilder::extended_by(&[
+            LibraryExtension::StructType,
+            LibraryExtension::Print,
+            LibraryExtension::SetType,
+        ])
+        .with(builtins::register)
+        .build()
+    })
+}
+
+struct Printer<'a>(&'a TiltState);
+
+impl PrintHandler for Printer<'_> {
+    fn println(&self, text: &str) -> starlark::Result<()> {
+        self.0.print(text);
+        Ok(())
+    }
+}
+
+/// Resolves `load()` statements relative to the file that contains them.
+struct Loader<'a> {
+    state: &'a TiltState,
+    dir: PathBuf,
+}
+
+impl FileLoader for Loader<'_> {
+    fn load(&self, path: &str) -> starlark::Result<FrozenModule> {
+        if let Some(name) = path.strip_prefix("ext://") {
+            return Err(starlark::Error::new_other(anyhow::anyhow!(
+                "cannot load extension {name:?}: extensions (load('ext://...')) are not supported yet"
+            )));
+        }
+        let abs = paths::absolute(&self.dir, path);
+        load_module(self.state, &abs)
+    }
+}
+
+/// Runs a file once per Tiltfile run and returns its frozen globals (the load cache).
+pub(crate) fn load_module(state: &TiltState, path: &Path) -> starlark::Result<FrozenModule> {
+    if let Some(module) = state.cache.borrow().get(path) {
+        return Ok(module.clone());
+    }
+    if state.is_executing(path) {
+        return Err(starlark::Error::new_other(anyhow::anyhow!(
+            "Circular load: {}",
+            path.display()
+        )));
+    }
+    state.record_config_file(path.to_path_buf());
+    let module = eval_file(state, path, false)?;
+    state
+        .cache
+        .borrow_mut()
+        .insert(path.to_path_buf(), module.clone());
+    Ok(module)
+}
+
+/// Parses and executes one file. On failure the diagnostic is recorded in the state and
+/// the returned error only says which file failed.
+pub(crate) fn eval_file(
+    state: &TiltState,
+    path: &Path,
+    is_main: bool,
+) -> starlark::Result<FrozenModule> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let err =
+            starlark::Error::new_other(anyhow::anyhow!("cannot read {}: {e}", path.display()));
+        if is_main {
+            state.record_failure(&err);
+        }
+        err
+    })?;
+    let rewritten = rewrite::rewrite_while(&text);
+    state.sources.borrow_mut().insert(
+        path.to_path_buf(),
+        SourceFile {
+            text,
+            line_map: rewritten.map,
+        },
+    );
+    let filename = path.display().to_string();
+    let ast = match AstModule::parse(&filename, rewritten.source, &dialect()) {
+        Ok(ast) => ast,
+        Err(err) => {
+            state.record_failure(&err);
+            return Err(nested(path));
+        }
+    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let loader = Loader { state, dir };
+    let printer = Printer(state);
+    state.push_file(path);
+    let result = Module::with_temp_heap(|module| {
+        let heap = module.heap();
+        module.set("__file__", heap.alloc(filename.as_str()));
+        let name = if is_main {
+            "__main__".to_owned()
+        } else {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        module.set("__name__", heap.alloc(name));
+        module.set("config", heap.alloc(builtins::config::namespace(state)));
+        let mut eval = Evaluator::new(&module);
+        eval.set_loader(&loader);
+        eval.set_print_handler(&printer);
+        eval.extra = Some(state);
+        if let Err(e) = eval.set_max_tick_count(state.opts.max_steps) {
+            return Err(starlark::Error::new_other(e));
+        }
+        let deadline = Instant::now() + state.opts.timeout;
+        eval.set_check_cancelled(Box::new(move || Instant::now() > deadline));
+        eval.eval_module(ast, globals())?;
+        drop(eval);
+        module
+            .freeze()
+            .map_err(|e| starlark::Error::new_other(anyhow::anyhow!("{e:?}")))
+    });
+    state.pop_file();
+    match result {
+        Ok(module) => Ok(module),
+        Err(err) => {
+            state.record_failure(&err);
+            Err(nested(path))
+        }
+    }
+}
+
+fn nested(path: &Path) -> starlark::Error {
+    starlark::Error::new_other(NestedFailure(format!("error in {}", path.display())))
+}

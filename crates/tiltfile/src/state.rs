@@ -1,0 +1,374 @@
+//! The evaluation state shared by every file of one Tiltfile run.
+//!
+//! Builtins only record intent here; `assemble` turns it into a Plan after execution.
+//! It lives in `Evaluator::extra`, so every nested evaluator (loaded files) sees the same
+//! state. Fields use `RefCell` because Starlark hands builtins a shared reference.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use lilt_model::{Cmd, ImageTarget, Link, Probe, Settings};
+use starlark::any::ProvidesStaticType;
+use starlark::codemap::FileSpan;
+use starlark::environment::FrozenModule;
+use starlark::eval::Evaluator;
+
+use crate::LoadOptions;
+use crate::error::{Frame, LoadError, Location};
+use crate::paths;
+use crate::rewrite::LineMap;
+
+/// Severity of a line in the `(Tiltfile)` log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Info,
+    Warn,
+    Error,
+}
+
+/// One line of the `(Tiltfile)` resource log produced during evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub text: String,
+}
+
+/// The source of an executed file, kept to render diagnostics.
+pub(crate) struct SourceFile {
+    pub(crate) text: String,
+    pub(crate) line_map: Option<LineMap>,
+}
+
+/// A `local_resource` as declared, before assembly resolves defaults.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalResourceDecl {
+    pub(crate) name: String,
+    pub(crate) update_cmd: Cmd,
+    pub(crate) serve_cmd: Cmd,
+    pub(crate) deps: Vec<PathBuf>,
+    /// `Some(true)` for auto, `Some(false)` for manual, `None` for "use the default".
+    pub(crate) trigger_auto: Option<bool>,
+    pub(crate) auto_init: bool,
+    pub(crate) resource_deps: Vec<String>,
+    pub(crate) ignores: Vec<String>,
+    /// The directory of the file whose top level declared it.
+    pub(crate) dir: PathBuf,
+    pub(crate) allow_parallel: bool,
+    pub(crate) links: Vec<Link>,
+    pub(crate) labels: Vec<String>,
+    pub(crate) readiness_probe: Option<Probe>,
+    pub(crate) source_tiltfile: String,
+}
+
+/// A config setting declared with `config.define_*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConfigKind {
+    String,
+    StringList,
+    Bool,
+    Object,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ConfigSetting {
+    pub(crate) kind: ConfigKind,
+    pub(crate) usage: String,
+}
+
+/// Which resources the Tiltfile enabled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum EnabledResources {
+    /// Positional Tiltfile args name them (Tilt's default until `config.parse()`).
+    #[default]
+    FromArgs,
+    /// `config.set_enabled_resources(...)`; empty means all.
+    Explicit(Vec<String>),
+    /// `config.clear_enabled_resources()`.
+    None,
+}
+
+/// Everything `config.*` records.
+#[derive(Debug, Default)]
+pub(crate) struct ConfigState {
+    pub(crate) settings: BTreeMap<String, ConfigSetting>,
+    pub(crate) positional: Option<String>,
+    pub(crate) parse_dir: Option<PathBuf>,
+    pub(crate) enabled: EnabledResources,
+}
+
+/// All declarations made by builtins.
+#[derive(Default)]
+pub(crate) struct Declarations {
+    pub(crate) local_resources: Vec<LocalResourceDecl>,
+    pub(crate) images: Vec<ImageTarget>,
+    pub(crate) settings: Settings,
+    /// `trigger_mode()`: auto or not, and where it was called.
+    pub(crate) trigger_mode: Option<(bool, String)>,
+    pub(crate) config: ConfigState,
+    /// Live-update steps created and those consumed, keyed by where they were created
+    /// (as Tilt does: a helper that makes a step in a loop counts once).
+    pub(crate) steps_created: BTreeMap<String, String>,
+    pub(crate) steps_used: HashSet<String>,
+}
+
+/// The process environment as the Tiltfile sees and changes it (`os.putenv`,
+/// `os.environ[k] = v`). Kept as an overlay instead of mutating the real environment, so
+/// evaluation stays free of global side effects; commands lilt runs get it applied.
+pub(crate) type EnvOverlay = Rc<RefCell<BTreeMap<String, String>>>;
+
+#[derive(ProvidesStaticType)]
+pub(crate) struct TiltState {
+    pub(crate) opts: LoadOptions,
+    pub(crate) main_path: PathBuf,
+    pub(crate) main_dir: PathBuf,
+    /// Files whose top level is executing, innermost last.
+    files: RefCell<Vec<PathBuf>>,
+    pub(crate) sources: RefCell<HashMap<PathBuf, SourceFile>>,
+    pub(crate) cache: RefCell<HashMap<PathBuf, FrozenModule>>,
+    pub(crate) config_files: RefCell<BTreeSet<PathBuf>>,
+    pub(crate) log: RefCell<Vec<LogLine>>,
+    pub(crate) warnings: RefCell<Vec<String>>,
+    pub(crate) error: RefCell<Option<LoadError>>,
+    pub(crate) exited: Cell<bool>,
+    pub(crate) decl: RefCell<Declarations>,
+    pub(crate) env: EnvOverlay,
+    next_id: Cell<u64>,
+}
+
+impl TiltState {
+    pub(crate) fn new(opts: LoadOptions, main_path: PathBuf, env: EnvOverlay) -> TiltState {
+        let main_dir = main_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        TiltState {
+            opts,
+            main_path,
+            main_dir,
+            files: RefCell::new(Vec::new()),
+            sources: RefCell::new(HashMap::new()),
+            cache: RefCell::new(HashMap::new()),
+            config_files: RefCell::new(BTreeSet::new()),
+            log: RefCell::new(Vec::new()),
+            warnings: RefCell::new(Vec::new()),
+            error: RefCell::new(None),
+            exited: Cell::new(false),
+            decl: RefCell::new(Declarations::default()),
+            env,
+            next_id: Cell::new(1),
+        }
+    }
+
+    /// The state of the running evaluation.
+    pub(crate) fn get<'a>(eval: &Evaluator<'_, 'a, '_>) -> anyhow::Result<&'a TiltState> {
+        eval.extra
+            .and_then(|extra| extra.downcast_ref::<TiltState>())
+            .ok_or_else(|| anyhow::anyhow!("internal error: no Tiltfile state in evaluator"))
+    }
+
+    pub(crate) fn push_file(&self, path: &Path) {
+        self.files.borrow_mut().push(path.to_path_buf());
+    }
+
+    pub(crate) fn pop_file(&self) {
+        self.files.borrow_mut().pop();
+    }
+
+    pub(crate) fn is_executing(&self, path: &Path) -> bool {
+        self.files.borrow().iter().any(|p| p == path)
+    }
+
+    /// The file whose top level is executing (Tilt resolves relative paths against it).
+    pub(crate) fn current_file(&self) -> PathBuf {
+        self.files
+            .borrow()
+            .last()
+            .cloned()
+            .unwrap_or_else(|| self.main_path.clone())
+    }
+
+    /// The directory relative paths resolve against.
+    pub(crate) fn cwd(&self) -> PathBuf {
+        let file = self.current_file();
+        file.parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.main_dir.clone())
+    }
+
+    /// `path` made absolute against the executing file's directory, lexically cleaned.
+    pub(crate) fn abs(&self, path: &str) -> PathBuf {
+        paths::absolute(&self.cwd(), path)
+    }
+
+    /// The executing Tiltfile as Tilt records it on resources: empty for the main one.
+    pub(crate) fn source_tiltfile(&self) -> String {
+        let file = self.current_file();
+        if file == self.main_path {
+            String::new()
+        } else {
+            file.display().to_string()
+        }
+    }
+
+    pub(crate) fn record_config_file(&self, path: PathBuf) {
+        self.config_files.borrow_mut().insert(path);
+    }
+
+    pub(crate) fn print(&self, text: impl Into<String>) {
+        self.log.borrow_mut().push(LogLine {
+            level: LogLevel::Info,
+            text: text.into(),
+        });
+    }
+
+    pub(crate) fn warn(&self, text: impl Into<String>) {
+        let text = text.into();
+        self.log.borrow_mut().push(LogLine {
+            level: LogLevel::Warn,
+            text: text.clone(),
+        });
+        self.warnings.borrow_mut().push(text);
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    /// The environment variables the Tiltfile sees now.
+    pub(crate) fn env_var(&self, key: &str) -> Option<String> {
+        self.env.borrow().get(key).cloned()
+    }
+
+    /// Resolves a starlark span to a user-facing location, undoing the `while` rewrite.
+    pub(crate) fn location(&self, span: &FileSpan) -> Location {
+        let resolved = span.resolve_span();
+        let file = PathBuf::from(span.filename());
+        let sources = self.sources.borrow();
+        let source = sources.get(&file);
+        let (line, col) = match source.and_then(|s| s.line_map.as_ref()) {
+            Some(map) => map.map(resolved.begin.line, resolved.begin.column),
+            None => (resolved.begin.line, resolved.begin.column),
+        };
+        let source_line = match source {
+            Some(s) => s
+                .text
+                .split('\n')
+                .nth(line)
+                .unwrap_or("")
+                .trim_end_matches('\r')
+                .to_owned(),
+            None => span.source_line_at_begin(),
+        };
+        let width = if resolved.end.line == resolved.begin.line {
+            resolved.end.column.saturating_sub(resolved.begin.column)
+        } else {
+            source_line.chars().count().saturating_sub(col)
+        };
+        Location {
+            file,
+            line: line + 1,
+            col: col + 1,
+            source_line,
+            width: width.max(1),
+        }
+    }
+
+    /// `file:line:col` of the innermost Starlark call, for messages such as "already called at".
+    pub(crate) fn call_position(&self, eval: &Evaluator<'_, '_, '_>) -> String {
+        match eval.call_stack_top_location() {
+            Some(span) => self.location(&span).to_string(),
+            None => self.current_file().display().to_string(),
+        }
+    }
+
+    /// Records a failure of the file at `file`. The innermost failure becomes the error; the
+    /// outer ones (the `load` statements that led to it) become traceback frames.
+    pub(crate) fn record_failure(&self, err: &starlark::Error) {
+        if self.exited.get() {
+            return;
+        }
+        let mut slot = self.error.borrow_mut();
+        // Each starlark frame records where a call happened; the code at that spot belongs
+        // to the previous frame's function (the first one is module code).
+        let stack = &err.call_stack().frames;
+        let frames: Vec<Frame> = stack
+            .iter()
+            .enumerate()
+            .filter_map(|(i, frame)| {
+                let function = match i {
+                    0 => "<toplevel>".to_owned(),
+                    _ => stack[i - 1].name.clone(),
+                };
+                frame.location.as_ref().map(|span| Frame {
+                    function,
+                    location: self.location(span),
+                })
+            })
+            .collect();
+        match slot.as_mut() {
+            None => {
+                let message = error_message(err);
+                let location = err.span().map(|s| self.location(s));
+                let mut frames = frames;
+                if let Some(loc) = &location {
+                    if frames.last().map(|f| &f.location) != Some(loc) {
+                        frames.push(Frame {
+                            function: innermost_name(err),
+                            location: loc.clone(),
+                        });
+                    }
+                }
+                *slot = Some(LoadError {
+                    message,
+                    location,
+                    frames,
+                });
+            }
+            Some(existing) => {
+                // An outer file: the load statement that failed goes before the inner frames.
+                let mut outer: Vec<Frame> = frames;
+                if let Some(span) = err.span() {
+                    let loc = self.location(span);
+                    if outer.last().map(|f| &f.location) != Some(&loc) {
+                        outer.push(Frame {
+                            function: "<toplevel>".to_owned(),
+                            location: loc,
+                        });
+                    }
+                }
+                outer.append(&mut existing.frames);
+                existing.frames = outer;
+            }
+        }
+    }
+}
+
+fn innermost_name(err: &starlark::Error) -> String {
+    err.call_stack()
+        .frames
+        .last()
+        .map(|f| f.name.clone())
+        .unwrap_or_else(|| "<toplevel>".to_owned())
+}
+
+/// The error text without starlark's own diagnostic rendering.
+pub(crate) fn error_message(err: &starlark::Error) -> String {
+    let text = format!("{}", err.without_diagnostic());
+    text.strip_prefix("fail: ")
+        .map(str::to_owned)
+        .unwrap_or(text)
+}
+
+trait SourceLineAtBegin {
+    fn source_line_at_begin(&self) -> String;
+}
+
+impl SourceLineAtBegin for FileSpan {
+    fn source_line_at_begin(&self) -> String {
+        self.file.source_line_at_pos(self.span.begin()).to_owned()
+    }
+}
