@@ -39,6 +39,9 @@ pub struct LoadError {
     pub location: Option<Location>,
     /// Outermost first: the main Tiltfile's frame, then loads and calls inward.
     pub frames: Vec<Frame>,
+    /// The function that raised the error when it was raised by the call itself (a builtin
+    /// such as `local`), printed as Go's Starlark does: `Error in local: ...`.
+    pub function: Option<String>,
 }
 
 impl LoadError {
@@ -47,6 +50,7 @@ impl LoadError {
             message: message.into(),
             location: None,
             frames: Vec::new(),
+            function: None,
         }
     }
 
@@ -60,9 +64,11 @@ impl LoadError {
 }
 
 impl fmt::Display for LoadError {
-    /// The full report: traceback, location, source line with a caret, then the message.
+    /// Tilt's report (go.starlark.net's backtrace), with each frame's source line added:
+    /// `Traceback (most recent call last):`, one `  file:line:col: in fn` per frame, then
+    /// `Error in fn: message` (or `Error: message`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.frames.len() > 1 {
+        if !self.frames.is_empty() {
             writeln!(f, "Traceback (most recent call last):")?;
             for frame in &self.frames {
                 writeln!(f, "  {}: in {}", frame.location, frame.function)?;
@@ -72,23 +78,13 @@ impl fmt::Display for LoadError {
                 }
             }
         }
-        match &self.location {
-            Some(loc) => {
-                writeln!(f, "error: {}", self.message)?;
-                writeln!(f, "  --> {loc}")?;
-                let gutter = loc.line.to_string();
-                let pad = " ".repeat(gutter.len());
-                writeln!(f, "{pad} |")?;
-                writeln!(f, "{gutter} | {}", loc.source_line)?;
-                let lead: String = loc
-                    .source_line
-                    .chars()
-                    .take(loc.col.saturating_sub(1))
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
-                    .collect();
-                write!(f, "{pad} | {lead}{}", "^".repeat(loc.width.max(1)))
-            }
-            None => write!(f, "error: {}", self.message),
+        match (&self.function, &self.location) {
+            (Some(name), _) => write!(f, "Error in {name}: {}", self.message),
+            // Errors before execution (syntax) are `file:line:col: message` in Go.
+            (None, Some(loc)) if self.frames.is_empty() => write!(f, "{loc}: {}", self.message),
+            // Errors found after execution (assembly) are plain messages.
+            (None, None) if self.frames.is_empty() => write!(f, "{}", self.message),
+            (None, _) => write!(f, "Error: {}", self.message),
         }
     }
 }

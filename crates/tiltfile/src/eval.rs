@@ -64,7 +64,11 @@ impl FileLoader for Loader<'_> {
             )));
         }
         let abs = paths::absolute(&self.dir, path);
-        load_module(self.state, &abs)
+        // go.starlark.net wraps every failed load statement this way.
+        load_module(self.state, &abs).map_err(|e| match e.kind() {
+            starlark::ErrorKind::Other(inner) if inner.is::<NestedFailure>() => e,
+            _ => starlark::Error::new_other(anyhow::anyhow!("cannot load {path}: {e}")),
+        })
     }
 }
 
@@ -97,13 +101,17 @@ pub(crate) fn eval_file(
 ) -> starlark::Result<FrozenModule> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         let err =
-            starlark::Error::new_other(anyhow::anyhow!("cannot read {}: {e}", path.display()));
+            starlark::Error::new_other(anyhow::anyhow!(
+                "error reading file {}: {}",
+                path.display(),
+                paths::go_io_error("open", path, &e)
+            ));
         if is_main {
             state.record_failure(&err);
         }
         err
     })?;
-    let rewritten = rewrite::rewrite_while(&text);
+    let rewritten = rewrite::rewrite_while(&rewrite::rename_reserved(&text));
     state.sources.borrow_mut().insert(
         path.to_path_buf(),
         SourceFile {

@@ -97,3 +97,16 @@ mod tests {
         assert_eq!(rel("a", "/a"), None);
     }
 }
+
+/// An I/O error as Go's `os` package words it (`open /x: no such file or directory`), so
+/// messages read like Tilt's.
+pub(crate) fn go_io_error(op: &str, path: &Path, err: &std::io::Error) -> String {
+    let reason = match err.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        std::io::ErrorKind::IsADirectory => "is a directory".to_owned(),
+        std::io::ErrorKind::NotADirectory => "not a directory".to_owned(),
+        _ => err.to_string(),
+    };
+    format!("{op} {}: {reason}", path.display())
+}

@@ -303,6 +303,127 @@ fn scan_line(line: &str, quote: &mut Quote, depth: &mut i32) {
     }
 }
 
+/// Words starlark-rust reserves that go.starlark.net accepts as identifiers (Tilt's own
+/// tests `load('assert.tilt', 'assert')`), with same-length stand-ins so columns stay put.
+const GO_IDENTIFIERS: &[(&str, &str)] = &[
+    ("assert", "asser_"),
+    ("async", "asyn_"),
+    ("await", "awai_"),
+];
+
+/// Renames identifiers that Go's Starlark allows but starlark-rust reserves, outside
+/// strings and comments, plus the symbol names in `load()` statements. Returns the input
+/// unchanged when there is nothing to rename.
+pub(crate) fn rename_reserved(src: &str) -> String {
+    if !GO_IDENTIFIERS.iter().any(|(word, _)| src.contains(word)) {
+        return src.to_owned();
+    }
+    let bytes = src.as_bytes();
+    let mut out = String::with_capacity(src.len());
+    let mut j = 0;
+    let mut depth: i32 = 0;
+    // The bracket depth inside a `load(` statement, and how many strings it has had.
+    let mut load: Option<(i32, usize)> = None;
+    while j < bytes.len() {
+        let b = bytes[j];
+        match b {
+            b'#' => {
+                let end = src[j..].find('\n').map_or(src.len(), |k| j + k);
+                out.push_str(&src[j..end]);
+                j = end;
+            }
+            b'\'' | b'"' => {
+                let triple = bytes[j..].starts_with(&[b, b, b]);
+                let quote_len = if triple { 3 } else { 1 };
+                let mut k = j + quote_len;
+                loop {
+                    if k >= bytes.len() {
+                        break;
+                    }
+                    if bytes[k] == b'\\' {
+                        k += 2;
+                        continue;
+                    }
+                    if triple && bytes[k..].starts_with(&[b, b, b]) {
+                        k += 3;
+                        break;
+                    }
+                    if !triple && (bytes[k] == b || bytes[k] == b'\n') {
+                        k += 1;
+                        break;
+                    }
+                    k += 1;
+                }
+                let k = k.min(bytes.len());
+                let literal = &src[j..k];
+                let renamed = match &mut load {
+                    Some((d, n)) if *d == depth => {
+                        *n += 1;
+                        let inner = literal.get(quote_len..literal.len().saturating_sub(quote_len));
+                        let hit = GO_IDENTIFIERS.iter().find(|(w, _)| Some(*w) == inner);
+                        match hit {
+                            Some((_, stand_in)) if *n > 1 => {
+                                let q = &literal[..quote_len];
+                                Some(format!("{q}{stand_in}{q}"))
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                out.push_str(renamed.as_deref().unwrap_or(literal));
+                j = k;
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                out.push(b as char);
+                j += 1;
+            }
+            b')' | b']' | b'}' => {
+                depth -= 1;
+                if load.is_some_and(|(d, _)| d > depth) {
+                    load = None;
+                }
+                out.push(b as char);
+                j += 1;
+            }
+            _ if b.is_ascii_alphabetic() || b == b'_' => {
+                let mut k = j;
+                while k < bytes.len() && (bytes[k].is_ascii_alphanumeric() || bytes[k] == b'_') {
+                    k += 1;
+                }
+                let word = &src[j..k];
+                let preceded_by_dot = out.trim_end().ends_with('.') && !out.ends_with("..");
+                match GO_IDENTIFIERS.iter().find(|(w, _)| *w == word) {
+                    Some((_, stand_in)) => out.push_str(stand_in),
+                    None => {
+                        if word == "load" && !preceded_by_dot && src[k..].trim_start().starts_with('(') {
+                            load = Some((depth + 1, 0));
+                        }
+                        out.push_str(word);
+                    }
+                }
+                j = k;
+            }
+            _ if b.is_ascii_digit() => {
+                // Numbers such as `1e5` must not start an identifier midway.
+                let mut k = j;
+                while k < bytes.len() && (bytes[k].is_ascii_alphanumeric() || bytes[k] == b'.') {
+                    k += 1;
+                }
+                out.push_str(&src[j..k]);
+                j = k;
+            }
+            _ => {
+                let ch_len = src[j..].chars().next().map_or(1, char::len_utf8);
+                out.push_str(&src[j..j + ch_len]);
+                j += ch_len;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +458,15 @@ mod tests {
         assert_eq!(
             r.source,
             "for _ in __lilt_while__():\n\n    if not ((a and        b)): break\n    a = False\n"
+        );
+    }
+
+    #[test]
+    fn renames_go_only_identifiers_outside_strings() {
+        let src = "load('assert.tilt', 'assert', a2='await')\nassert.equals('assert', x) # assert\n";
+        assert_eq!(
+            rename_reserved(src),
+            "load('assert.tilt', 'asser_', a2='awai_')\nasser_.equals('assert', x) # assert\n"
         );
     }
 

@@ -246,12 +246,39 @@ impl TiltState {
     /// Resolves a starlark span to a user-facing location, undoing the `while` rewrite.
     pub(crate) fn location(&self, span: &FileSpan) -> Location {
         let resolved = span.resolve_span();
+        let width = if resolved.end.line == resolved.begin.line {
+            resolved.end.column.saturating_sub(resolved.begin.column)
+        } else {
+            usize::MAX
+        };
+        self.location_at(span, resolved.begin.line, resolved.begin.column, width)
+    }
+
+    /// Like [`TiltState::location`], but for a call expression the position is its opening
+    /// parenthesis, as go.starlark.net reports call sites (`Tiltfile:2:8: in <toplevel>`).
+    pub(crate) fn call_location(&self, span: &FileSpan) -> Location {
+        let text = span.source_span();
+        match call_paren_offset(text) {
+            Some((dl, col_in_line)) => {
+                let resolved = span.resolve_span();
+                let col = if dl == 0 {
+                    resolved.begin.column + col_in_line
+                } else {
+                    col_in_line
+                };
+                self.location_at(span, resolved.begin.line + dl, col, 1)
+            }
+            None => self.location(span),
+        }
+    }
+
+    fn location_at(&self, span: &FileSpan, line: usize, col: usize, width: usize) -> Location {
         let file = PathBuf::from(span.filename());
         let sources = self.sources.borrow();
         let source = sources.get(&file);
         let (line, col) = match source.and_then(|s| s.line_map.as_ref()) {
-            Some(map) => map.map(resolved.begin.line, resolved.begin.column),
-            None => (resolved.begin.line, resolved.begin.column),
+            Some(map) => map.map(line, col),
+            None => (line, col),
         };
         let source_line = match source {
             Some(s) => s
@@ -263,10 +290,10 @@ impl TiltState {
                 .to_owned(),
             None => span.source_line_at_begin(),
         };
-        let width = if resolved.end.line == resolved.begin.line {
-            resolved.end.column.saturating_sub(resolved.begin.column)
-        } else {
+        let width = if width == usize::MAX {
             source_line.chars().count().saturating_sub(col)
+        } else {
+            width
         };
         Location {
             file,
@@ -280,7 +307,7 @@ impl TiltState {
     /// `file:line:col` of the innermost Starlark call, for messages such as "already called at".
     pub(crate) fn call_position(&self, eval: &Evaluator<'_, '_, '_>) -> String {
         match eval.call_stack_top_location() {
-            Some(span) => self.location(&span).to_string(),
+            Some(span) => self.call_location(&span).to_string(),
             None => self.current_file().display().to_string(),
         }
     }
@@ -295,7 +322,7 @@ impl TiltState {
         // Each starlark frame records where a call happened; the code at that spot belongs
         // to the previous frame's function (the first one is module code).
         let stack = &err.call_stack().frames;
-        let frames: Vec<Frame> = stack
+        let mut frames: Vec<Frame> = stack
             .iter()
             .enumerate()
             .filter_map(|(i, frame)| {
@@ -305,62 +332,85 @@ impl TiltState {
                 };
                 frame.location.as_ref().map(|span| Frame {
                     function,
-                    location: self.location(span),
+                    location: self.call_location(span),
                 })
             })
             .collect();
+        let innermost = stack.last();
+        // An error whose span is the innermost call site was raised by the called function
+        // itself (a builtin, or argument binding): Go prints it as `Error in <name>: ...`.
+        let mut raised_by = None;
+        let is_parse_error = matches!(err.kind(), starlark::ErrorKind::Parser(_));
+        let location = match err.span() {
+            // Go reports syntax errors as `file:line:col: message`, without a traceback.
+            Some(span) if is_parse_error => Some(self.location(span)),
+            Some(span) => {
+                let at_call = self.call_location(span);
+                let is_call_site = frames.last().map(|f| &f.location) == Some(&at_call)
+                    && innermost.is_some_and(|f| f.location.as_ref() == Some(span));
+                if is_call_site {
+                    raised_by = innermost.map(|f| f.name.clone());
+                    Some(at_call)
+                } else {
+                    let loc = self.location(span);
+                    frames.push(Frame {
+                        function: innermost
+                            .map_or_else(|| "<toplevel>".to_owned(), |f| f.name.clone()),
+                        location: loc.clone(),
+                    });
+                    Some(loc)
+                }
+            }
+            None => None,
+        };
         match slot.as_mut() {
             None => {
-                let message = error_message(err);
-                let location = err.span().map(|s| self.location(s));
-                let mut frames = frames;
-                if let Some(loc) = &location {
-                    if frames.last().map(|f| &f.location) != Some(loc) {
-                        frames.push(Frame {
-                            function: innermost_name(err),
-                            location: loc.clone(),
-                        });
-                    }
-                }
                 *slot = Some(LoadError {
-                    message,
+                    message: error_message(err),
                     location,
                     frames,
+                    function: raised_by,
                 });
             }
             Some(existing) => {
                 // An outer file: the load statement that failed goes before the inner frames.
-                let mut outer: Vec<Frame> = frames;
-                if let Some(span) = err.span() {
-                    let loc = self.location(span);
-                    if outer.last().map(|f| &f.location) != Some(&loc) {
-                        outer.push(Frame {
-                            function: "<toplevel>".to_owned(),
-                            location: loc,
-                        });
-                    }
-                }
-                outer.append(&mut existing.frames);
-                existing.frames = outer;
+                frames.append(&mut existing.frames);
+                existing.frames = frames;
             }
         }
     }
 }
 
-fn innermost_name(err: &starlark::Error) -> String {
-    err.call_stack()
-        .frames
-        .last()
-        .map(|f| f.name.clone())
-        .unwrap_or_else(|| "<toplevel>".to_owned())
-}
-
-/// The error text without starlark's own diagnostic rendering.
+/// The error text without starlark's own diagnostic rendering, with the commonest
+/// starlark-rust runtime messages reworded as go.starlark.net words them, since users and
+/// extensions match on Tilt's texts.
 pub(crate) fn error_message(err: &starlark::Error) -> String {
     let text = format!("{}", err.without_diagnostic());
-    text.strip_prefix("fail: ")
-        .map(str::to_owned)
-        .unwrap_or(text)
+    let text = text.strip_prefix("fail: ").map(str::to_owned).unwrap_or(text);
+    go_wording(&text).unwrap_or(text)
+}
+
+fn go_wording(text: &str) -> Option<String> {
+    static RULES: std::sync::OnceLock<Vec<(regex::Regex, &'static str)>> =
+        std::sync::OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        [
+            (r"^Key `(.*)` was not found$", "key $1 not in dict"),
+            (
+                r"^Operation `(\S+)` not supported for types `(\w+)` and `(\w+)`$",
+                "unknown binary op: $2 $1 $3",
+            ),
+            (r"^Variable `(\w+)` not found$", "undefined: $1"),
+            (r"^Object of type `(\w+)` has no attribute `(\w+)`$", "$1 has no .$2 field or method"),
+        ]
+        .into_iter()
+        .filter_map(|(re, rep)| regex::Regex::new(re).ok().map(|re| (re, rep)))
+        .collect()
+    });
+    rules.iter().find_map(|(re, rep)| {
+        re.is_match(text)
+            .then(|| re.replace(text, *rep).into_owned())
+    })
 }
 
 trait SourceLineAtBegin {
@@ -371,4 +421,61 @@ impl SourceLineAtBegin for FileSpan {
     fn source_line_at_begin(&self) -> String {
         self.file.source_line_at_pos(self.span.begin()).to_owned()
     }
+}
+
+/// Where the `(` of a call expression is, as (line offset, char column within that line),
+/// when `text` is a call: it ends with `)` closing a parenthesis opened at depth 0 that is
+/// not the first character. `load(...)` statements are reported at the keyword, as Go does.
+fn call_paren_offset(text: &str) -> Option<(usize, usize)> {
+    let trimmed = text.trim_start();
+    if let Some(rest) = trimmed.strip_prefix("load") {
+        if rest.trim_start().starts_with('(') {
+            return None;
+        }
+    }
+    if !text.ends_with(')') {
+        return None;
+    }
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut in_comment = false;
+    let (mut line, mut col) = (0usize, 0usize);
+    let mut last_open: Option<(usize, usize)> = None;
+    for (idx, c) in text.chars().enumerate() {
+        if c == '\n' {
+            in_comment = false;
+        }
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if in_comment => {}
+            None => match c {
+                '#' => in_comment = true,
+                '\'' | '"' => quote = Some(c),
+                '(' | '[' | '{' => {
+                    if depth == 0 && c == '(' && idx > 0 {
+                        last_open = Some((line, col));
+                    }
+                    depth += 1;
+                }
+                ')' | ']' | '}' => depth -= 1,
+                _ => {}
+            },
+        }
+        if c == '\n' {
+            line += 1;
+            col = 0;
+        } else {
+            col += 1;
+        }
+    }
+    if depth == 0 { last_open } else { None }
 }

@@ -30,7 +30,10 @@ fn read_recorded(
     match std::fs::read(&abs) {
         Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
         Err(e) if has_default && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("error reading file {}", abs.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
+            anyhow::bail!("{}", crate::paths::go_io_error("read", &abs, &e))
+        }
+        Err(e) => anyhow::bail!("{}", crate::paths::go_io_error("open", &abs, &e)),
     }
 }
 
