@@ -1,0 +1,295 @@
+//! `lilt ci`'s exit rules (Tilt's Session targets and exit condition), as pure functions.
+
+use std::time::{Duration, SystemTime};
+
+use crate::decide::decide;
+use crate::effect::Decision;
+use crate::state::{EngineState, ResourceState, ServePhase};
+
+/// How `lilt ci` ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CiOutcome {
+    /// Every requested target is done or ready.
+    Success,
+    /// The first failure, or a timeout, with Tilt's message.
+    Error(String),
+}
+
+impl CiOutcome {
+    pub const SUCCESS_MESSAGE: &'static str = "SUCCESS. All workloads are healthy.";
+}
+
+/// Whether a target runs to completion or keeps serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CiTargetKind {
+    Job,
+    Server,
+}
+
+/// The state of one Session target (`tilt get session`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CiTargetState {
+    /// Never requested (auto_init=False and never triggered): ignored by the exit rules.
+    Inactive,
+    Disabled,
+    Waiting {
+        reason: String,
+    },
+    Active {
+        start_time: Option<SystemTime>,
+        ready: bool,
+        last_ready_time: Option<SystemTime>,
+    },
+    Terminated {
+        start_time: Option<SystemTime>,
+        finish_time: Option<SystemTime>,
+        error: Option<String>,
+    },
+}
+
+/// One Session target: `tiltfile:update`, `<res>:update` or `<res>:serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CiTarget {
+    pub name: String,
+    pub resource: String,
+    pub kind: CiTargetKind,
+    pub state: CiTargetState,
+}
+
+/// The Session's targets, sorted by name as Tilt does.
+pub fn ci_targets(state: &EngineState, now: SystemTime) -> Vec<CiTarget> {
+    let decision = decide(state, now);
+    let mut targets = vec![tiltfile_target(state)];
+    for res in &state.resources {
+        if let Some(target) = update_target(res, &decision) {
+            targets.push(target);
+        }
+        if let Some(target) = serve_target(res, &decision) {
+            targets.push(target);
+        }
+    }
+    targets.sort_by(|a, b| a.name.cmp(&b.name));
+    targets
+}
+
+/// `None` while `lilt ci` should keep going; otherwise how it ends.
+pub fn ci_status(state: &EngineState, now: SystemTime) -> Option<CiOutcome> {
+    let targets = ci_targets(state, now);
+    let mut waiting = Vec::new();
+    let mut not_ready = Vec::new();
+    for target in &targets {
+        match &target.state {
+            CiTargetState::Inactive | CiTargetState::Disabled => {}
+            CiTargetState::Terminated {
+                error: Some(error), ..
+            } => return Some(CiOutcome::Error(error.clone())),
+            CiTargetState::Terminated { .. } => {}
+            CiTargetState::Waiting { reason } => waiting.push(format!("{} {reason}", target.name)),
+            CiTargetState::Active { ready: false, .. } => not_ready.push(target.name.clone()),
+            CiTargetState::Active { ready: true, .. } => {}
+        }
+    }
+    // The Tiltfile is always a target: require one more so that ci does not succeed
+    // before any resource exists.
+    if waiting.is_empty() && not_ready.is_empty() && targets.len() > 1 {
+        return Some(CiOutcome::Success);
+    }
+
+    let readiness_timeout = state.settings.ci.readiness_timeout;
+    if !readiness_timeout.is_zero() {
+        for target in &targets {
+            let CiTargetState::Active {
+                ready: false,
+                start_time,
+                last_ready_time,
+            } = &target.state
+            else {
+                continue;
+            };
+            if target.kind == CiTargetKind::Job {
+                continue;
+            }
+            let Some(since) = last_ready_time.or(*start_time) else {
+                continue;
+            };
+            if elapsed(since, now) > readiness_timeout {
+                return Some(CiOutcome::Error(format!(
+                    "Readiness timeout after {}: target {} not ready",
+                    go_duration(readiness_timeout),
+                    target.name
+                )));
+            }
+        }
+    }
+
+    let timeout = state.settings.ci.timeout.unwrap_or(state.ci_timeout);
+    if !timeout.is_zero() && elapsed(state.start_time, now) > timeout {
+        let mut summary = Vec::new();
+        for (label, items) in [("waiting", &waiting), ("not ready", &not_ready)] {
+            if !items.is_empty() {
+                summary.push(format!(
+                    "{} resources {label} ({})",
+                    items.len(),
+                    items.join(",")
+                ));
+            }
+        }
+        return Some(CiOutcome::Error(format!(
+            "Timeout after {}: {}",
+            go_duration(timeout),
+            summary.join(", ")
+        )));
+    }
+    None
+}
+
+fn elapsed(since: SystemTime, now: SystemTime) -> Duration {
+    now.duration_since(since).unwrap_or(Duration::ZERO)
+}
+
+fn tiltfile_target(state: &EngineState) -> CiTarget {
+    let tiltfile = &state.tiltfile;
+    let target_state = if let Some(current) = &tiltfile.current {
+        CiTargetState::Active {
+            start_time: Some(current.start_time),
+            ready: false,
+            last_ready_time: None,
+        }
+    } else if tiltfile.pending.is_some() && !tiltfile.history.is_empty() {
+        CiTargetState::Waiting {
+            reason: "config-changed".to_owned(),
+        }
+    } else if let Some(last) = tiltfile.history.back() {
+        CiTargetState::Terminated {
+            start_time: Some(last.start_time),
+            finish_time: last.finish_time,
+            error: last.error.clone(),
+        }
+    } else {
+        CiTargetState::Waiting {
+            reason: "initial-build".to_owned(),
+        }
+    };
+    CiTarget {
+        name: "tiltfile:update".to_owned(),
+        resource: lilt_model::TILTFILE_RESOURCE.to_owned(),
+        kind: CiTargetKind::Job,
+        state: target_state,
+    }
+}
+
+fn waiting(res: &ResourceState, decision: &Decision) -> CiTargetState {
+    let reason = decision
+        .holds
+        .get(res.name())
+        .map_or("unknown", |hold| hold.reason.as_str());
+    CiTargetState::Waiting {
+        reason: reason.to_owned(),
+    }
+}
+
+fn update_target(res: &ResourceState, decision: &Decision) -> Option<CiTarget> {
+    if !res.has_update_cmd() {
+        return None;
+    }
+    let target_state = if !res.enabled {
+        CiTargetState::Disabled
+    } else if !res.next_build_reason().is_none() {
+        waiting(res, decision)
+    } else if let Some(current) = &res.current_build {
+        CiTargetState::Active {
+            start_time: Some(current.start_time),
+            ready: false,
+            last_ready_time: None,
+        }
+    } else if let Some(last) = res.last_build() {
+        CiTargetState::Terminated {
+            start_time: Some(last.start_time),
+            finish_time: last.finish_time,
+            error: last.error.clone(),
+        }
+    } else {
+        CiTargetState::Inactive
+    };
+    Some(CiTarget {
+        name: format!("{}:update", res.name()),
+        resource: res.name().to_owned(),
+        kind: CiTargetKind::Job,
+        state: target_state,
+    })
+}
+
+fn serve_target(res: &ResourceState, decision: &Decision) -> Option<CiTarget> {
+    if !res.has_serve_cmd() {
+        return None;
+    }
+    let target_state = if !res.enabled {
+        CiTargetState::Disabled
+    } else if let ServePhase::Exited { since, at, .. } = &res.serve.phase {
+        CiTargetState::Terminated {
+            start_time: Some(*since),
+            finish_time: Some(*at),
+            error: res.runtime_error(),
+        }
+    } else if let ServePhase::Running { since, .. } = &res.serve.phase {
+        CiTargetState::Active {
+            start_time: Some(*since),
+            ready: res.serve.ready,
+            last_ready_time: res.last_ready_or_succeeded,
+        }
+    } else if res.trigger_mode.auto_initial() || res.started_first_build() {
+        waiting(res, decision)
+    } else {
+        CiTargetState::Inactive
+    };
+    Some(CiTarget {
+        name: format!("{}:serve", res.name()),
+        resource: res.name().to_owned(),
+        kind: CiTargetKind::Server,
+        state: target_state,
+    })
+}
+
+/// Formats a duration as Go's `time.Duration.String` does (`30m0s`, `1h0m0s`, `1.5s`,
+/// `250ms`), because Tilt's timeout messages use it.
+pub fn go_duration(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    if nanos < 1_000_000_000 {
+        let (unit, per) = if nanos < 1_000 {
+            ("ns", 1)
+        } else if nanos < 1_000_000 {
+            ("µs", 1_000)
+        } else {
+            ("ms", 1_000_000)
+        };
+        return format!("{}{unit}", fraction(nanos, per));
+    }
+    let total_secs = d.as_secs();
+    let hours = total_secs / 3600;
+    let minutes = (total_secs % 3600) / 60;
+    let secs = fraction(nanos % 60_000_000_000, 1_000_000_000);
+    let mut out = String::new();
+    if hours > 0 {
+        out.push_str(&format!("{hours}h{minutes}m"));
+    } else if minutes > 0 {
+        out.push_str(&format!("{minutes}m"));
+    }
+    out.push_str(&secs);
+    out.push('s');
+    out
+}
+
+/// `value / per` with the fraction's trailing zeros trimmed, as Go prints it.
+fn fraction(value: u128, per: u128) -> String {
+    let whole = value / per;
+    let rest = value % per;
+    if rest == 0 {
+        return whole.to_string();
+    }
+    let width = per.to_string().len() - 1;
+    let digits = format!("{rest:0width$}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
