@@ -1,0 +1,4 @@
+//! Benchmarks for assembly.
+fn main() {
+    divan::main();
+}
