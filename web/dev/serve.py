@@ -430,8 +430,15 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--live", action="store_true", help="emit random status changes and log lines")
     ap.add_argument("--no-ws", action="store_true", help="refuse /ws/view so the page falls back to polling")
+    ap.add_argument("--tiltfile-error", action="store_true", help="make the (Tiltfile) resource carry a load error")
     args = ap.parse_args()
     fake = Fake(args.resources, args.lines, args.seed)
+    if args.tiltfile_error:
+        st = fake.resources["(Tiltfile)"]["status"]
+        st["updateStatus"] = "error"
+        st["buildHistory"][0]["error"] = ("Traceback (most recent call last):\n  Tiltfile:12:3: in <toplevel>\n"
+                                          "  lib/helpers.star:4:9: in make_service\n"
+                                          "Error: local_resource: for parameter \"serve_cmd\": got int, want string or list")
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(fake, args.no_ws))
     server.daemon_threads = True
     if args.live:

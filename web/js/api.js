@@ -32,9 +32,9 @@ export function putButtonStatus(name, body) {
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 const POLL_MS = 1500;
-// After this many WebSocket attempts that never opened, poll /api/view instead (and retry the socket now and then).
-const WS_FAILURES_BEFORE_POLLING = 2;
-const WS_RETRY_WHILE_POLLING_MS = 30000;
+// A WebSocket that never opened means polling /api/view at once; the socket is retried now and then.
+const WS_FAILURES_BEFORE_POLLING = 1;
+const WS_RETRY_WHILE_POLLING_MS = 5000;
 
 /**
  * Keeps a View stream going. onView(view) gets every message (the first after each (re)connect is

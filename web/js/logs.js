@@ -34,6 +34,7 @@ export class LogPane {
     this.frame = 0;
     this.hitRow = -1;
     this.needle = '';
+    this.autoTop = -1;
 
     this.sourceSeg = segmented('source', [['', 'All sources'], ['build', 'Build'], ['runtime', 'Runtime']], (v) => this.changeFilter({ source: v }));
     this.levelSeg = segmented('level', [['', 'All levels'], ['warn', 'Warnings'], ['error', 'Errors']], (v) => this.changeFilter({ level: v }));
@@ -120,9 +121,12 @@ export class LogPane {
   }
 
   onScroll() {
-    // Follow mode is simply "the view is at the bottom", whoever scrolled it there.
+    // Follow mode is "the view is at the bottom". Our own scroll to the bottom can be reported after
+    // more lines arrived, so a scroll event landing where we put it keeps following.
     const el = this.scroller;
-    this.follow = el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
+    if (!(this.follow && Math.abs(el.scrollTop - this.autoTop) < 2)) {
+      this.follow = el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
+    }
     this.schedule();
   }
 
@@ -138,9 +142,8 @@ export class LogPane {
     if (this.spacer.style.height !== height) this.spacer.style.height = height;
     if (this.follow) {
       const bottom = Math.max(0, w.totalHeight - viewportHeight);
-      if (Math.abs(el.scrollTop - bottom) > 1) {
-        el.scrollTop = bottom;
-      }
+      if (Math.abs(el.scrollTop - bottom) > 1) el.scrollTop = bottom;
+      this.autoTop = el.scrollTop;
       w = computeWindow({ count, rowHeight: ROW_HEIGHT, viewportHeight, scrollTop: bottom });
     }
     this.followBtn.hidden = this.follow || count === 0;

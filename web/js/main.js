@@ -67,7 +67,9 @@ class App {
   }
 
   onView(view) {
+    const t0 = performance.now();
     const ch = applyView(this.state, view);
+    const applyMs = performance.now() - t0;
     if (ch.session) {
       const key = this.state.session?.status?.tiltfileKey;
       if (key && key !== this.prefs.scope) this.prefs.scope = key;
@@ -77,6 +79,14 @@ class App {
     else this.table.pending = mergePending(this.table.pending, ch);
     this.resource.update(ch);
     if (!this.summaryFrame) this.summaryFrame = requestAnimationFrame(() => this.renderChrome());
+    // Timings for tests and the dev harness: how long applying the View took, and when it was on screen.
+    const root = document.documentElement.dataset;
+    root.lines = String(this.state.logs.text.length);
+    root.resources = String(this.state.resources.size);
+    if (ch.complete) {
+      root.completeApplyMs = applyMs.toFixed(1);
+      requestAnimationFrame(() => (root.completeRenderedMs = (performance.now() - t0).toFixed(1)));
+    }
   }
 
   onStatus(state, mode) {
