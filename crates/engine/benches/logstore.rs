@@ -52,7 +52,9 @@ fn since_and_search(bencher: divan::Bencher) {
     let store = fill();
     let pattern = lilt_engine::LogPattern::Text("page=42 ".to_owned());
     bencher.bench(|| {
-        let tail = store.since(store.checkpoint().saturating_sub(1000), None).len();
+        let tail = store
+            .since(store.checkpoint().saturating_sub(1000), None)
+            .len();
         let hits = store.search(&pattern, Some(Some("resource-3"))).len();
         (tail, hits)
     });

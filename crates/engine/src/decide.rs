@@ -15,7 +15,10 @@ pub fn decide(state: &EngineState, now: SystemTime) -> Decision {
     let mut effects = Vec::new();
     let mut next_seq = state.next_span;
     let mut span = |kind| {
-        let id = SpanId { kind, seq: next_seq };
+        let id = SpanId {
+            kind,
+            seq: next_seq,
+        };
         next_seq += 1;
         id
     };
@@ -147,7 +150,11 @@ fn next_target(state: &EngineState, chosen: &[bool], now: SystemTime) -> Pick {
     if building_any {
         for &idx in &candidates {
             if is_unparallelizable_local(&resources[idx]) {
-                holds.set(&resources[idx], HoldReason::IsUnparallelizableLocal, Vec::new());
+                holds.set(
+                    &resources[idx],
+                    HoldReason::IsUnparallelizableLocal,
+                    Vec::new(),
+                );
             }
         }
     }

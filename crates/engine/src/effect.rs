@@ -116,7 +116,10 @@ pub enum Effect {
     StartRuntime { resource: String, span_id: SpanId },
     /// Stop whatever runs for the resource (processes, containers, cluster objects) and
     /// cancel its update if one is running. Nothing running is not an error.
-    StopRuntime { resource: String, reason: StopReason },
+    StopRuntime {
+        resource: String,
+        reason: StopReason,
+    },
     /// Append an engine message to the resource's log (`None`: the global log).
     Log {
         seq: u64,

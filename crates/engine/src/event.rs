@@ -14,12 +14,15 @@ pub enum Event {
     /// The runner dispatched these effects (sent by the runner, right after `decide`,
     /// before executing them). This is how "started" is recorded: updates become current
     /// builds, pending changes are consumed, the reload becomes running.
-    Dispatched { effects: Vec<Effect>, at: SystemTime },
+    Dispatched {
+        effects: Vec<Effect>,
+        at: SystemTime,
+    },
     /// A Tiltfile evaluation finished (runner, for a `ReloadTiltfile` effect).
     TiltfileLoaded {
         span_id: SpanId,
         at: SystemTime,
-        outcome: Result<Plan, TiltfileFailure>,
+        outcome: Result<Box<Plan>, TiltfileFailure>,
         /// Warnings of the evaluation, shown on `(Tiltfile)`.
         warnings: Vec<String>,
     },

@@ -77,7 +77,9 @@ mod reduce;
 mod state;
 mod status;
 
-pub use ci::{CiOutcome, CiTarget, CiTargetKind, CiTargetState, ci_status, ci_targets, go_duration};
+pub use ci::{
+    CiOutcome, CiTarget, CiTargetKind, CiTargetState, ci_status, ci_targets, go_duration,
+};
 pub use decide::decide;
 pub use effect::{
     BuildReason, Decision, Effect, Hold, HoldReason, LogLevel, SpanId, SpanKind, StopReason,
@@ -89,7 +91,7 @@ pub use logstore::{
 };
 pub use reduce::reduce;
 pub use state::{
-    BuildRecord, EngineConfig, EngineLog, EngineMode, EngineState, PendingReload,
-    ResourceState, ServePhase, ServeState, TiltfileState,
+    BuildRecord, EngineConfig, EngineLog, EngineMode, EngineState, PendingReload, ResourceState,
+    ServePhase, ServeState, TiltfileState,
 };
 pub use status::{RuntimeStatus, UpdateStatus};

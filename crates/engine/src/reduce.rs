@@ -71,8 +71,7 @@ pub fn reduce(state: &mut EngineState, event: Event) {
             let Some(res) = state.resource_mut(&resource) else {
                 return;
             };
-            if !matches!(res.serve.phase, ServePhase::Starting { span_id: s, .. } if s == span_id)
-            {
+            if !matches!(res.serve.phase, ServePhase::Starting { span_id: s, .. } if s == span_id) {
                 return;
             }
             res.serve.phase = ServePhase::Running {
@@ -95,8 +94,7 @@ pub fn reduce(state: &mut EngineState, event: Event) {
             let Some(res) = state.resource_mut(&resource) else {
                 return;
             };
-            if !matches!(res.serve.phase, ServePhase::Running { span_id: s, .. } if s == span_id)
-            {
+            if !matches!(res.serve.phase, ServePhase::Running { span_id: s, .. } if s == span_id) {
                 return;
             }
             if ready && !res.serve.ready {
@@ -320,14 +318,10 @@ fn tiltfile_loaded(
     state: &mut EngineState,
     span_id: SpanId,
     at: SystemTime,
-    outcome: Result<Plan, TiltfileFailure>,
+    outcome: Result<Box<Plan>, TiltfileFailure>,
     warnings: Vec<String>,
 ) {
-    let Some(mut record) = state
-        .tiltfile
-        .current
-        .take_if(|b| b.span_id == span_id)
-    else {
+    let Some(mut record) = state.tiltfile.current.take_if(|b| b.span_id == span_id) else {
         return;
     };
     record.finish_time = Some(at);
@@ -335,7 +329,7 @@ fn tiltfile_loaded(
     state.tiltfile.warnings = warnings;
     match outcome {
         Ok(plan) => {
-            apply_plan(state, plan, at);
+            apply_plan(state, *plan, at);
         }
         Err(failure) => {
             // The last good resources keep running; the files read so far are watched

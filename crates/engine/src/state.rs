@@ -305,7 +305,10 @@ impl ResourceState {
 
     /// Finished builds (oldest first, at most two) followed by the current one.
     pub fn build_history(&self) -> Vec<&BuildRecord> {
-        self.history.iter().chain(self.current_build.as_ref()).collect()
+        self.history
+            .iter()
+            .chain(self.current_build.as_ref())
+            .collect()
     }
 
     pub(crate) fn local(&self) -> Option<&lilt_model::LocalTarget> {

@@ -30,7 +30,7 @@ fn seen(engine: &Engine, name: &str) -> Seen {
 fn check_first_update(manifest: Manifest, error: Option<&str>, starts: bool, expected: Seen) {
     let name = manifest.name.clone();
     let mut engine = Engine::with(vec![manifest]);
-    assert_eq!(updates(&engine.step()), [name.clone()]);
+    assert_eq!(updates(&engine.step()), std::slice::from_ref(&name));
     engine.finish(&name, error);
     let decision = engine.step();
     let started = runtime_effects(&decision) == [format!("start {name}")];

@@ -22,7 +22,11 @@ fn check_reload(before: Vec<Manifest>, after: Vec<Manifest>, updated: &[&str], e
     engine.load(plan(after));
     let decision = engine.step();
     assert_eq!(updates(&decision), updated, "updates after reload");
-    assert_eq!(runtime_effects(&decision), effects, "runtime effects after reload");
+    assert_eq!(
+        runtime_effects(&decision),
+        effects,
+        "runtime effects after reload"
+    );
     let left: Vec<String> = engine
         .state
         .resources
@@ -72,7 +76,10 @@ fn label_only_changes_do_not_rebuild() {
 #[test]
 fn vanished_resources_are_stopped_and_removed() {
     check_reload(
-        vec![parallel(local("a", "x")), parallel(server("b", "", "serve"))],
+        vec![
+            parallel(local("a", "x")),
+            parallel(server("b", "", "serve")),
+        ],
         vec![parallel(local("a", "x"))],
         &[],
         &["stop b Removed"],
@@ -161,11 +168,14 @@ fn changes_during_a_reload_queue_another_reload() {
         paths: vec![PathBuf::from("/project/Tiltfile")],
         at: engine.now,
     });
-    assert!(reload_span(&engine.peek()).is_none(), "one reload at a time");
+    assert!(
+        reload_span(&engine.peek()).is_none(),
+        "one reload at a time"
+    );
     engine.send(Event::TiltfileLoaded {
         span_id,
         at: engine.now,
-        outcome: Ok(plan(vec![local("a", "x")])),
+        outcome: Ok(Box::new(plan(vec![local("a", "x")]))),
         warnings: vec!["deprecated".into()],
     });
     let next = engine.peek();
@@ -184,7 +194,7 @@ fn stale_tiltfile_results_are_ignored() {
     engine.send(Event::TiltfileLoaded {
         span_id: stale,
         at: engine.now,
-        outcome: Ok(plan(vec![local("a", "x")])),
+        outcome: Ok(Box::new(plan(vec![local("a", "x")]))),
         warnings: Vec::new(),
     });
     assert!(engine.state.resources.is_empty());
@@ -199,7 +209,10 @@ fn tiltfile_args_reload_with_the_new_args() {
         args: Vec::new(),
         at: engine.now,
     });
-    assert!(reload_span(&engine.peek()).is_none(), "same args: no reload");
+    assert!(
+        reload_span(&engine.peek()).is_none(),
+        "same args: no reload"
+    );
     engine.send(Event::SetTiltfileArgs {
         args: vec!["a".into()],
         at: engine.now,
@@ -243,5 +256,8 @@ fn removal_cleans_the_trigger_queue() {
     engine.load(plan(Vec::new()));
     assert!(engine.state.trigger_queue.is_empty());
     let decision = engine.step();
-    assert_eq!(runtime_effects(&decision), [format!("stop m {:?}", StopReason::Removed)]);
+    assert_eq!(
+        runtime_effects(&decision),
+        [format!("stop m {:?}", StopReason::Removed)]
+    );
 }

@@ -34,7 +34,11 @@ fn check_batches(manifests: Vec<Manifest>, max_parallel: u32, expected: &[&[&str
 #[test]
 fn local_resources_run_one_at_a_time_in_manifest_order() {
     check_batches(
-        vec![local("a", "make a"), local("b", "make b"), local("c", "make c")],
+        vec![
+            local("a", "make a"),
+            local("b", "make b"),
+            local("c", "make c"),
+        ],
         3,
         &[&["a"], &["b"], &["c"]],
     );
@@ -184,7 +188,10 @@ fn file_changes_update_auto_resources_oldest_first() {
         reason,
         full_rebuild,
         ..
-    }) = decision.effects.iter().find(|e| matches!(e, Effect::Update { .. }))
+    }) = decision
+        .effects
+        .iter()
+        .find(|e| matches!(e, Effect::Update { .. }))
     else {
         panic!("an update was started");
     };

@@ -10,19 +10,37 @@ use lilt_model::TriggerMode;
 
 fn check_status(engine: &Engine, name: &str, update: UpdateStatus, runtime: RuntimeStatus) {
     let res = engine.res(name);
-    assert_eq!((res.update_status(), res.runtime_status()), (update, runtime));
+    assert_eq!(
+        (res.update_status(), res.runtime_status()),
+        (update, runtime)
+    );
 }
 
 #[test]
 fn update_status_follows_the_update_lifecycle() {
     let mut engine = Engine::with(vec![server("web", "make", "serve")]);
-    check_status(&engine, "web", UpdateStatus::Pending, RuntimeStatus::Pending);
+    check_status(
+        &engine,
+        "web",
+        UpdateStatus::Pending,
+        RuntimeStatus::Pending,
+    );
     engine.step();
-    check_status(&engine, "web", UpdateStatus::InProgress, RuntimeStatus::Pending);
+    check_status(
+        &engine,
+        "web",
+        UpdateStatus::InProgress,
+        RuntimeStatus::Pending,
+    );
     engine.finish("web", Some("boom"));
     check_status(&engine, "web", UpdateStatus::Error, RuntimeStatus::None);
     engine.trigger("web");
-    check_status(&engine, "web", UpdateStatus::Pending, RuntimeStatus::Pending);
+    check_status(
+        &engine,
+        "web",
+        UpdateStatus::Pending,
+        RuntimeStatus::Pending,
+    );
     engine.step();
     engine.finish("web", None);
     check_status(&engine, "web", UpdateStatus::Ok, RuntimeStatus::Pending);
@@ -33,7 +51,10 @@ fn update_status_follows_the_update_lifecycle() {
 
 #[test]
 fn manual_resources_never_triggered_have_no_status() {
-    let engine = Engine::with(vec![mode(server("m", "make", "serve"), TriggerMode::Manual)]);
+    let engine = Engine::with(vec![mode(
+        server("m", "make", "serve"),
+        TriggerMode::Manual,
+    )]);
     check_status(&engine, "m", UpdateStatus::None, RuntimeStatus::None);
 }
 
@@ -42,7 +63,12 @@ fn auto_pending_changes_show_pending() {
     let mut engine = Engine::with(vec![local("a", "make")]);
     engine.run_to_quiet();
     engine.change("a", "/project/a/f");
-    check_status(&engine, "a", UpdateStatus::Pending, RuntimeStatus::NotApplicable);
+    check_status(
+        &engine,
+        "a",
+        UpdateStatus::Pending,
+        RuntimeStatus::NotApplicable,
+    );
     assert!(engine.res("a").has_pending_changes());
 }
 
@@ -91,7 +117,10 @@ fn history_keeps_two_finished_builds_plus_the_current_one() {
     );
     assert_eq!(history[2].start_time, engine.now);
     assert_eq!(history[2].span_id, engine.current_span("a"));
-    assert_eq!(res.last_deploy_time, Some(engine.now - Duration::from_secs(10)));
+    assert_eq!(
+        res.last_deploy_time,
+        Some(engine.now - Duration::from_secs(10))
+    );
     assert_eq!(res.build_count, 4);
 }
 
@@ -112,7 +141,10 @@ fn queued_flag_and_stale_results() {
         error: None,
         warnings: Vec::new(),
     });
-    assert!(engine.res("m").is_building(), "a result for another span is ignored");
+    assert!(
+        engine.res("m").is_building(),
+        "a result for another span is ignored"
+    );
 }
 
 #[test]
@@ -120,7 +152,10 @@ fn tiltfile_status_vocabulary() {
     let mut engine = Engine::up();
     assert_eq!(engine.state.tiltfile.update_status(), UpdateStatus::Pending);
     engine.step();
-    assert_eq!(engine.state.tiltfile.update_status(), UpdateStatus::InProgress);
+    assert_eq!(
+        engine.state.tiltfile.update_status(),
+        UpdateStatus::InProgress
+    );
     let mut engine = Engine::with(Vec::new());
     assert_eq!(engine.state.tiltfile.update_status(), UpdateStatus::Ok);
     engine.trigger("(Tiltfile)");
@@ -142,7 +177,14 @@ fn status_strings_match_tilt() {
     .collect();
     assert_eq!(
         update,
-        ["ok", "pending", "in_progress", "error", "not_applicable", "none"]
+        [
+            "ok",
+            "pending",
+            "in_progress",
+            "error",
+            "not_applicable",
+            "none"
+        ]
     );
     let runtime: Vec<String> = [
         RuntimeStatus::Ok,
@@ -154,7 +196,10 @@ fn status_strings_match_tilt() {
     .iter()
     .map(ToString::to_string)
     .collect();
-    assert_eq!(runtime, ["ok", "pending", "error", "not_applicable", "none"]);
+    assert_eq!(
+        runtime,
+        ["ok", "pending", "error", "not_applicable", "none"]
+    );
 }
 
 #[test]

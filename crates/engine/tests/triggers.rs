@@ -26,7 +26,10 @@ fn check_trigger(manifest: Manifest, changes: &[&str], files: &[&str], full: boo
         full_rebuild,
         reason,
         ..
-    }) = decision.effects.iter().find(|e| matches!(e, Effect::Update { .. }))
+    }) = decision
+        .effects
+        .iter()
+        .find(|e| matches!(e, Effect::Update { .. }))
     else {
         panic!("the trigger started an update");
     };

@@ -1,5 +1,8 @@
 //! Test harness: a fake clock, manifest builders and an engine driver that plays the runner.
-#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -183,7 +186,7 @@ impl Engine {
         self.send(Event::TiltfileLoaded {
             span_id,
             at: self.now,
-            outcome: Ok(plan),
+            outcome: Ok(Box::new(plan)),
             warnings: Vec::new(),
         });
         decision
