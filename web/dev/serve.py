@@ -22,8 +22,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
 
 WEB_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-WS_GUID = "258EAFA5-E914-47A5-95CA-C5AB0DC85B11"
-START = datetime(2026, 11, 26, 7, 0, 0, tzinfo=timezone.utc)
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# Two hours ago, so generated builds lie in the past.
+START = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=2)
 
 WORDS = ["api", "web", "auth", "billing", "search", "cache", "db", "queue", "worker", "gateway", "media",
          "users", "orders", "cart", "mailer", "metrics", "ledger", "catalog", "notify", "export"]
@@ -60,7 +61,8 @@ class Fake:
     def make_resources(self, n):
         rng = self.rng
         tf = self.resource("(Tiltfile)", 0, [], "tiltfile")
-        tf["status"]["runtimeStatus"] = "not_applicable"
+        tf["status"].update(runtimeStatus="not_applicable", updateStatus="ok", triggerMode=0, hasPendingChanges=False)
+        tf["status"]["buildHistory"][0]["error"] = ""
         self.resources["(Tiltfile)"] = tf
         names = set()
         i = 0
