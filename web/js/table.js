@@ -10,6 +10,8 @@ import {
 } from './status.js';
 
 const COLUMNS = ['', 'Resource', 'Type', 'Status', 'Updated', 'Endpoints', 'Mode', 'Enabled', 'Changes'];
+// Fixed column widths let the browser lay out a 1,000-row table without measuring every cell.
+const WIDTHS = ['52px', '24%', '76px', '26%', '110px', '18%', '96px', '80px', '76px'];
 
 export function resourceHref(name) {
   return `r/${encodeURIComponent(name)}/overview`;
@@ -51,6 +53,7 @@ export class TableView {
       this.invalidateStructure();
     });
     this.table = h('table.resources#resource-table', {},
+      h('colgroup', {}, ...WIDTHS.map((w) => h('col', { style: `width:${w}` }))),
       h('thead', {}, h('tr', {}, ...COLUMNS.map((c) => h('th', {}, c)))));
     this.empty = h('div.empty#resource-empty', {}, 'Loading resources…');
     this.el = h('div.table-view#table-view', {},
