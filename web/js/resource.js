@@ -8,15 +8,11 @@ import { matchesNameFilter, orderResources } from './groups.js';
 import { LogPane } from './logs.js';
 import { buttonsAt, disableToggleFor } from './state.js';
 import { TILTFILE, combinedStatus, isDisabled, isManual, resourceType, runtimeLine, updateLine } from './status.js';
+
+export { errorLocation } from './status.js';
 import { resourceHref } from './table.js';
 
 export const ALL = '(all)';
-
-/** First "path:line[:col]" in a Tiltfile error, e.g. "Tiltfile:12:3" or "lib/k8s.star:4". */
-export function errorLocation(error) {
-  const m = (error || '').match(/([\w./\\-]*(?:Tiltfile|\.star|\.tilt|\.py)[\w.-]*):(\d+)(?::(\d+))?/) || (error || '').match(/([\w./\\-]+):(\d+)(?::(\d+))?/);
-  return m ? m[0] : '';
-}
 
 export class ResourceView {
   constructor(app) {

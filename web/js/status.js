@@ -146,3 +146,9 @@ export function summarize(resources) {
   }
   return counts;
 }
+
+/** First "path:line[:col]" in a Tiltfile error, e.g. "Tiltfile:12:3" or "lib/k8s.star:4". */
+export function errorLocation(error) {
+  const m = (error || '').match(/([\w./\\-]*(?:Tiltfile|\.star|\.tilt|\.py)[\w.-]*):(\d+)(?::(\d+))?/) || (error || '').match(/([\w./\\-]+):(\d+)(?::(\d+))?/);
+  return m ? m[0] : '';
+}
