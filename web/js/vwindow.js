@@ -1,7 +1,7 @@
 // Virtual-window arithmetic for the log pane: which rows to render for a scroll position, with scaling past browser height limits.
 
-// Chromium caps element heights near 33.5M px; stay well below so zoom never hits the cap.
-export const MAX_SCROLL_HEIGHT = 8_000_000;
+// Chromium caps element heights near 33.5M px and Firefox near 17.9M; stay below both at any zoom.
+export const MAX_SCROLL_HEIGHT = 15_000_000;
 
 /**
  * For `count` rows of `rowHeight` px in a viewport of `viewportHeight` px scrolled to `scrollTop`,
