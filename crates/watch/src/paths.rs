@@ -1,0 +1,43 @@
+//! Lexical path helpers: cleaning like Go's `filepath.Clean`, containment, string views.
+
+use std::borrow::Cow;
+use std::path::{Component, Path, PathBuf};
+
+/// Cleans a path lexically: drops `.` and empty components and resolves `..` against the
+/// preceding component, without touching the filesystem (symlinks are not resolved).
+pub fn clean(path: &Path) -> PathBuf {
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for comp in path.components() {
+        match comp {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir) | Some(Component::Prefix(_)) => {}
+                _ => out.push(comp),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
+/// The path as text. Non-UTF-8 bytes become U+FFFD, which only matters for patterns that
+/// name such bytes, which dockerignore files (UTF-8 text) cannot do anyway.
+pub fn path_str(path: &Path) -> Cow<'_, str> {
+    path.to_string_lossy()
+}
+
+/// The non-empty components of a `/`-separated absolute path.
+pub fn components(path: &str) -> Vec<&str> {
+    path.split('/').filter(|c| !c.is_empty()).collect()
+}
+
+/// `path` equals `root` or lies under it (component-wise).
+pub fn is_under(path: &Path, root: &Path) -> bool {
+    path.starts_with(root)
+}
