@@ -8,6 +8,15 @@ use std::path::{Path, PathBuf};
 use lilt_tiltfile::{LoadOptions, load};
 
 fn main() {
+    // `LILT_BENCH_PROJECT=DIR cargo bench -p lilt-tiltfile --bench evaluate` writes the
+    // project to DIR and exits, so the cold-process figure can be measured on the same
+    // Tiltfile with hyperfine (see docs/performance.md).
+    if let Some(dir) = std::env::var_os("LILT_BENCH_PROJECT") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("create project dir");
+        println!("{}", write_project(&dir).display());
+        return;
+    }
     divan::main();
 }
 

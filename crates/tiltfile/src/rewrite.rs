@@ -324,8 +324,14 @@ pub(crate) fn rename_reserved(src: &str) -> String {
     let mut depth: i32 = 0;
     // The bracket depth inside a `load(` statement, and how many strings it has had.
     let mut load: Option<(i32, usize)> = None;
+    // The last byte of the previous token, to tell `x.load(` from a `load(` statement.
+    let mut last_token_end: u8 = b'\n';
     while j < bytes.len() {
         let b = bytes[j];
+        let prev_token_end = last_token_end;
+        if !b.is_ascii_whitespace() && b != b'#' {
+            last_token_end = b;
+        }
         match b {
             b'#' => {
                 let end = src[j..].find('\n').map_or(src.len(), |k| j + k);
@@ -393,7 +399,7 @@ pub(crate) fn rename_reserved(src: &str) -> String {
                     k += 1;
                 }
                 let word = &src[j..k];
-                let preceded_by_dot = out.trim_end().ends_with('.') && !out.ends_with("..");
+                let preceded_by_dot = prev_token_end == b'.';
                 match GO_IDENTIFIERS.iter().find(|(w, _)| *w == word) {
                     Some((_, stand_in)) => out.push_str(stand_in),
                     None => {
