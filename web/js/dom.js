@@ -71,3 +71,17 @@ export function icon(name, cls = '') {
 export function statusIcon(status) {
   return iconSvg(status in ICONS ? status : 'none', `st-${status}`);
 }
+
+const iconNodes = new Map();
+
+/** A fresh copy of a status icon, cloned from a parsed template (cheaper than parsing markup per row). */
+export function statusIconNode(status) {
+  let node = iconNodes.get(status);
+  if (!node) {
+    const tpl = document.createElement('template');
+    tpl.innerHTML = statusIcon(status);
+    node = tpl.content.firstChild;
+    iconNodes.set(status, node);
+  }
+  return node.cloneNode(true);
+}

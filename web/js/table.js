@@ -1,7 +1,7 @@
 // The resource table (home page): label groups, keyed rows updated in place, filter, show-disabled, selection.
 
 import { renderDisableToggle, updateDisableToggle } from './buttons.js';
-import { h, iconSvg, setAttr, setText, statusIcon, toggleClass } from './dom.js';
+import { h, iconSvg, setAttr, setText, statusIcon, statusIconNode, toggleClass } from './dom.js';
 import { clockTime, timeAgo, buildDurationMs, formatDuration } from './format.js';
 import { groupResources, resourceLabels } from './groups.js';
 import { disableToggleFor } from './state.js';
@@ -245,6 +245,7 @@ export class TableView {
     setAttr(row.rtLine, 'data-status', rt.status);
     setIcon(row, 'rtIcon', rt.status);
     setText(row.rtText, rt.text);
+    row.rtLine.hidden = !rt.text;
     setAttr(row.rtLine, 'title', rt.title || null);
 
     row.lastDeploy = s.lastDeployTime || lastBuild(res)?.finishTime || '';
@@ -350,7 +351,7 @@ function setIcon(row, field, status) {
   const key = field + 'Status';
   if (row.sig[key] === status) return;
   row.sig[key] = status;
-  row[field].innerHTML = statusIcon(status);
+  row[field].replaceChildren(statusIconNode(status));
 }
 
 function structKey(res) {
