@@ -195,6 +195,10 @@ pub enum ManifestError {
         first_registered_at: String,
     },
 
+    /// A built image was not found in the resource's objects at deploy time (Tilt's text).
+    #[error("Docker image missing from yaml: {image}")]
+    ImageMissingFromYaml { image: String },
+
     /// `entrypoint`/`container_args` found no container to go into (Tilt's text).
     #[error(
         "could not inject command {command:?} into entity: {object}. No container found matching ref: {reference}. Note: command overrides only supported on containers with images, not on CRDs"
