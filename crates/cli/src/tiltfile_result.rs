@@ -43,6 +43,14 @@ pub(crate) fn to_json(result: &LoadResult) -> Value {
         "ConfigFiles": plan.config_files.iter().map(|p| path_str(p)).collect::<Vec<_>>(),
         "FeatureFlags": settings.features.0,
         "TeamID": settings.team_id,
+        // Not modelled yet (experimental_telemetry_cmd, secret scrubbing values): Tilt's
+        // defaults, so readers find every top-level field.
+        "TelemetrySettings": {
+            "Cmd": { "Argv": null, "Dir": "", "Env": null, "EchoOff": false },
+            "Workdir": "",
+            "Period": 60_000_000_000u64,
+        },
+        "Secrets": {},
         "Error": error,
         "DockerPruneSettings": {
             "Enabled": settings.docker_prune.enabled,
@@ -59,6 +67,8 @@ pub(crate) fn to_json(result: &LoadResult) -> Value {
         "WatchSettings": {
             "Ignores": if settings.watch_ignores.is_empty() { Value::Null } else { ignores(&settings.watch_ignores) },
         },
+        "DefaultRegistry": null,
+        "ObjectSet": {},
         "CISettings": ci,
     })
 }

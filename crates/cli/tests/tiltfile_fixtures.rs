@@ -155,13 +155,23 @@ fn tiltfile_fixtures() {
         .filter(|p| p.join("Tiltfile").is_file())
         .collect();
     cases.sort();
-    assert!(!cases.is_empty(), "no fixture cases under {}", fixtures_root().display());
+    assert!(
+        !cases.is_empty(),
+        "no fixture cases under {}",
+        fixtures_root().display()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         match run_case(case) {
             Ok(outcome) => {
                 check(case, "expected.json", &outcome.json, update, &mut failures);
-                check(case, "expected.stderr", &outcome.stderr, update, &mut failures);
+                check(
+                    case,
+                    "expected.stderr",
+                    &outcome.stderr,
+                    update,
+                    &mut failures,
+                );
             }
             Err(e) => failures.push(format!("case {}: {e}", case.display())),
         }

@@ -9,13 +9,12 @@ use lilt_model::{
     DeployTarget, IgnoreSet, LocalTarget, Manifest, Plan, TriggerMode, UNCATEGORIZED_RESOURCE,
 };
 
-use crate::error::LoadError;
 use crate::state::{EnabledResources, TiltState};
 
 const NO_DEPLOY_WARNING: &str = "We could not find any deployment instructions, e.g. `k8s_yaml` or `docker_compose`.\n\
      Skipping all image builds until we know how to deploy them.";
 
-pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Plan, LoadError> {
+pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Plan, String> {
     let decl = state.decl.borrow();
 
     // Images no resource deploys are skipped, with a warning unless suppressed.
@@ -38,11 +37,11 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
         .collect();
     if !unused.is_empty() {
         let list: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
-        return Err(LoadError::new(format!(
+        return Err(format!(
             "found {} live_update steps that were created but not used in a live_update:\n{}",
             unused.len(),
             list.join("\n\t")
-        )));
+        ));
     }
 
     let default_auto = decl.trigger_mode.as_ref().is_none_or(|(auto, _)| *auto);
@@ -121,17 +120,17 @@ fn read_tiltignore(path: &std::path::Path) -> IgnoreSet {
 }
 
 /// Drops unknown deps (with a warning), rejects self-dependencies and cycles.
-fn sanitize_dependencies(manifests: &mut [Manifest]) -> Result<Vec<String>, LoadError> {
+fn sanitize_dependencies(manifests: &mut [Manifest]) -> Result<Vec<String>, String> {
     let known: HashSet<String> = manifests.iter().map(|m| m.name.clone()).collect();
     let mut warnings = Vec::new();
     for m in manifests.iter_mut() {
         let mut kept = Vec::new();
         for dep in &m.resource_deps {
             if *dep == m.name {
-                return Err(LoadError::new(format!(
+                return Err(format!(
                     "resource {} specified a dependency on itself",
                     m.name
-                )));
+                ));
             }
             if !known.contains(dep) {
                 warnings.push(format!(
@@ -156,10 +155,10 @@ fn sanitize_dependencies(manifests: &mut [Manifest]) -> Result<Vec<String>, Load
         })
         .collect();
     if let Some(cycle) = find_cycle(manifests.iter().map(|m| m.name.as_str()), &edges) {
-        return Err(LoadError::new(format!(
+        return Err(format!(
             "cycle detected in resource dependency graph: {}",
             cycle.join(" -> ")
-        )));
+        ));
     }
     Ok(warnings)
 }
@@ -216,7 +215,7 @@ fn enabled_resources(
     state: &TiltState,
     selection: &EnabledResources,
     manifests: &[Manifest],
-) -> Result<Vec<String>, LoadError> {
+) -> Result<Vec<String>, String> {
     let requested: Vec<String> = match selection {
         EnabledResources::None => return Ok(Vec::new()),
         EnabledResources::Explicit(names) => names.clone(),
@@ -243,10 +242,10 @@ fn enabled_resources(
         }
         let mut stack = vec![name.as_str()];
         while let Some(n) = stack.pop() {
-            if selected.insert(n) {
-                if let Some(m) = by_name.get(n) {
-                    stack.extend(m.resource_deps.iter().map(String::as_str));
-                }
+            if selected.insert(n)
+                && let Some(m) = by_name.get(n)
+            {
+                stack.extend(m.resource_deps.iter().map(String::as_str));
             }
         }
     }
@@ -263,11 +262,11 @@ fn enabled_resources(
             .map(|m| m.name.as_str())
             .filter(|n| !requested.iter().any(|r| r == n))
             .collect();
-        return Err(LoadError::new(format!(
+        return Err(format!(
             "You specified some resources that could not be found: {}\nIs this a typo? Existing resources in Tiltfile: {}",
             quoted(unknown.iter().map(String::as_str).collect()),
             quoted(existing)
-        )));
+        ));
     }
     Ok(manifests
         .iter()

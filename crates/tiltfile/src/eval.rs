@@ -100,12 +100,11 @@ pub(crate) fn eval_file(
     is_main: bool,
 ) -> starlark::Result<FrozenModule> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        let err =
-            starlark::Error::new_other(anyhow::anyhow!(
-                "error reading file {}: {}",
-                path.display(),
-                paths::go_io_error("open", path, &e)
-            ));
+        let err = starlark::Error::new_other(anyhow::anyhow!(
+            "error reading file {}: {}",
+            path.display(),
+            paths::go_io_error("open", path, &e)
+        ));
         if is_main {
             state.record_failure(&err);
         }

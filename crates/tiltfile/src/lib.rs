@@ -127,7 +127,7 @@ pub fn load(opts: &LoadOptions) -> LoadResult {
     if error.is_none() {
         match assemble::assemble(&state, tiltignore) {
             Ok(assembled) => plan = assembled,
-            Err(e) => error = Some(e),
+            Err(e) => error = Some(LoadError::new(e)),
         }
     }
     plan.config_files = state.config_files.borrow().clone();

@@ -37,10 +37,10 @@ pub(crate) fn clean(path: &Path) -> PathBuf {
 
 /// `~` and `~/x` expand to the home directory, as `os.path.expanduser` does.
 pub(crate) fn expand_home(path: &str) -> String {
-    if path == "~" || path.starts_with("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return format!("{}{}", home.to_string_lossy(), &path[1..]);
-        }
+    if (path == "~" || path.starts_with("~/"))
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return format!("{}{}", home.to_string_lossy(), &path[1..]);
     }
     path.to_owned()
 }
@@ -75,6 +75,19 @@ pub(crate) fn relative(target: &Path, base: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// An I/O error as Go's `os` package words it (`open /x: no such file or directory`), so
+/// messages read like Tilt's.
+pub(crate) fn go_io_error(op: &str, path: &Path, err: &std::io::Error) -> String {
+    let reason = match err.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        std::io::ErrorKind::IsADirectory => "is a directory".to_owned(),
+        std::io::ErrorKind::NotADirectory => "not a directory".to_owned(),
+        _ => err.to_string(),
+    };
+    format!("{op} {}: {reason}", path.display())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,17 +109,4 @@ mod tests {
         assert_eq!(rel("/x/y", "/a/b"), Some(PathBuf::from("../../x/y")));
         assert_eq!(rel("a", "/a"), None);
     }
-}
-
-/// An I/O error as Go's `os` package words it (`open /x: no such file or directory`), so
-/// messages read like Tilt's.
-pub(crate) fn go_io_error(op: &str, path: &Path, err: &std::io::Error) -> String {
-    let reason = match err.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        std::io::ErrorKind::IsADirectory => "is a directory".to_owned(),
-        std::io::ErrorKind::NotADirectory => "not a directory".to_owned(),
-        _ => err.to_string(),
-    };
-    format!("{op} {}: {reason}", path.display())
 }

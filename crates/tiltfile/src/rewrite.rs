@@ -79,46 +79,44 @@ pub(crate) fn rewrite_while(src: &str) -> Rewritten {
     while i < lines.len() {
         let line = lines[i];
         let at_stmt_start = quote == Quote::None && depth == 0;
-        if at_stmt_start {
-            if let Some(header) = parse_while_header(&lines, i) {
-                changed = true;
-                let indent = &line[..header.keyword_col];
-                out.push(format!("{indent}for _ in {WHILE_ITER}():"));
+        if at_stmt_start && let Some(header) = parse_while_header(&lines, i) {
+            changed = true;
+            let indent = &line[..header.keyword_col];
+            out.push(format!("{indent}for _ in {WHILE_ITER}():"));
+            map.lines.push(MappedLine {
+                orig_line: i,
+                shift: None,
+            });
+            // Lines that held a multi-line condition become blank, so later lines keep
+            // their numbers apart from the inserted check.
+            for extra in i + 1..=header.end_line {
+                out.push(String::new());
                 map.lines.push(MappedLine {
-                    orig_line: i,
+                    orig_line: extra,
                     shift: None,
                 });
-                // Lines that held a multi-line condition become blank, so later lines keep
-                // their numbers apart from the inserted check.
-                for extra in i + 1..=header.end_line {
-                    out.push(String::new());
-                    map.lines.push(MappedLine {
-                        orig_line: extra,
-                        shift: None,
-                    });
-                }
-                let body_indent = match &header.inline_body {
-                    Some(_) => format!("{indent}    "),
-                    None => next_indent(&lines, header.end_line + 1)
-                        .unwrap_or_else(|| format!("{indent}    ")),
-                };
-                let prefix = format!("{body_indent}if not (");
-                let check = format!("{prefix}{}): break", header.condition);
-                map.lines.push(MappedLine {
-                    orig_line: i,
-                    shift: Some((prefix.chars().count(), header.condition_col)),
-                });
-                out.push(check);
-                if let Some(body) = header.inline_body {
-                    out.push(format!("{body_indent}{body}"));
-                    map.lines.push(MappedLine {
-                        orig_line: header.end_line,
-                        shift: None,
-                    });
-                }
-                i = header.end_line + 1;
-                continue;
             }
+            let body_indent = match &header.inline_body {
+                Some(_) => format!("{indent}    "),
+                None => next_indent(&lines, header.end_line + 1)
+                    .unwrap_or_else(|| format!("{indent}    ")),
+            };
+            let prefix = format!("{body_indent}if not (");
+            let check = format!("{prefix}{}): break", header.condition);
+            map.lines.push(MappedLine {
+                orig_line: i,
+                shift: Some((prefix.chars().count(), header.condition_col)),
+            });
+            out.push(check);
+            if let Some(body) = header.inline_body {
+                out.push(format!("{body_indent}{body}"));
+                map.lines.push(MappedLine {
+                    orig_line: header.end_line,
+                    shift: None,
+                });
+            }
+            i = header.end_line + 1;
+            continue;
         }
         scan_line(line, &mut quote, &mut depth);
         out.push(line.to_owned());
@@ -305,11 +303,8 @@ fn scan_line(line: &str, quote: &mut Quote, depth: &mut i32) {
 
 /// Words starlark-rust reserves that go.starlark.net accepts as identifiers (Tilt's own
 /// tests `load('assert.tilt', 'assert')`), with same-length stand-ins so columns stay put.
-const GO_IDENTIFIERS: &[(&str, &str)] = &[
-    ("assert", "asser_"),
-    ("async", "asyn_"),
-    ("await", "awai_"),
-];
+const GO_IDENTIFIERS: &[(&str, &str)] =
+    &[("assert", "asser_"), ("async", "asyn_"), ("await", "awai_")];
 
 /// Renames identifiers that Go's Starlark allows but starlark-rust reserves, outside
 /// strings and comments, plus the symbol names in `load()` statements. Returns the input
@@ -403,7 +398,10 @@ pub(crate) fn rename_reserved(src: &str) -> String {
                 match GO_IDENTIFIERS.iter().find(|(w, _)| *w == word) {
                     Some((_, stand_in)) => out.push_str(stand_in),
                     None => {
-                        if word == "load" && !preceded_by_dot && src[k..].trim_start().starts_with('(') {
+                        if word == "load"
+                            && !preceded_by_dot
+                            && src[k..].trim_start().starts_with('(')
+                        {
                             load = Some((depth + 1, 0));
                         }
                         out.push_str(word);
@@ -469,7 +467,8 @@ mod tests {
 
     #[test]
     fn renames_go_only_identifiers_outside_strings() {
-        let src = "load('assert.tilt', 'assert', a2='await')\nassert.equals('assert', x) # assert\n";
+        let src =
+            "load('assert.tilt', 'assert', a2='await')\nassert.equals('assert', x) # assert\n";
         assert_eq!(
             rename_reserved(src),
             "load('assert.tilt', 'asser_', a2='awai_')\nasser_.equals('assert', x) # assert\n"

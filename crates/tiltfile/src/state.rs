@@ -386,7 +386,10 @@ impl TiltState {
 /// extensions match on Tilt's texts.
 pub(crate) fn error_message(err: &starlark::Error) -> String {
     let text = format!("{}", err.without_diagnostic());
-    let text = text.strip_prefix("fail: ").map(str::to_owned).unwrap_or(text);
+    let text = text
+        .strip_prefix("fail: ")
+        .map(str::to_owned)
+        .unwrap_or(text);
     go_wording(&text).unwrap_or(text)
 }
 
@@ -401,7 +404,10 @@ fn go_wording(text: &str) -> Option<String> {
                 "unknown binary op: $2 $1 $3",
             ),
             (r"^Variable `(\w+)` not found$", "undefined: $1"),
-            (r"^Object of type `(\w+)` has no attribute `(\w+)`$", "$1 has no .$2 field or method"),
+            (
+                r"^Object of type `(\w+)` has no attribute `(\w+)`$",
+                "$1 has no .$2 field or method",
+            ),
         ]
         .into_iter()
         .filter_map(|(re, rep)| regex::Regex::new(re).ok().map(|re| (re, rep)))
@@ -428,10 +434,10 @@ impl SourceLineAtBegin for FileSpan {
 /// not the first character. `load(...)` statements are reported at the keyword, as Go does.
 fn call_paren_offset(text: &str) -> Option<(usize, usize)> {
     let trimmed = text.trim_start();
-    if let Some(rest) = trimmed.strip_prefix("load") {
-        if rest.trim_start().starts_with('(') {
-            return None;
-        }
+    if let Some(rest) = trimmed.strip_prefix("load")
+        && rest.trim_start().starts_with('(')
+    {
+        return None;
     }
     if !text.ends_with(')') {
         return None;

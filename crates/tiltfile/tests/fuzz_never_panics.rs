@@ -24,10 +24,10 @@ fn seeds() -> Vec<String> {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if is_starlark(&path) {
-                if let Ok(text) = std::fs::read_to_string(&path) {
-                    out.push(text);
-                }
+            } else if is_starlark(&path)
+                && let Ok(text) = std::fs::read_to_string(&path)
+            {
+                out.push(text);
             }
         }
     }
@@ -136,10 +136,10 @@ fn load_text(text: &[u8]) -> Result<(), String> {
             if !result.plan.config_files.contains(&tiltfile) {
                 return Err("the main Tiltfile is missing from the config files".to_owned());
             }
-            if let Some(e) = &result.error {
-                if e.message.is_empty() {
-                    return Err("an error without a message".to_owned());
-                }
+            if let Some(e) = &result.error
+                && e.message.is_empty()
+            {
+                return Err("an error without a message".to_owned());
             }
             Ok(())
         }
@@ -198,6 +198,9 @@ fn runaway_programs_return_with_an_error() {
         let mut opts = LoadOptions::new(&tiltfile, "up");
         opts.max_steps = 20_000;
         let result = load(&opts);
-        assert!(result.error.is_some(), "{text} should fail, not run forever");
+        assert!(
+            result.error.is_some(),
+            "{text} should fail, not run forever"
+        );
     }
 }

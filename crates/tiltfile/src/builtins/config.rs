@@ -192,14 +192,14 @@ fn config_methods(builder: &mut MethodsBuilder) {
         let settings = {
             let mut decl = state.decl.borrow_mut();
             let config = &mut decl.config;
-            if let Some(seen) = &config.parse_dir {
-                if *seen != wd {
-                    bail!(
-                        "config.parse can only be called from one Tiltfile working directory per run. It was called from {} and {}",
-                        seen.display(),
-                        wd.display()
-                    );
-                }
+            if let Some(seen) = &config.parse_dir
+                && *seen != wd
+            {
+                bail!(
+                    "config.parse can only be called from one Tiltfile working directory per run. It was called from {} and {}",
+                    seen.display(),
+                    wd.display()
+                );
             }
             config.parse_dir = Some(wd.clone());
             (config.settings.clone(), config.positional.clone())

@@ -1,5 +1,10 @@
 //! `docker_build` and `custom_build`: image declarations.
 
+#![expect(
+    clippy::too_many_arguments,
+    reason = "builtins take Tilt's keyword parameters one by one"
+)]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};

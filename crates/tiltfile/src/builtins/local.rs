@@ -1,5 +1,10 @@
 //! `local()`: runs a command at load time and returns its stdout as a blob.
 
+#![expect(
+    clippy::too_many_arguments,
+    reason = "builtins take Tilt's keyword parameters one by one"
+)]
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 

@@ -1,5 +1,10 @@
 //! `local_resource` (and its deprecated alias `test`), readiness probes and their actions.
 
+#![expect(
+    clippy::too_many_arguments,
+    reason = "builtins take Tilt's keyword parameters one by one"
+)]
+
 use anyhow::bail;
 use lilt_model::{Probe, ProbeAction};
 use starlark::environment::GlobalsBuilder;
