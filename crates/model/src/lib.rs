@@ -5,6 +5,7 @@
 //! `tiltfile-result` JSON, the dashboard API) live at the edge and convert by hand, so
 //! this crate can change shape without breaking a wire contract.
 
+mod button;
 mod cmd;
 mod image;
 mod plan;
@@ -12,6 +13,10 @@ mod probe;
 mod resource;
 mod settings;
 
+pub use button::{
+    BrowserLaunch, ButtonAction, ButtonInput, ButtonInputKind, ButtonLocation, UiButton,
+    serde_json_free,
+};
 pub use cmd::Cmd;
 pub use image::{
     BuildDetails, CustomBuild, DockerBuild, ImageTarget, LiveUpdate, LiveUpdateRun, LiveUpdateSync,

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::{IgnoreSet, ImageTarget, Manifest, Settings};
+use crate::{IgnoreSet, ImageTarget, Manifest, Settings, UiButton};
 
 /// The name of the pseudo-resource that stands for the Tiltfile itself.
 pub const TILTFILE_RESOURCE: &str = "(Tiltfile)";
@@ -28,6 +28,11 @@ pub struct Plan {
     pub settings: Settings,
     /// The Tiltfile args this Plan was evaluated with.
     pub args: Vec<String>,
+    /// Dashboard buttons (`v1alpha1.ui_button`, `browser_button`).
+    pub buttons: Vec<UiButton>,
+    /// Environment changes the Tiltfile made (`os.putenv`, `os.environ`): `None` removes.
+    /// Commands lilt starts get them applied, as Tilt's process environment would.
+    pub env_changes: Vec<(String, Option<String>)>,
 }
 
 impl Plan {

@@ -99,6 +99,8 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
         tiltignore,
         settings: decl.settings.clone(),
         args: state.opts.args.clone(),
+        buttons: Vec::new(),
+        env_changes: Vec::new(),
     })
 }
 
