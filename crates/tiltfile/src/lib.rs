@@ -144,6 +144,7 @@ pub fn load(opts: &LoadOptions) -> LoadResult {
             env_changes.insert(k.clone(), None);
         }
     }
+    plan.env_changes = env_changes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if let Some(e) = &error {
         state.log.borrow_mut().push(LogLine {
             level: LogLevel::Error,
