@@ -74,6 +74,7 @@ mod effect;
 mod event;
 mod logstore;
 mod reduce;
+mod snapshot;
 mod state;
 mod status;
 
@@ -90,6 +91,7 @@ pub use logstore::{
     NewLogLine,
 };
 pub use reduce::reduce;
+pub use snapshot::{Action, ButtonClick, Snapshot};
 pub use state::{
     BuildRecord, EngineConfig, EngineLog, EngineMode, EngineState, PendingReload, ResourceState,
     ServePhase, ServeState, TiltfileState,
