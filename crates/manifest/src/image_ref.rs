@@ -209,12 +209,8 @@ fn parse_strict(input: &str, text: &str) -> Result<ImageRef, ImageRefError> {
     };
     let domain = caps.get(1).map_or("", |m| m.as_str());
     let path = caps.get(2).map_or("", |m| m.as_str());
-    let name_len = if domain.is_empty() {
-        path.len()
-    } else {
-        domain.len() + 1 + path.len()
-    };
-    if name_len > NAME_TOTAL_LENGTH_MAX {
+    // Docker's library limits the repository path, not the domain.
+    if path.len() > NAME_TOTAL_LENGTH_MAX {
         return Err(ImageRefError::new(
             input,
             format!("repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"),
