@@ -144,7 +144,14 @@ fn pattern() -> impl Strategy<Value = String> {
 
 fn rel_path() -> impl Strategy<Value = String> {
     prop::collection::vec(
-        prop_oneof![Just("a"), Just("b"), Just("ab"), Just("ba"), Just("bb"), Just("c")],
+        prop_oneof![
+            Just("a"),
+            Just("b"),
+            Just("ab"),
+            Just("ba"),
+            Just("bb"),
+            Just("c")
+        ],
         1..5,
     )
     .prop_map(|comps| comps.join("/"))

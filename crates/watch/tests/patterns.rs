@@ -28,7 +28,10 @@ fn check(patterns: &[&str], rel: &str, expected: bool) {
 
 fn check_dir(patterns: &[&str], rel: &str, expected: bool) {
     let got = matcher(patterns).matches_entire_dir(&abs(rel));
-    assert_eq!(got, expected, "entire dir: patterns {patterns:?} on {rel:?}");
+    assert_eq!(
+        got, expected,
+        "entire dir: patterns {patterns:?} on {rel:?}"
+    );
 }
 
 #[test]
@@ -308,10 +311,17 @@ fn editor_temp_files_are_recognised() {
 
 #[test]
 fn dockerignore_files_have_comments_only_in_column_one() {
-    let text = "\u{feff}# generated\nnode_modules\n  # not a comment\n\n!keep.md\n! spaced\n*.log  \n";
+    let text =
+        "\u{feff}# generated\nnode_modules\n  # not a comment\n\n!keep.md\n! spaced\n*.log  \n";
     assert_eq!(
         parse_dockerignore(text),
-        vec!["node_modules", "# not a comment", "!keep.md", "!spaced", "*.log"]
+        vec![
+            "node_modules",
+            "# not a comment",
+            "!keep.md",
+            "!spaced",
+            "*.log"
+        ]
     );
     // A pattern that looks like a comment but is indented is a real (literal) pattern.
     check(&["# not a comment"], "# not a comment", true);
