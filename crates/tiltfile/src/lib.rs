@@ -83,7 +83,42 @@ pub struct LoadResult {
 }
 
 /// Evaluates the Tiltfile described by `opts`.
+///
+/// Never panics: a panic inside the interpreter (a bug, not a Tiltfile error) is caught and
+/// reported as a load error, so one bad Tiltfile can never take the whole process down.
 pub fn load(opts: &LoadOptions) -> LoadResult {
+    // The evaluation state is created and dropped inside the closure, so nothing observes
+    // it after an unwind; the thread-local environment guard is restored by its Drop.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_unguarded(opts))) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            let error = LoadError::new(format!(
+                "internal error while evaluating the Tiltfile (this is a lilt bug, please report it): {what}"
+            ));
+            LoadResult {
+                plan: Plan {
+                    tiltfile: opts.tiltfile.clone(),
+                    args: opts.args.clone(),
+                    ..Plan::default()
+                },
+                log: vec![LogLine {
+                    level: LogLevel::Error,
+                    text: error.to_string(),
+                }],
+                error: Some(error),
+                warnings: Vec::new(),
+                env_changes: BTreeMap::new(),
+            }
+        }
+    }
+}
+
+fn load_unguarded(opts: &LoadOptions) -> LoadResult {
     let main_path = match std::env::current_dir() {
         Ok(cwd) => paths::absolute(&cwd, &opts.tiltfile.to_string_lossy()),
         Err(_) => opts.tiltfile.clone(),
@@ -144,7 +179,10 @@ pub fn load(opts: &LoadOptions) -> LoadResult {
             env_changes.insert(k.clone(), None);
         }
     }
-    plan.env_changes = env_changes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    plan.env_changes = env_changes
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     if let Some(e) = &error {
         state.log.borrow_mut().push(LogLine {
             level: LogLevel::Error,
