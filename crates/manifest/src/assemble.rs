@@ -187,11 +187,24 @@ fn service_matches_labels(
     let Some(selector) = service.service_selector() else {
         return false;
     };
+    selector_in_namespace_matches(
+        &selector,
+        service.namespace_or_default(),
+        labels,
+        workload_namespace,
+    )
+}
+
+fn selector_in_namespace_matches(
+    selector: &BTreeMap<&str, &str>,
+    service_namespace: &str,
+    labels: &BTreeMap<&str, &str>,
+    workload_namespace: &str,
+) -> bool {
     if selector.is_empty() || !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
         return false;
     }
-    let ns = service.namespace_or_default();
-    ns == crate::object::DEFAULT_NAMESPACE || ns == workload_namespace
+    service_namespace == crate::object::DEFAULT_NAMESPACE || service_namespace == workload_namespace
 }
 
 /// A resource under construction; objects are indices into the input.
@@ -235,6 +248,9 @@ impl Draft {
 
 struct State<'i> {
     objects: &'i [K8sObject],
+    /// Each object's non-empty Service selector, computed once: grouping compares every
+    /// workload with every remaining object.
+    service_selectors: Vec<Option<BTreeMap<&'i str, &'i str>>>,
     hits: Vec<Vec<ImageRef>>,
     drafts: Vec<Draft>,
     by_name: HashMap<String, usize>,
@@ -290,9 +306,16 @@ impl State<'_> {
         let mut taken = Vec::new();
         let mut rest = candidates;
         for labels in workload.pod_template_labels() {
-            let (matched, remaining): (Vec<usize>, Vec<usize>) = rest
-                .into_iter()
-                .partition(|&i| service_matches_labels(&self.objects[i], &labels, namespace));
+            let (matched, remaining): (Vec<usize>, Vec<usize>) = rest.into_iter().partition(|&i| {
+                self.service_selectors[i].as_ref().is_some_and(|selector| {
+                    selector_in_namespace_matches(
+                        selector,
+                        self.objects[i].namespace_or_default(),
+                        &labels,
+                        namespace,
+                    )
+                })
+            });
             taken.extend(matched);
             rest = remaining;
         }
@@ -329,6 +352,10 @@ pub fn assemble(input: AssembleInput<'_>) -> Result<Assembly, ManifestError> {
 
     let mut state = State {
         objects: &objects,
+        service_selectors: objects
+            .iter()
+            .map(|o| o.service_selector().filter(|s| !s.is_empty()))
+            .collect(),
         hits,
         drafts: Vec::new(),
         by_name: HashMap::new(),

@@ -322,3 +322,42 @@ impl fmt::Display for RefSelector {
         self.image_ref.fmt(f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_domain_split_rules() {
+        let cases = [
+            ("foo", ("docker.io", "library/foo")),
+            ("foo/bar", ("docker.io", "foo/bar")),
+            ("index.docker.io/foo", ("docker.io", "library/foo")),
+            ("localhost/foo", ("localhost", "foo")),
+            ("my.reg/foo", ("my.reg", "foo")),
+            ("reg:5000/foo", ("reg:5000", "foo")),
+            ("Upper/foo", ("Upper", "foo")),
+        ];
+        for (input, (domain, rest)) in cases {
+            assert_eq!(
+                split_docker_domain(input),
+                (domain, rest.to_owned()),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn digests_are_validated() {
+        let hex = "2baf1f40105d9501fe319a8ec463fdf4325a2a5df445adf3f572f626253678c9";
+        assert!(validate_digest("x", &format!("sha256:{hex}")).is_ok());
+        assert_eq!(
+            validate_digest("x", &format!("sha256:{}", &hex[..40])).map_err(|e| e.reason),
+            Err("invalid checksum digest length".to_owned())
+        );
+        assert_eq!(
+            validate_digest("x", &format!("md5:{hex}")).map_err(|e| e.reason),
+            Err("unsupported digest algorithm".to_owned())
+        );
+    }
+}

@@ -307,3 +307,26 @@ fn ensure_child_map<'a>(
     }
     slot.as_object_mut()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_hash_is_stable_and_content_sensitive() {
+        let a = serde_json::json!({"spec": {"containers": [{"image": "a"}]}});
+        let b = serde_json::json!({"spec": {"containers": [{"image": "b"}]}});
+        assert_eq!(hash_template(&a), hash_template(&a.clone()));
+        assert_ne!(hash_template(&a), hash_template(&b));
+        assert_eq!(hash_template(&a).len(), 20);
+        assert!(hash_template(&a).chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn ensure_map_creates_missing_levels_but_not_through_scalars() {
+        let mut doc = serde_json::json!({"metadata": null, "spec": "scalar"});
+        assert!(ensure_map(&mut doc, &["metadata", "labels"]).is_some());
+        assert_eq!(doc["metadata"], serde_json::json!({"labels": {}}));
+        assert!(ensure_map(&mut doc, &["spec", "x"]).is_none());
+    }
+}

@@ -637,3 +637,51 @@ fn parse_slice(body: &str) -> Result<Step, String> {
         single: parts.len() == 1,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_parse() {
+        assert_eq!(
+            parse_slice("1:3"),
+            Ok(Step::Slice {
+                start: Some(1),
+                end: Some(3),
+                step: None,
+                single: false
+            })
+        );
+        assert_eq!(
+            parse_slice("-1"),
+            Ok(Step::Slice {
+                start: Some(-1),
+                end: None,
+                step: None,
+                single: true
+            })
+        );
+        assert!(parse_slice("a").is_err());
+        assert!(parse_slice("0,1").is_err());
+    }
+
+    #[test]
+    fn value_paths_read_and_write() {
+        let mut doc = serde_json::json!({"a": [{"b": 1}]});
+        let path = ValuePath::default()
+            .push_key("a")
+            .push_index(0)
+            .push_key("b");
+        assert_eq!(path.to_string(), ".a[0].b");
+        assert_eq!(path.get(&doc), Some(&serde_json::json!(1)));
+        if let Some(slot) = path.get_mut(&mut doc) {
+            *slot = serde_json::json!(2);
+        }
+        assert_eq!(doc, serde_json::json!({"a": [{"b": 2}]}));
+        assert_eq!(
+            path.parent().map(|p| p.to_string()),
+            Some(".a[0]".to_owned())
+        );
+    }
+}

@@ -204,15 +204,20 @@ impl KindRule {
     /// is not waited for. Like Tilt, these are partial regexps, so `Job` also matches
     /// `CronJob` (and `ignore` wins over `succeeded` there).
     pub fn builtin() -> Vec<KindRule> {
-        let rule = |kind: &str, readiness| KindRule {
-            selector: ObjectSelector::partial("batch/v1", kind, "", "")
-                .unwrap_or_else(|_| ObjectSelector::exact("batch/v1", kind, "", "")),
-            locators: Vec::new(),
-            pod_readiness: Some(readiness),
-        };
-        vec![
-            rule("Job", PodReadiness::Succeeded),
-            rule("CronJob", PodReadiness::Ignore),
-        ]
+        BUILTIN_KINDS.clone()
     }
 }
+
+/// Compiled once: assembly runs on every Tiltfile load.
+static BUILTIN_KINDS: std::sync::LazyLock<Vec<KindRule>> = std::sync::LazyLock::new(|| {
+    let rule = |kind: &str, readiness| KindRule {
+        selector: ObjectSelector::partial("batch/v1", kind, "", "")
+            .unwrap_or_else(|_| ObjectSelector::exact("batch/v1", kind, "", "")),
+        locators: Vec::new(),
+        pod_readiness: Some(readiness),
+    };
+    vec![
+        rule("Job", PodReadiness::Succeeded),
+        rule("CronJob", PodReadiness::Ignore),
+    ]
+});
