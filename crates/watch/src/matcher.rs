@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use lilt_model::IgnoreSet;
+use regex::{Regex, RegexSet};
 
 use crate::error::{IgnoreError, PatternError};
 use crate::paths::{clean, components, path_str};
@@ -31,6 +32,8 @@ pub enum IgnoreSource {
     DockerBuild { image: String },
     /// `ignore=` of a `custom_build`.
     CustomBuild { image: String },
+    /// A host path bind-mounted into a Docker Compose service's container.
+    ComposeBindMount { service: String },
     /// `ignore=` of a `local_resource`.
     LocalResource { resource: String },
     /// Anything else, described by the caller.
@@ -62,6 +65,10 @@ impl fmt::Display for IgnoreSource {
                 "docker_build('{image}') ignores (.dockerignore, ignore= or only=)"
             ),
             IgnoreSource::CustomBuild { image } => write!(f, "custom_build('{image}', ignore=)"),
+            IgnoreSource::ComposeBindMount { service } => write!(
+                f,
+                "a bind mount of docker compose service '{service}' (the container sees it directly)"
+            ),
             IgnoreSource::LocalResource { resource } => {
                 write!(f, "local_resource('{resource}', ignore=)")
             }
@@ -143,6 +150,9 @@ enum Rule {
     WholeBase,
     Patterns {
         patterns: Vec<Pattern>,
+        /// All patterns in one automaton: a single pass over the path finds every
+        /// matching line, and the last one decides.
+        combined: RegexSet,
         has_exclusions: bool,
     },
 }
@@ -231,9 +241,12 @@ impl CompiledSet {
     fn decide(&self, path: &str) -> Option<Option<&Pattern>> {
         match &self.rule {
             Rule::WholeBase => under_or_equal(path, &self.base_str).then_some(None),
-            Rule::Patterns { patterns, .. } => {
-                let last = patterns.iter().rev().find(|p| p.matches_or_parent(path))?;
-                (!last.is_exclusion()).then_some(Some(last))
+            Rule::Patterns {
+                patterns, combined, ..
+            } => {
+                let last = combined.matches(path).iter().last()?;
+                let pattern = &patterns[last];
+                (!pattern.is_exclusion()).then_some(Some(pattern))
             }
         }
     }
@@ -244,6 +257,7 @@ impl CompiledSet {
             Rule::Patterns {
                 patterns,
                 has_exclusions,
+                ..
             } => {
                 if self.decide(dir).is_none() {
                     return false;
@@ -282,8 +296,14 @@ fn compile_set(set: &SourcedIgnore) -> Result<CompiledSet, IgnoreError> {
             patterns.extend(compiled);
         }
         let has_exclusions = patterns.iter().any(Pattern::is_exclusion);
+        let combined =
+            RegexSet::new(patterns.iter().map(Pattern::regex_source)).map_err(|e| IgnoreError {
+                source_label: set.source.to_string(),
+                error: PatternError::new(&set.set.patterns.join(", "), e.to_string()),
+            })?;
         Rule::Patterns {
             patterns,
+            combined,
             has_exclusions,
         }
     };
@@ -318,20 +338,38 @@ pub const EDITOR_TEMP_PATTERNS: &[&str] = &[
     "**/*-go-tmp-umask",
 ];
 
-static EDITOR_TEMP: LazyLock<Vec<(&'static str, Pattern)>> = LazyLock::new(|| {
-    EDITOR_TEMP_PATTERNS
+struct EditorTemp {
+    patterns: Vec<(&'static str, Pattern)>,
+    /// Any of them, in one pass; the individual patterns are only consulted to explain.
+    any: Option<Regex>,
+}
+
+static EDITOR_TEMP: LazyLock<EditorTemp> = LazyLock::new(|| {
+    let patterns: Vec<(&'static str, Pattern)> = EDITOR_TEMP_PATTERNS
         .iter()
         .filter_map(|raw| match Pattern::compile("/", raw) {
             Ok(Some(p)) => Some((*raw, p)),
             _ => None,
         })
-        .collect()
+        .collect();
+    let alternation: Vec<String> = patterns
+        .iter()
+        .map(|(_, p)| format!("(?:{})", p.regex_source()))
+        .collect();
+    let any = Regex::new(&alternation.join("|")).ok();
+    EditorTemp { patterns, any }
 });
 
 /// The built-in editor temp-file pattern that `path` (absolute, clean) matches, if any.
 pub fn editor_temp_rule(path: &Path) -> Option<&'static str> {
     let text = path_str(path);
-    EDITOR_TEMP
+    let temp = &*EDITOR_TEMP;
+    if let Some(any) = &temp.any
+        && !any.is_match(&text)
+    {
+        return None;
+    }
+    temp.patterns
         .iter()
         .find(|(_, p)| p.matches_or_parent(&text))
         .map(|(raw, _)| *raw)

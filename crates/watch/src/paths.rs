@@ -1,6 +1,7 @@
 //! Lexical path helpers: cleaning like Go's `filepath.Clean`, containment, string views.
 
 use std::borrow::Cow;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Cleans a path lexically: drops `.` and empty components and resolves `..` against the
@@ -37,7 +38,13 @@ pub fn components(path: &str) -> Vec<&str> {
     path.split('/').filter(|c| !c.is_empty()).collect()
 }
 
-/// `path` equals `root` or lies under it (component-wise).
+/// `path` equals `root` or lies under it. Both are clean, so a byte-prefix test that ends
+/// at a separator is enough (and much cheaper than comparing components).
 pub fn is_under(path: &Path, root: &Path) -> bool {
-    path.starts_with(root)
+    let path = path.as_os_str().as_bytes();
+    let root = root.as_os_str().as_bytes();
+    match path.strip_prefix(root) {
+        Some(rest) => rest.is_empty() || rest[0] == b'/' || root.ends_with(b"/"),
+        None => false,
+    }
 }

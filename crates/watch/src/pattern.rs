@@ -104,6 +104,15 @@ impl Pattern {
         &self.absolute
     }
 
+    /// An anchored regex equivalent to [`Pattern::matches_or_parent`], for combining
+    /// patterns into one `RegexSet`.
+    pub fn regex_source(&self) -> String {
+        match &self.kind {
+            Kind::Exact => format!("(?s)^{}(?:/.*)?$", regex::escape(&self.literal_prefix)),
+            Kind::Regex(re) => re.as_str().to_owned(),
+        }
+    }
+
     /// Whether the pattern matches `path` (absolute, clean, `/`-separated) or one of its
     /// parent directories.
     pub fn matches_or_parent(&self, path: &str) -> bool {

@@ -25,6 +25,10 @@ impl TargetId {
         TargetId(format!("local:{resource}"))
     }
 
+    pub fn k8s(resource: &str) -> TargetId {
+        TargetId(format!("k8s:{resource}"))
+    }
+
     /// The watch on the Tiltfile's config files.
     pub fn configs() -> TargetId {
         TargetId(format!("configs:{TILTFILE_RESOURCE}"))
@@ -220,6 +224,41 @@ impl WatchSet {
                         })
                         .collect(),
                 }),
+                DeployTarget::K8s(k8s) => {
+                    if let Some(custom) = &k8s.custom_deploy {
+                        specs.push(WatchSpec {
+                            id: TargetId::k8s(&manifest.name),
+                            paths: custom.deps.clone(),
+                            ignores: Vec::new(),
+                        });
+                    }
+                }
+                // A Compose service watches nothing itself; the images it builds do.
+                DeployTarget::DockerCompose(_) => {}
+            }
+        }
+        // Tilt ignores a Compose service's bind-mounted sources in the images it builds:
+        // the container already sees those changes.
+        for spec in &mut specs {
+            let Some(image_ref) = spec.id.as_str().strip_prefix("image:") else {
+                continue;
+            };
+            for manifest in &plan.manifests {
+                if let DeployTarget::DockerCompose(dc) = &manifest.deploy
+                    && dc.image_maps.iter().any(|m| m == image_ref)
+                {
+                    for mount in &dc.mounted_paths {
+                        spec.ignores.push(SourcedIgnore::new(
+                            IgnoreSource::ComposeBindMount {
+                                service: dc.service.clone(),
+                            },
+                            IgnoreSet {
+                                base_path: mount.clone(),
+                                patterns: Vec::new(),
+                            },
+                        ));
+                    }
+                }
             }
         }
         let config_paths = if plan.config_files.is_empty() {
@@ -420,5 +459,23 @@ fn image_spec(image: &ImageTarget) -> WatchSpec {
                 ignores,
             }
         }
+        BuildDetails::DockerCompose(dc) => WatchSpec {
+            id,
+            // An empty context is a remote one (a git URL): nothing local to watch.
+            paths: if dc.context.as_os_str().is_empty() {
+                Vec::new()
+            } else {
+                vec![dc.context.clone()]
+            },
+            ignores: vec![SourcedIgnore::new(
+                IgnoreSource::Dockerfile {
+                    file: dc.dockerfile.clone(),
+                },
+                IgnoreSet {
+                    base_path: dc.dockerfile.clone(),
+                    patterns: Vec::new(),
+                },
+            )],
+        },
     }
 }
