@@ -244,7 +244,7 @@ impl CompiledSet {
             Rule::Patterns {
                 patterns, combined, ..
             } => {
-                let last = combined.matches(path).iter().last()?;
+                let last = combined.matches(path).iter().next_back()?;
                 let pattern = &patterns[last];
                 (!pattern.is_exclusion()).then_some(Some(pattern))
             }
