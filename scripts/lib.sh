@@ -10,6 +10,7 @@ LILT_PACKAGES=(docker.io docker-registry chromium chromium-driver hyperfine time
 
 # Installs whatever of LILT_PACKAGES is missing (needs root or sudo).
 install_packages() {
+  bash "$(dirname "${BASH_SOURCE[0]}")/install-helm.sh"
   local missing=()
   for pkg in "${LILT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
