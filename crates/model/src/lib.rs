@@ -8,6 +8,7 @@
 mod button;
 mod cmd;
 mod image;
+mod k8s;
 mod plan;
 mod probe;
 mod resource;
@@ -20,6 +21,10 @@ pub use button::{
 pub use cmd::Cmd;
 pub use image::{
     BuildDetails, CustomBuild, DockerBuild, ImageTarget, LiveUpdate, LiveUpdateRun, LiveUpdateSync,
+};
+pub use k8s::{
+    DefaultRegistry, ImageLocatorSpec, K8sContext, K8sCustomDeploy, K8sTarget, PodReadinessMode,
+    SecretValue,
 };
 pub use plan::{Plan, TILTFILE_RESOURCE, UNCATEGORIZED_RESOURCE};
 pub use probe::{Probe, ProbeAction};

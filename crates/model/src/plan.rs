@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::{IgnoreSet, ImageTarget, Manifest, Settings, UiButton};
+use crate::{
+    DefaultRegistry, IgnoreSet, ImageTarget, K8sContext, Manifest, SecretValue, Settings, UiButton,
+};
 
 /// The name of the pseudo-resource that stands for the Tiltfile itself.
 pub const TILTFILE_RESOURCE: &str = "(Tiltfile)";
@@ -33,6 +35,12 @@ pub struct Plan {
     /// Environment changes the Tiltfile made (`os.putenv`, `os.environ`): `None` removes.
     /// Commands lilt starts get them applied, as Tilt's process environment would.
     pub env_changes: Vec<(String, Option<String>)>,
+    /// `default_registry(...)`, if called.
+    pub default_registry: Option<DefaultRegistry>,
+    /// The kube context and namespace the Tiltfile saw.
+    pub k8s_context: K8sContext,
+    /// Values of Secrets in the Kubernetes YAML, scrubbed from logs.
+    pub secrets: Vec<SecretValue>,
 }
 
 impl Plan {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::{Cmd, ImageTarget, Probe};
+use crate::{Cmd, ImageTarget, K8sTarget, Probe};
 
 /// How a resource reacts to file changes and to its first build (`pkg/model/trigger_mode.go`).
 /// The discriminants are Tilt's wire values, used by the dashboard API and `tiltfile-result`.
@@ -98,12 +98,14 @@ impl Manifest {
     pub fn links(&self) -> &[Link] {
         match &self.deploy {
             DeployTarget::Local(local) => &local.links,
+            DeployTarget::K8s(k8s) => &k8s.links,
         }
     }
 
     pub fn type_name(&self) -> &'static str {
         match &self.deploy {
             DeployTarget::Local(_) => "local",
+            DeployTarget::K8s(_) => "k8s",
         }
     }
 }
@@ -114,6 +116,8 @@ impl Manifest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeployTarget {
     Local(LocalTarget),
+    /// `k8s_yaml` objects grouped into a resource, or `k8s_custom_deploy`.
+    K8s(K8sTarget),
 }
 
 /// `local_resource`: a command run on each update and/or a supervised server.
