@@ -317,7 +317,10 @@ fn hold_waiting_on_cluster(state: &EngineState, candidates: &[usize], holds: &mu
 
 fn cluster_name(res: &ResourceState) -> Option<&str> {
     match &res.manifest.deploy {
-        DeployTarget::Local(_) => None,
+        // Compose services run on the Docker daemon, not on a cluster.
+        DeployTarget::Local(_) | DeployTarget::DockerCompose(_) => None,
+        // Tilt's one Kubernetes Cluster object is named `default`.
+        DeployTarget::K8s(_) => Some("default"),
     }
 }
 
@@ -327,7 +330,8 @@ pub(crate) fn is_local(res: &ResourceState) -> bool {
 
 pub(crate) fn is_k8s(res: &ResourceState) -> bool {
     match &res.manifest.deploy {
-        DeployTarget::Local(_) => false,
+        DeployTarget::Local(_) | DeployTarget::DockerCompose(_) => false,
+        DeployTarget::K8s(_) => true,
     }
 }
 
@@ -336,6 +340,7 @@ pub(crate) fn is_k8s(res: &ResourceState) -> bool {
 fn is_unparallelizable_local(res: &ResourceState) -> bool {
     match &res.manifest.deploy {
         DeployTarget::Local(local) => !local.allow_parallel && !local.update_cmd.is_empty(),
+        DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => false,
     }
 }
 

@@ -411,5 +411,8 @@ fn same_deploy(old: &Manifest, new: &Manifest) -> bool {
                 && a.allow_parallel == b.allow_parallel
                 && a.readiness_probe == b.readiness_probe
         }
+        // Added with the Kubernetes deploy target; any change to it is a new deploy.
+        (DeployTarget::K8s(a), DeployTarget::K8s(b)) => a == b,
+        _ => false,
     }
 }

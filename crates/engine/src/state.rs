@@ -314,6 +314,7 @@ impl ResourceState {
     pub(crate) fn local(&self) -> Option<&lilt_model::LocalTarget> {
         match &self.manifest.deploy {
             DeployTarget::Local(local) => Some(local),
+            DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => None,
         }
     }
 
@@ -324,6 +325,7 @@ impl ResourceState {
     pub(crate) fn has_update_cmd(&self) -> bool {
         match &self.manifest.deploy {
             DeployTarget::Local(local) => !local.update_cmd.is_empty(),
+            DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => false,
         }
     }
 }

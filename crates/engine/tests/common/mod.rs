@@ -57,6 +57,8 @@ pub fn server(name: &str, cmd: &str, serve: &str) -> Manifest {
 pub fn local_mut(m: &mut Manifest) -> &mut LocalTarget {
     match &mut m.deploy {
         DeployTarget::Local(l) => l,
+        // Added with the Kubernetes deploy target: these helpers only build local resources.
+        other => unreachable!("not a local resource: {other:?}"),
     }
 }
 
