@@ -1,0 +1,564 @@
+//! The async dispatcher behind `lilt up` and `lilt ci`.
+//!
+//! One task owns the [`EngineState`]. It asks [`decide`] what to start, records the
+//! dispatch with [`Event::Dispatched`], executes the effects through the runtimes (the
+//! Tiltfile evaluator on a blocking thread, local processes through `lilt-local`), and
+//! turns their results, file changes and user actions back into events. After each batch
+//! it publishes a [`Snapshot`] for the web server and the terminal; readers may skip
+//! intermediate snapshots.
+//!
+//! Only this crate and the runtimes do I/O; the engine stays pure.
+
+mod effects;
+mod env;
+mod serve;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use lilt_engine::{
+    Action, ButtonClick, CiOutcome, EngineConfig, EngineMode, EngineState, Event, LogBudget,
+    LogLevel, LogSource, LogStore, NewLogLine, Snapshot, SpanId, TiltfileFailure, ci_status,
+    decide, reduce,
+};
+use lilt_local::{Launcher, ProcessRegistry};
+use lilt_model::{Plan, TILTFILE_RESOURCE};
+use lilt_tiltfile::LoadResult;
+use lilt_watch::{Batch, TargetId, WatchMessage, WatchSet, Watcher, WatcherConfig};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::serve::ServeCtl;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub tiltfile: PathBuf,
+    /// Tiltfile args (after `--`, or the resource names given to `lilt up`).
+    pub args: Vec<String>,
+    pub mode: EngineMode,
+    /// `config.tilt_subcommand`.
+    pub subcommand: String,
+    /// Watch files (`lilt up`); `lilt ci` does not.
+    pub watch: bool,
+    pub web_port: u16,
+    pub web_host: String,
+    /// `lilt ci --timeout`.
+    pub ci_timeout: Duration,
+    /// How long a stopped process gets between SIGTERM and SIGKILL.
+    pub stop_grace: Duration,
+    pub watcher: WatcherConfig,
+    pub log_budget: LogBudget,
+}
+
+impl RunnerConfig {
+    pub fn new(tiltfile: PathBuf, mode: EngineMode) -> RunnerConfig {
+        RunnerConfig {
+            tiltfile,
+            args: Vec::new(),
+            mode,
+            subcommand: match mode {
+                EngineMode::Up => "up".to_owned(),
+                EngineMode::Ci => "ci".to_owned(),
+            },
+            watch: mode == EngineMode::Up,
+            web_port: 10350,
+            web_host: "localhost".to_owned(),
+            ci_timeout: Duration::from_secs(30 * 60),
+            stop_grace: Duration::from_secs(5),
+            watcher: WatcherConfig::default(),
+            log_budget: LogBudget::DEFAULT,
+        }
+    }
+}
+
+/// Why the runner could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("cannot start the process registry: {0}")]
+    Registry(#[from] lilt_local::LocalError),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `lilt ci` reached its verdict.
+    Ci(CiOutcome),
+    /// Stopped on request (Ctrl-C, SIGTERM).
+    Stopped,
+}
+
+/// What readers of a running runner get: snapshots, the logs, and a way to ask for things.
+#[derive(Clone)]
+pub struct RunnerHandle {
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub logs: Arc<Mutex<LogStore>>,
+    pub actions: mpsc::UnboundedSender<Action>,
+}
+
+/// A started runner: its handle, and the future that drives it to the end.
+pub struct Started {
+    pub handle: RunnerHandle,
+    pub done: tokio::task::JoinHandle<Outcome>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Started {
+    /// Asks the runner to stop: every process is stopped (SIGTERM, then SIGKILL after the
+    /// grace period) before `done` resolves.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Inputs of the loop besides the user's actions.
+pub(crate) enum Input {
+    Engine(Event),
+    Loaded {
+        span_id: SpanId,
+        started: SystemTime,
+        result: Box<LoadResult>,
+    },
+    Files(Batch),
+    WatchWarning(String),
+    /// New log lines arrived; republish so readers see them.
+    Logs,
+}
+
+/// Starts the runner on the current tokio runtime.
+pub fn start(config: RunnerConfig) -> Result<Started, RunnerError> {
+    let registry = ProcessRegistry::new()?;
+    let now = SystemTime::now();
+    let state = EngineState::new(
+        EngineConfig {
+            mode: config.mode,
+            tiltfile_args: config.args.clone(),
+            ci_timeout: config.ci_timeout,
+        },
+        now,
+    );
+    let logs = Arc::new(Mutex::new(LogStore::new(config.log_budget)));
+    let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
+    let (actions_tx, actions_rx) = mpsc::unbounded_channel();
+    let first = Snapshot {
+        state: state.clone(),
+        holds: BTreeMap::new(),
+        plan: None,
+        log_checkpoint: 0,
+        button_clicks: BTreeMap::new(),
+        fatal_error: String::new(),
+        at: now,
+    };
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(first));
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let logs_dirty = Arc::new(AtomicBool::new(false));
+    let launcher = Launcher::new(
+        registry.clone(),
+        env::exec_env(&[], config.web_port, &config.web_host),
+    )
+    .with_grace(config.stop_grace);
+    let runner = Loop {
+        config,
+        state,
+        plan: None,
+        watch_set: WatchSet::default(),
+        watcher: None,
+        watched_config: Vec::new(),
+        logs: Arc::clone(&logs),
+        logs_dirty,
+        inputs_tx,
+        snapshot_tx,
+        launcher,
+        registry,
+        serves: HashMap::new(),
+        updates: HashMap::new(),
+        button_clicks: BTreeMap::new(),
+    };
+    let done = tokio::spawn(runner.run(inputs_rx, actions_rx, stop_rx));
+    Ok(Started {
+        handle: RunnerHandle {
+            snapshots: snapshot_rx,
+            logs,
+            actions: actions_tx,
+        },
+        done,
+        stop: Some(stop_tx),
+    })
+}
+
+struct Loop {
+    config: RunnerConfig,
+    state: EngineState,
+    /// The last Plan that loaded.
+    plan: Option<Arc<Plan>>,
+    watch_set: WatchSet,
+    watcher: Option<Watcher>,
+    /// Config files of the last load, good or failed: what the watcher watches for reloads.
+    watched_config: Vec<PathBuf>,
+    logs: Arc<Mutex<LogStore>>,
+    logs_dirty: Arc<AtomicBool>,
+    inputs_tx: mpsc::UnboundedSender<Input>,
+    snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    launcher: Launcher,
+    registry: ProcessRegistry,
+    /// One supervisor task per resource with a server.
+    serves: HashMap<String, ServeCtl>,
+    /// Cancellation of the running update of each resource.
+    updates: HashMap<String, oneshot::Sender<()>>,
+    button_clicks: BTreeMap<String, ButtonClick>,
+}
+
+impl Loop {
+    async fn run(
+        mut self,
+        mut inputs: mpsc::UnboundedReceiver<Input>,
+        mut actions: mpsc::UnboundedReceiver<Action>,
+        mut stop: oneshot::Receiver<()>,
+    ) -> Outcome {
+        // lilt ci's timeouts need the clock to move even when nothing happens; lilt up
+        // sleeps until something happens, so an idle lilt uses no CPU.
+        let tick_every = match self.state.mode {
+            EngineMode::Ci => Duration::from_millis(500),
+            EngineMode::Up => Duration::from_secs(3600),
+        };
+        let mut tick = tokio::time::interval(tick_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let outcome = loop {
+            let now = SystemTime::now();
+            let decision = decide(&self.state, now);
+            if !decision.effects.is_empty() {
+                reduce(
+                    &mut self.state,
+                    Event::Dispatched {
+                        effects: decision.effects.clone(),
+                        at: now,
+                    },
+                );
+                for effect in decision.effects {
+                    self.execute(effect);
+                }
+            }
+            self.publish(decision.holds, now);
+            if self.state.mode == EngineMode::Ci {
+                if let Some(verdict) = ci_status(&self.state, now) {
+                    break Outcome::Ci(verdict);
+                }
+            }
+            tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(input) => self.handle(input),
+                    None => break Outcome::Stopped,
+                },
+                action = actions.recv() => {
+                    if let Some(action) = action {
+                        self.handle_action(action);
+                    }
+                }
+                _ = tick.tick() => {}
+                _ = &mut stop => break Outcome::Stopped,
+            }
+            // Take everything that is already waiting as one batch before deciding again.
+            while let Ok(input) = inputs.try_recv() {
+                self.handle(input);
+            }
+            while let Ok(action) = actions.try_recv() {
+                self.handle_action(action);
+            }
+        };
+        self.shutdown().await;
+        outcome
+    }
+
+    fn publish(&mut self, holds: BTreeMap<String, lilt_engine::Hold>, now: SystemTime) {
+        self.logs_dirty.store(false, Ordering::Release);
+        let checkpoint = self.logs.lock().map(|l| l.checkpoint()).unwrap_or_default();
+        let snapshot = Snapshot {
+            state: self.state.clone(),
+            holds,
+            plan: self.plan.clone(),
+            log_checkpoint: checkpoint,
+            button_clicks: self.button_clicks.clone(),
+            fatal_error: String::new(),
+            at: now,
+        };
+        self.snapshot_tx.send_replace(Arc::new(snapshot));
+    }
+
+    fn handle(&mut self, input: Input) {
+        let now = SystemTime::now();
+        match input {
+            Input::Engine(event) => reduce(&mut self.state, event),
+            Input::Loaded {
+                span_id,
+                started,
+                result,
+            } => self.loaded(span_id, started, *result),
+            Input::Files(batch) => self.files_changed(batch, now),
+            Input::WatchWarning(text) => {
+                self.log(None, None, LogLevel::Warn, LogSource::System, &text)
+            }
+            Input::Logs => {}
+        }
+    }
+
+    fn handle_action(&mut self, action: Action) {
+        let now = SystemTime::now();
+        match action {
+            Action::Trigger { resource } => {
+                reduce(&mut self.state, Event::Trigger { resource, at: now })
+            }
+            Action::SetTriggerMode { resources, mode } => {
+                for resource in resources {
+                    reduce(&mut self.state, Event::SetTriggerMode { resource, mode });
+                }
+            }
+            Action::SetEnabled { resources, enabled } => {
+                for resource in resources {
+                    reduce(
+                        &mut self.state,
+                        Event::SetEnabled {
+                            resource,
+                            enabled,
+                            at: now,
+                        },
+                    );
+                }
+            }
+            Action::SetTiltfileArgs { args } => {
+                reduce(&mut self.state, Event::SetTiltfileArgs { args, at: now })
+            }
+            Action::ClickButton { name, inputs } => self.click_button(name, inputs, now),
+        }
+    }
+
+    /// Appends one line to the log store.
+    fn log(
+        &self,
+        resource: Option<&str>,
+        span_id: Option<SpanId>,
+        level: LogLevel,
+        source: LogSource,
+        text: &str,
+    ) {
+        append_log(
+            &self.logs,
+            &self.logs_dirty,
+            &self.inputs_tx,
+            NewLogLine {
+                resource: resource.map(str::to_owned),
+                span_id,
+                level,
+                time: SystemTime::now(),
+                source,
+                text: text.to_owned(),
+            },
+        );
+    }
+
+    /// A Tiltfile evaluation finished: record its log, apply the Plan, rewatch.
+    fn loaded(&mut self, span_id: SpanId, started: SystemTime, result: LoadResult) {
+        let resource = Some(TILTFILE_RESOURCE);
+        for line in &result.log {
+            let level = match line.level {
+                lilt_tiltfile::LogLevel::Info => LogLevel::Info,
+                lilt_tiltfile::LogLevel::Warn => LogLevel::Warn,
+                lilt_tiltfile::LogLevel::Error => LogLevel::Error,
+            };
+            self.log(resource, Some(span_id), level, LogSource::Build, &line.text);
+        }
+        let now = SystemTime::now();
+        let config_files: Vec<PathBuf> = result.plan.config_files.iter().cloned().collect();
+        let outcome = match result.error {
+            None => {
+                let took = now.duration_since(started).unwrap_or_default();
+                self.log(
+                    resource,
+                    Some(span_id),
+                    LogLevel::Info,
+                    LogSource::Build,
+                    &format!(
+                        "Successfully loaded Tiltfile ({})",
+                        lilt_engine::go_duration(took)
+                    ),
+                );
+                let plan = Arc::new(result.plan);
+                self.launcher = Launcher::new(
+                    self.registry.clone(),
+                    env::exec_env(
+                        &plan.env_changes,
+                        self.config.web_port,
+                        &self.config.web_host,
+                    ),
+                )
+                .with_grace(self.config.stop_grace);
+                self.plan = Some(Arc::clone(&plan));
+                Ok(Box::new((*plan).clone()))
+            }
+            Some(error) => Err(TiltfileFailure {
+                message: error.to_string(),
+                config_files: config_files.clone(),
+            }),
+        };
+        self.watched_config = config_files;
+        self.rewatch();
+        reduce(
+            &mut self.state,
+            Event::TiltfileLoaded {
+                span_id,
+                at: now,
+                outcome,
+                warnings: result.warnings,
+            },
+        );
+    }
+
+    /// Rebuilds the file watch from the last good Plan and the latest config files.
+    fn rewatch(&mut self) {
+        let mut plan = match &self.plan {
+            Some(plan) => (**plan).clone(),
+            None => Plan {
+                tiltfile: self.config.tiltfile.clone(),
+                ..Plan::default()
+            },
+        };
+        plan.config_files
+            .extend(self.watched_config.iter().cloned());
+        let (set, errors) = WatchSet::from_plan(&plan);
+        for error in errors {
+            self.log(
+                None,
+                None,
+                LogLevel::Warn,
+                LogSource::System,
+                &error.to_string(),
+            );
+        }
+        self.watch_set = set.clone();
+        if !self.config.watch {
+            return;
+        }
+        // Drop the old watcher first so its thread stops before the new walk starts.
+        self.watcher = None;
+        let tx = self.inputs_tx.clone();
+        let sink = move |msg: WatchMessage| {
+            let _ = match msg {
+                WatchMessage::Changes(batch) => tx.send(Input::Files(batch)),
+                WatchMessage::Warning(w) => tx.send(Input::WatchWarning(w.to_string())),
+            };
+        };
+        match Watcher::start(set, self.config.watcher, sink) {
+            Ok(w) => self.watcher = Some(w),
+            Err(e) => self.log(
+                None,
+                None,
+                LogLevel::Error,
+                LogSource::System,
+                &format!("file watching is off: {e}"),
+            ),
+        }
+    }
+
+    /// Maps a batch of changed paths to config reloads and resource changes.
+    fn files_changed(&mut self, batch: Batch, now: SystemTime) {
+        let mut config = Vec::new();
+        let mut by_resource: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        for path in &batch.paths {
+            for target in self.watch_set.affected([path.as_path()]) {
+                if target == TargetId::configs() {
+                    config.push(path.clone());
+                    continue;
+                }
+                for resource in self.resources_of(&target) {
+                    by_resource.entry(resource).or_default().push(path.clone());
+                }
+            }
+        }
+        if !config.is_empty() {
+            reduce(
+                &mut self.state,
+                Event::ConfigFilesChanged {
+                    paths: config,
+                    at: now,
+                },
+            );
+        }
+        for (resource, paths) in by_resource {
+            reduce(
+                &mut self.state,
+                Event::ResourceFilesChanged {
+                    resource,
+                    paths,
+                    at: now,
+                },
+            );
+        }
+    }
+
+    /// The resources a watch target belongs to.
+    fn resources_of(&self, target: &TargetId) -> Vec<String> {
+        let id = target.as_str();
+        if let Some(name) = id.strip_prefix("local:") {
+            return vec![name.to_owned()];
+        }
+        let Some(image) = id.strip_prefix("image:") else {
+            return Vec::new();
+        };
+        let Some(plan) = &self.plan else {
+            return Vec::new();
+        };
+        plan.manifests
+            .iter()
+            .filter(|m| m.image_targets.iter().any(|i| i.image_ref == image))
+            .map(|m| m.name.clone())
+            .collect()
+    }
+
+    fn click_button(&mut self, name: String, inputs: Vec<(String, String)>, now: SystemTime) {
+        self.button_clicks.insert(
+            name.clone(),
+            ButtonClick {
+                at: now,
+                inputs: inputs.clone(),
+            },
+        );
+        effects::run_button(self, &name, &inputs);
+    }
+
+    async fn shutdown(&mut self) {
+        self.watcher = None;
+        for (_, cancel) in self.updates.drain() {
+            let _ = cancel.send(());
+        }
+        let stops: Vec<_> = self
+            .serves
+            .drain()
+            .map(|(_, ctl)| ctl.stop_and_wait())
+            .collect();
+        for stop in stops {
+            stop.await;
+        }
+        let registry = self.registry.clone();
+        let grace = Duration::from_secs(1);
+        let _ = tokio::task::spawn_blocking(move || registry.kill_all(grace)).await;
+    }
+}
+
+/// Appends a line and wakes the loop once per burst, so readers see new logs promptly
+/// without one snapshot per line.
+pub(crate) fn append_log(
+    logs: &Mutex<LogStore>,
+    dirty: &AtomicBool,
+    inputs: &mpsc::UnboundedSender<Input>,
+    line: NewLogLine,
+) {
+    if let Ok(mut store) = logs.lock() {
+        store.append_text(line);
+    }
+    if !dirty.swap(true, Ordering::AcqRel) {
+        let _ = inputs.send(Input::Logs);
+    }
+}
