@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Cmd, IgnoreSet};
+use crate::{Cmd, DockerComposeBuild, IgnoreSet};
 
 /// An image the Tiltfile declared, with how to build it.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +26,7 @@ impl ImageTarget {
         match &self.build {
             BuildDetails::Docker(d) => vec![d.context.clone()],
             BuildDetails::Custom(c) => c.deps.clone(),
+            BuildDetails::DockerCompose(dc) => vec![dc.context.clone()],
         }
     }
 }
@@ -34,6 +35,8 @@ impl ImageTarget {
 pub enum BuildDetails {
     Docker(DockerBuild),
     Custom(CustomBuild),
+    /// Built by Compose itself (`build:` in the Compose file, no `docker_build`).
+    DockerCompose(DockerComposeBuild),
 }
 
 /// `docker_build`.

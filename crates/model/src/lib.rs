@@ -5,8 +5,10 @@
 //! `tiltfile-result` JSON, the dashboard API) live at the edge and convert by hand, so
 //! this crate can change shape without breaking a wire contract.
 
+mod api_object;
 mod button;
 mod cmd;
+mod compose;
 mod image;
 mod k8s;
 mod plan;
@@ -18,7 +20,9 @@ pub use button::{
     BrowserLaunch, ButtonAction, ButtonInput, ButtonInputKind, ButtonLocation, UiButton,
     serde_json_free,
 };
+pub use api_object::ApiObject;
 pub use cmd::Cmd;
+pub use compose::{ComposeProject, DockerComposeBuild, DockerComposeTarget};
 pub use image::{
     BuildDetails, CustomBuild, DockerBuild, ImageTarget, LiveUpdate, LiveUpdateRun, LiveUpdateSync,
 };

@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::{
-    DefaultRegistry, IgnoreSet, ImageTarget, K8sContext, Manifest, SecretValue, Settings, UiButton,
+    ApiObject, DefaultRegistry, IgnoreSet, ImageTarget, K8sContext, Manifest, SecretValue,
+    Settings, UiButton,
 };
 
 /// The name of the pseudo-resource that stands for the Tiltfile itself.
@@ -41,6 +42,8 @@ pub struct Plan {
     pub k8s_context: K8sContext,
     /// Values of Secrets in the Kubernetes YAML, scrubbed from logs.
     pub secrets: Vec<SecretValue>,
+    /// Objects registered with `v1alpha1.*`, in registration order.
+    pub api_objects: Vec<ApiObject>,
 }
 
 impl Plan {

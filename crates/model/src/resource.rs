@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::{Cmd, ImageTarget, K8sTarget, Probe};
+use crate::{Cmd, DockerComposeTarget, ImageTarget, K8sTarget, Probe};
 
 /// How a resource reacts to file changes and to its first build (`pkg/model/trigger_mode.go`).
 /// The discriminants are Tilt's wire values, used by the dashboard API and `tiltfile-result`.
@@ -99,6 +99,7 @@ impl Manifest {
         match &self.deploy {
             DeployTarget::Local(local) => &local.links,
             DeployTarget::K8s(k8s) => &k8s.links,
+            DeployTarget::DockerCompose(dc) => &dc.endpoint_links,
         }
     }
 
@@ -106,6 +107,7 @@ impl Manifest {
         match &self.deploy {
             DeployTarget::Local(_) => "local",
             DeployTarget::K8s(_) => "k8s",
+            DeployTarget::DockerCompose(_) => "docker-compose",
         }
     }
 }
@@ -118,6 +120,8 @@ pub enum DeployTarget {
     Local(LocalTarget),
     /// `k8s_yaml` objects grouped into a resource, or `k8s_custom_deploy`.
     K8s(K8sTarget),
+    /// A Docker Compose service (`docker_compose`, `dc_resource`).
+    DockerCompose(DockerComposeTarget),
 }
 
 /// `local_resource`: a command run on each update and/or a supervised server.
