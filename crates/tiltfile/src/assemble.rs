@@ -19,14 +19,25 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
 
     // Images no resource deploys are skipped, with a warning unless suppressed.
     let suppress = &decl.settings.update.suppress_unused_image_warnings;
-    let unmatched = decl
+    let default_auto = decl.trigger_mode.as_ref().is_none_or(|(auto, _)| *auto);
+    let compose = crate::builtins::compose::assemble(state, &decl.images, default_auto)?;
+    let unmatched: Vec<&String> = decl
         .images
         .iter()
-        .filter(|i| !suppress.iter().any(|s| s == "*" || *s == i.image_ref))
-        .count();
+        .map(|i| &i.image_ref)
+        .filter(|r| !suppress.iter().any(|s| s == "*" || s == *r))
+        .filter(|r| !compose.matched_images.contains(r))
+        .collect();
     let mut warnings = Vec::new();
-    if unmatched > 0 {
-        warnings.push(NO_DEPLOY_WARNING.to_owned());
+    if let Some(first) = unmatched.first() {
+        if compose.manifests.is_empty() {
+            warnings.push(NO_DEPLOY_WARNING.to_owned());
+        } else {
+            warnings.push(crate::builtins::compose::unused_image_warning(
+                first,
+                &compose.consumed_names,
+            ));
+        }
     }
 
     let unused: Vec<&String> = decl
@@ -44,8 +55,8 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
         ));
     }
 
-    let default_auto = decl.trigger_mode.as_ref().is_none_or(|(auto, _)| *auto);
-    let mut manifests: Vec<Manifest> = decl
+    let mut manifests: Vec<Manifest> = compose.manifests;
+    manifests.extend(decl
         .local_resources
         .iter()
         .map(|r| Manifest {
@@ -78,8 +89,7 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
                 .map(|l| (l.clone(), l.clone()))
                 .collect::<BTreeMap<_, _>>(),
             source_tiltfile: r.source_tiltfile.clone(),
-        })
-        .collect();
+        }));
 
     warnings.extend(sanitize_dependencies(&mut manifests)?);
     let enabled = enabled_resources(state, &decl.config.enabled, &manifests)?;
@@ -99,8 +109,10 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
         tiltignore,
         settings: decl.settings.clone(),
         args: state.opts.args.clone(),
-        buttons: Vec::new(),
+        buttons: crate::builtins::v1alpha1::buttons(&state.api.borrow()),
         env_changes: Vec::new(),
+        api_objects: state.api.borrow().objects.clone(),
+        ..Plan::default()
     })
 }
 

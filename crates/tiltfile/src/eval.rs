@@ -59,9 +59,13 @@ struct Loader<'a> {
 impl FileLoader for Loader<'_> {
     fn load(&self, path: &str) -> starlark::Result<FrozenModule> {
         if let Some(name) = path.strip_prefix("ext://") {
-            return Err(starlark::Error::new_other(anyhow::anyhow!(
-                "cannot load extension {name:?}: extensions (load('ext://...')) are not supported yet"
-            )));
+            let file = crate::extensions::resolve(self.state, name).map_err(|e| {
+                starlark::Error::new_other(anyhow::anyhow!("cannot load {path}: {e}"))
+            })?;
+            return load_module(self.state, &file).map_err(|e| match e.kind() {
+                starlark::ErrorKind::Other(inner) if inner.is::<NestedFailure>() => e,
+                _ => starlark::Error::new_other(anyhow::anyhow!("cannot load {path}: {e}")),
+            });
         }
         let abs = paths::absolute(&self.dir, path);
         // go.starlark.net wraps every failed load statement this way.

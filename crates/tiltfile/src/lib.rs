@@ -11,8 +11,10 @@
 
 mod assemble;
 mod builtins;
+mod compose_file;
 mod error;
 mod eval;
+mod extensions;
 mod paths;
 mod rewrite;
 mod state;

@@ -135,6 +135,10 @@ pub(crate) struct TiltState {
     pub(crate) decl: RefCell<Declarations>,
     pub(crate) env: EnvOverlay,
     next_id: Cell<u64>,
+    /// `docker_compose` projects and `dc_resource` options.
+    pub(crate) compose: RefCell<crate::builtins::compose::ComposeState>,
+    /// Objects registered with `v1alpha1.*`.
+    pub(crate) api: RefCell<crate::builtins::v1alpha1::ApiState>,
 }
 
 impl TiltState {
@@ -158,6 +162,8 @@ impl TiltState {
             decl: RefCell::new(Declarations::default()),
             env,
             next_id: Cell::new(1),
+            compose: RefCell::new(Default::default()),
+            api: RefCell::new(Default::default()),
         }
     }
 

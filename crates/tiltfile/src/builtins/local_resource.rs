@@ -115,6 +115,9 @@ fn declare(
         update_cmd,
         serve_cmd,
     };
+    if state.compose.borrow().has_service(&decl.name) {
+        bail!("dc_resource named {:?} already exists", decl.name);
+    }
     let mut decls = state.decl.borrow_mut();
     if decls.local_resources.iter().any(|r| r.name == decl.name) {
         bail!("local_resource named {:?} already exists", decl.name);

@@ -3,6 +3,7 @@
 
 pub(crate) mod args;
 pub(crate) mod config;
+pub(crate) mod compose;
 mod core;
 mod docker;
 mod encoding;
@@ -12,6 +13,7 @@ mod local;
 mod local_resource;
 pub(crate) mod os;
 mod settings;
+pub(crate) mod v1alpha1;
 
 use starlark::environment::GlobalsBuilder;
 
@@ -26,4 +28,6 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     local_resource::register(builder);
     docker::register(builder);
     live_update::register(builder);
+    compose::register(builder);
+    v1alpha1::register(builder);
 }
