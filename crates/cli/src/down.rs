@@ -1,0 +1,130 @@
+//! `lilt down`: evaluate the Tiltfile as `down` and delete what `up` deployed, dependents
+//! first.
+//!
+//! Local resources leave nothing behind (their processes end with `lilt up`), so they have
+//! nothing to delete. Kubernetes objects and Compose projects are deleted by their runtimes
+//! as those land; until then `down` says which resources it could not clean up and exits 1,
+//! as Tilt does when a delete fails.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use lilt_model::{DeployTarget, Manifest, Plan};
+use lilt_tiltfile::LoadOptions;
+
+pub(crate) struct DownOptions {
+    pub(crate) file: PathBuf,
+    pub(crate) args: Vec<String>,
+}
+
+pub(crate) fn run(opts: DownOptions) -> anyhow::Result<u8> {
+    let mut load = LoadOptions::new(opts.file, "down");
+    load.args = opts.args;
+    let result = lilt_tiltfile::load(&load);
+    for line in &result.log {
+        println!("{}", line.text);
+    }
+    if let Some(error) = &result.error {
+        eprintln!("Error: {error}");
+        return Ok(1);
+    }
+    let mut failures = Vec::new();
+    for manifest in down_order(&result.plan) {
+        match &manifest.deploy {
+            DeployTarget::Local(_) => {}
+            DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => failures.push(format!(
+                "cannot delete {}: lilt cannot manage {} resources yet",
+                manifest.name,
+                manifest.type_name()
+            )),
+        }
+    }
+    for failure in &failures {
+        eprintln!("Error: {failure}");
+    }
+    Ok(if failures.is_empty() { 0 } else { 1 })
+}
+
+/// The enabled resources, each after every resource that depends on it (Tilt deletes
+/// dependents before their dependencies).
+pub(crate) fn down_order(plan: &Plan) -> Vec<&Manifest> {
+    let enabled: BTreeSet<&str> = plan.enabled.iter().map(String::as_str).collect();
+    let manifests: Vec<&Manifest> = plan
+        .manifests
+        .iter()
+        .filter(|m| enabled.contains(m.name.as_str()))
+        .collect();
+    let mut dependents: BTreeMap<&str, usize> =
+        manifests.iter().map(|m| (m.name.as_str(), 0)).collect();
+    for m in &manifests {
+        for dep in &m.resource_deps {
+            if let Some(n) = dependents.get_mut(dep.as_str()) {
+                *n += 1;
+            }
+        }
+    }
+    // Kahn's algorithm on the reversed graph, keeping manifest order among equals.
+    let mut order = Vec::new();
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    while order.len() < manifests.len() {
+        let next = manifests
+            .iter()
+            .find(|m| !done.contains(m.name.as_str()) && dependents[m.name.as_str()] == 0)
+            // The Tiltfile loader rejects cycles, so this only guards against a bad Plan.
+            .or_else(|| manifests.iter().find(|m| !done.contains(m.name.as_str())));
+        let Some(next) = next else { break };
+        done.insert(next.name.as_str());
+        for dep in &next.resource_deps {
+            if let Some(n) = dependents.get_mut(dep.as_str()) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        order.push(*next);
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lilt_model::{LocalTarget, TriggerMode};
+
+    fn manifest(name: &str, deps: &[&str]) -> Manifest {
+        Manifest {
+            name: name.to_owned(),
+            image_targets: Vec::new(),
+            deploy: DeployTarget::Local(LocalTarget::default()),
+            trigger_mode: TriggerMode::Auto,
+            resource_deps: deps.iter().map(|d| (*d).to_owned()).collect(),
+            labels: Default::default(),
+            source_tiltfile: String::new(),
+        }
+    }
+
+    #[test]
+    fn dependents_come_before_their_dependencies() {
+        let plan = Plan {
+            manifests: vec![
+                manifest("db", &[]),
+                manifest("api", &["db"]),
+                manifest("web", &["api"]),
+                manifest("tool", &[]),
+            ],
+            enabled: vec!["db".into(), "api".into(), "web".into(), "tool".into()],
+            ..Plan::default()
+        };
+        let names: Vec<&str> = down_order(&plan).iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["web", "api", "db", "tool"]);
+    }
+
+    #[test]
+    fn only_enabled_resources_are_affected() {
+        let plan = Plan {
+            manifests: vec![manifest("a", &[]), manifest("b", &[])],
+            enabled: vec!["b".into()],
+            ..Plan::default()
+        };
+        let names: Vec<&str> = down_order(&plan).iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["b"]);
+    }
+}

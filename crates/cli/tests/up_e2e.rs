@@ -1,0 +1,382 @@
+//! End-to-end tests of `lilt up` and `lilt ci`: the real binary on small projects, with
+//! real processes and real file watching. Waits poll with generous deadlines; nothing
+//! asserts on how long something took.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn lilt() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lilt"));
+    cmd.env_remove("TILT_PORT").env_remove("TILT_HOST");
+    cmd
+}
+
+/// A project in a temp dir.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(tiltfile: &str) -> Project {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("Tiltfile"), tiltfile).expect("write Tiltfile");
+        Project { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(p, text).expect("write");
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_default()
+    }
+
+    /// `lilt ci` here; returns (exit code, stdout, stderr).
+    fn ci(&self, extra: &[&str]) -> (i32, String, String) {
+        let out = lilt()
+            .current_dir(self.dir.path())
+            .args(["ci", "--port", "0", "--timeout", "60s"])
+            .args(extra)
+            .output()
+            .expect("run lilt ci");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `lilt up --stream` in the background.
+    fn up(&self) -> Running {
+        let child = lilt()
+            .current_dir(self.dir.path())
+            .args(["up", "--stream", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lilt up");
+        Running { child }
+    }
+}
+
+struct Running {
+    child: Child,
+}
+
+impl Running {
+    fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits")
+    }
+
+    /// SIGTERM, then wait for the exit; returns the stdout.
+    fn stop(mut self) -> (Option<i32>, String) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let status = self.child.wait().ok();
+        let mut out = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            use std::io::Read;
+            let _ = stdout.read_to_string(&mut out);
+        }
+        (status.and_then(|s| s.code()), out)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `cond` until it holds or the deadline passes.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| !l.is_empty()).collect()
+}
+
+fn process_alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+}
+
+#[test]
+fn ci_runs_dependencies_first_and_succeeds() {
+    let p = Project::new(
+        "local_resource('c', cmd='echo c >> order.txt', resource_deps=['b'])\n\
+         local_resource('b', cmd='echo b >> order.txt', resource_deps=['a'])\n\
+         local_resource('a', cmd='echo a >> order.txt')\n",
+    );
+    let (code, out, err) = p.ci(&[]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("SUCCESS. All workloads are healthy."), "{out}");
+    assert_eq!(lines(&p.read("order.txt")), ["a", "b", "c"]);
+}
+
+#[test]
+fn ci_fails_when_a_command_fails() {
+    let p = Project::new("local_resource('bad', cmd='echo oops; exit 3')\n");
+    let (code, out, err) = p.ci(&[]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("oops"),
+        "the command's output is streamed: {out}"
+    );
+    assert!(err.contains("exit status 3"), "{err}");
+}
+
+#[test]
+fn ci_fails_when_a_server_exits() {
+    // The probe never passes, so the only possible verdict is the server's exit (without a
+    // probe a server is ready as soon as it starts, and ci could succeed first, as in Tilt).
+    let p = Project::new(
+        "local_resource('srv', serve_cmd='echo starting; sleep 1; exit 0',\n\
+         readiness_probe=probe(exec=exec_action(['test', '-e', 'never']), period_secs=1))\n",
+    );
+    let (code, _out, err) = p.ci(&[]);
+    assert_eq!(code, 1, "{err}");
+}
+
+#[test]
+fn ci_fails_on_a_tiltfile_error() {
+    let p = Project::new("local_resource('x', cmd='true')\nfail('broken on purpose')\n");
+    let (code, out, err) = p.ci(&[]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(format!("{out}{err}").contains("broken on purpose"));
+}
+
+#[test]
+fn ci_waits_for_readiness_probes() {
+    let p = Project::new(
+        "local_resource('web', serve_cmd='sleep 1; python3 -m http.server 0 --bind 127.0.0.1 >/dev/null 2>&1 & echo $! > pid; sleep 1000',\n\
+         readiness_probe=probe(exec=exec_action(['test', '-s', 'pid']), period_secs=1))\n\
+         local_resource('after', cmd='echo done > after.txt', resource_deps=['web'])\n",
+    );
+    let (code, out, err) = p.ci(&[]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(p.read("after.txt").trim(), "done");
+}
+
+#[test]
+fn ci_ignores_resources_that_never_start_and_manual_modes() {
+    let p = Project::new(
+        "local_resource('auto', cmd='echo auto > auto.txt')\n\
+         local_resource('later', cmd='echo later > later.txt', auto_init=False)\n\
+         local_resource('manual', cmd='echo manual > manual.txt', trigger_mode=TRIGGER_MODE_MANUAL)\n",
+    );
+    let (code, out, err) = p.ci(&[]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(p.read("auto.txt").trim(), "auto");
+    assert_eq!(
+        p.read("manual.txt").trim(),
+        "manual",
+        "manual with auto_init runs once"
+    );
+    assert!(
+        !p.path("later.txt").exists(),
+        "auto_init=False never runs in ci"
+    );
+}
+
+#[test]
+fn ci_selects_resources_by_argument() {
+    let p = Project::new(
+        "local_resource('a', cmd='echo a >> ran.txt')\n\
+         local_resource('b', cmd='echo b >> ran.txt', resource_deps=['a'])\n\
+         local_resource('c', cmd='echo c >> ran.txt')\n",
+    );
+    let (code, out, err) = p.ci(&["b"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        lines(&p.read("ran.txt")),
+        ["a", "b"],
+        "b and its dependency only"
+    );
+}
+
+#[test]
+fn file_change_reruns_exactly_the_affected_resources() {
+    let p = Project::new(
+        "local_resource('a', cmd='echo run >> a.log', deps=['src/a'])\n\
+         local_resource('b', cmd='echo run >> b.log', deps=['src/b'])\n",
+    );
+    p.write("src/a/x.txt", "1");
+    p.write("src/b/y.txt", "1");
+    let up = p.up();
+    wait_for("initial runs", || {
+        lines(&p.read("a.log")).len() == 1 && lines(&p.read("b.log")).len() == 1
+    });
+    p.write("src/a/x.txt", "2");
+    wait_for("a to re-run", || lines(&p.read("a.log")).len() == 2);
+    // Give b every chance to run if it (wrongly) would, then check it did not.
+    p.write("src/a/x.txt", "3");
+    wait_for("a to re-run again", || lines(&p.read("a.log")).len() == 3);
+    assert_eq!(lines(&p.read("b.log")).len(), 1, "b's deps did not change");
+    let (code, _) = up.stop();
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn serve_cmd_restarts_on_change_and_stops_with_lilt() {
+    let p = Project::new(
+        "local_resource('srv', serve_cmd='echo $$ >> pids.txt; exec sleep 1000', deps=['conf'])\n",
+    );
+    p.write("conf/app.conf", "v1");
+    let up = p.up();
+    wait_for("the server to start", || {
+        lines(&p.read("pids.txt")).len() == 1
+    });
+    let first: i32 = p.read("pids.txt").trim().parse().expect("pid");
+    p.write("conf/app.conf", "v2");
+    wait_for("the server to restart", || {
+        lines(&p.read("pids.txt")).len() == 2
+    });
+    let pids: Vec<i32> = lines(&p.read("pids.txt"))
+        .iter()
+        .map(|l| l.parse().expect("pid"))
+        .collect();
+    wait_for("the old server to be gone", || !process_alive(first));
+    assert!(process_alive(pids[1]), "the new server runs");
+    let (code, _) = up.stop();
+    assert_eq!(code, Some(0));
+    wait_for("the server to stop with lilt", || !process_alive(pids[1]));
+}
+
+#[test]
+fn no_orphans_even_when_lilt_is_killed() {
+    let p = Project::new(
+        "local_resource('tree', serve_cmd='sleep 1000 & echo $! >> pids.txt; sleep 1000 & echo $! >> pids.txt; wait')\n",
+    );
+    let mut up = p.up();
+    wait_for("the process tree", || lines(&p.read("pids.txt")).len() == 2);
+    let pids: Vec<i32> = lines(&p.read("pids.txt"))
+        .iter()
+        .map(|l| l.parse().expect("pid"))
+        .collect();
+    assert!(pids.iter().all(|pid| process_alive(*pid)));
+    let _ = up.child.kill(); // SIGKILL: lilt gets no chance to clean up itself.
+    let _ = up.child.wait();
+    wait_for("the watchdog to end the tree", || {
+        pids.iter().all(|pid| !process_alive(*pid))
+    });
+}
+
+#[test]
+fn a_broken_reload_keeps_the_last_good_resources_running() {
+    let good = "local_resource('srv', serve_cmd='echo $$ >> pids.txt; exec sleep 1000')\n";
+    let p = Project::new(good);
+    let up = p.up();
+    wait_for("the server", || lines(&p.read("pids.txt")).len() == 1);
+    let pid: i32 = p.read("pids.txt").trim().parse().expect("pid");
+    p.write("Tiltfile", &format!("{good}this is not starlark\n"));
+    // A fixed Tiltfile with one more resource proves the broken one was seen and reloaded.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(process_alive(pid), "the server survives a broken Tiltfile");
+    p.write(
+        "Tiltfile",
+        &format!("{good}local_resource('new', cmd='echo new > new.txt')\n"),
+    );
+    wait_for("the new resource", || p.read("new.txt").trim() == "new");
+    assert!(
+        process_alive(pid),
+        "an unchanged resource is left alone by a reload"
+    );
+    assert_eq!(lines(&p.read("pids.txt")).len(), 1);
+    let (_, out) = up.stop();
+    assert!(
+        out.contains("this is not starlark")
+            || out.contains("Parse error")
+            || out.contains("error"),
+        "the error was shown: {out}"
+    );
+}
+
+#[test]
+fn tilt_port_and_host_reach_commands() {
+    let p = Project::new("local_resource('env', cmd='echo $TILT_PORT $TILT_HOST > env.txt')\n");
+    let out = lilt()
+        .current_dir(p.dir.path())
+        .args(["ci", "--port", "0", "--host", "127.0.0.1"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(p.read("env.txt").trim(), "0 127.0.0.1");
+}
+
+#[test]
+fn why_explains_triggers_and_exclusions() {
+    let p = Project::new(
+        "local_resource('a', cmd='true', deps=['src'], ignore=['src/gen'])\n\
+         local_resource('b', cmd='true', deps=['docs'])\n",
+    );
+    p.write("src/gen/out.txt", "");
+    let out = lilt()
+        .current_dir(p.dir.path())
+        .args(["why", "src/main.rs"])
+        .output()
+        .expect("run why");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text.contains("triggers:"), "{text}");
+    let triggers = text.split("does not trigger:").next().unwrap_or_default();
+    assert!(triggers.contains("  a "), "{text}");
+    assert!(!triggers.contains("  b "), "{text}");
+    let out = lilt()
+        .current_dir(p.dir.path())
+        .args(["why", "src/gen/out.txt"])
+        .output()
+        .expect("run why");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("triggers nothing."), "{text}");
+    assert!(
+        text.contains("src/gen"),
+        "the exclusion names the pattern: {text}"
+    );
+}
+
+#[test]
+fn down_succeeds_for_local_resources() {
+    let p = Project::new(
+        "local_resource('a', cmd='true')\nprint('evaluated as', config.tilt_subcommand)\n",
+    );
+    let out = lilt()
+        .current_dir(p.dir.path())
+        .args(["down"])
+        .output()
+        .expect("run down");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("evaluated as down"));
+}
