@@ -15,6 +15,13 @@ const NO_DEPLOY_WARNING: &str = "We could not find any deployment instructions, 
      Skipping all image builds until we know how to deploy them.";
 
 pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Plan, String> {
+    // Kubernetes comes first in Tilt's order: base images, then the assembled resources.
+    crate::k8s_assemble::resolve_image_deps(state)?;
+    let k8s_default_auto = {
+        let decl = state.decl.borrow();
+        decl.trigger_mode.as_ref().is_none_or(|(auto, _)| *auto)
+    };
+    let k8s = crate::k8s_assemble::translate(state, k8s_default_auto)?;
     let decl = state.decl.borrow();
 
     // Images no resource deploys are skipped, with a warning unless suppressed.
@@ -27,11 +34,15 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
         .map(|i| &i.image_ref)
         .filter(|r| !suppress.iter().any(|s| s == "*" || s == *r))
         .filter(|r| !compose.matched_images.contains(r))
+        .filter(|r| !k8s.matched_images.contains(r))
         .collect();
     let mut warnings = Vec::new();
+    let no_k8s = k8s.manifests.is_empty() && k8s.uncategorized.is_none();
     if let Some(first) = unmatched.first() {
-        if compose.manifests.is_empty() {
+        if compose.manifests.is_empty() && no_k8s {
             warnings.push(NO_DEPLOY_WARNING.to_owned());
+        } else if compose.manifests.is_empty() || k8s.manifests.is_empty() && !no_k8s {
+            warnings.extend(crate::k8s_assemble::unused_image_warning(&k8s, first));
         } else {
             warnings.push(crate::builtins::compose::unused_image_warning(
                 first,
@@ -39,6 +50,9 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
             ));
         }
     }
+
+    crate::k8s_assemble::check_context(state, &k8s)?;
+    crate::k8s_assemble::validate_live_updates(&k8s.manifests)?;
 
     let unused: Vec<&String> = decl
         .steps_created
@@ -55,7 +69,8 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
         ));
     }
 
-    let mut manifests: Vec<Manifest> = compose.manifests;
+    let mut manifests: Vec<Manifest> = k8s.manifests;
+    manifests.extend(compose.manifests);
     manifests.extend(decl
         .local_resources
         .iter()
@@ -90,6 +105,7 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
                 .collect::<BTreeMap<_, _>>(),
             source_tiltfile: r.source_tiltfile.clone(),
         }));
+    manifests.extend(k8s.uncategorized);
 
     warnings.extend(sanitize_dependencies(&mut manifests)?);
     let enabled = enabled_resources(state, &decl.config.enabled, &manifests)?;
@@ -112,6 +128,17 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
         buttons: crate::builtins::v1alpha1::buttons(&state.api.borrow()),
         env_changes: Vec::new(),
         api_objects: state.api.borrow().objects.clone(),
+        default_registry: decl.k8s.default_registry.clone(),
+        k8s_context: lilt_model::K8sContext {
+            context: state.kube.context.clone(),
+            namespace: state.kube.namespace.clone(),
+            cluster: state.kube.cluster.clone(),
+        },
+        secrets: if decl.settings.secret_scrub {
+            crate::builtins::k8s::secrets(state)
+        } else {
+            Vec::new()
+        },
         ..Plan::default()
     })
 }

@@ -155,7 +155,13 @@ pub(crate) fn eval_file(
         }
         let deadline = Instant::now() + state.opts.timeout;
         eval.set_check_cancelled(Box::new(move || Instant::now() > deadline));
-        eval.eval_module(ast, globals())?;
+        let outcome = eval.eval_module(ast, globals());
+        // Kubernetes objects are grouped while the main module is alive, because
+        // `workload_to_resource_function` may name a function defined in it.
+        if is_main && (outcome.is_ok() || state.exited.get()) {
+            builtins::k8s::finish_main(state, &mut eval)?;
+        }
+        outcome?;
         drop(eval);
         module
             .freeze()

@@ -15,6 +15,8 @@ mod compose_file;
 mod error;
 mod eval;
 mod extensions;
+mod k8s_assemble;
+mod k8s_context;
 mod paths;
 mod rewrite;
 mod state;
@@ -51,6 +53,10 @@ pub struct LoadOptions {
     /// The port and host of lilt's web server, injected into commands as `TILT_PORT`/`TILT_HOST`.
     pub web_port: u16,
     pub web_host: String,
+    /// `--context`: the kube context to use instead of the kubeconfig's current one.
+    pub kube_context: Option<String>,
+    /// `--namespace`: the default namespace instead of the kube context's.
+    pub kube_namespace: Option<String>,
 }
 
 impl LoadOptions {
@@ -65,6 +71,8 @@ impl LoadOptions {
             env: None,
             web_port: 10350,
             web_host: "localhost".to_owned(),
+            kube_context: None,
+            kube_namespace: None,
         }
     }
 }

@@ -111,6 +111,8 @@ pub(crate) struct Declarations {
     /// (as Tilt does: a helper that makes a step in a loop counts once).
     pub(crate) steps_created: BTreeMap<String, String>,
     pub(crate) steps_used: HashSet<String>,
+    /// `k8s_yaml`, `k8s_resource`, `k8s_kind`, `default_registry`, ...
+    pub(crate) k8s: crate::builtins::k8s::K8sDecls,
 }
 
 /// The process environment as the Tiltfile sees and changes it (`os.putenv`,
@@ -134,6 +136,8 @@ pub(crate) struct TiltState {
     pub(crate) exited: Cell<bool>,
     pub(crate) decl: RefCell<Declarations>,
     pub(crate) env: EnvOverlay,
+    /// The kube context and namespace, read once from the kubeconfig.
+    pub(crate) kube: crate::k8s_context::KubeEnv,
     next_id: Cell<u64>,
     /// `docker_compose` projects and `dc_resource` options.
     pub(crate) compose: RefCell<crate::builtins::compose::ComposeState>,
@@ -147,6 +151,11 @@ impl TiltState {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
+        let kube = crate::k8s_context::KubeEnv::detect(
+            &env.borrow(),
+            opts.kube_context.as_deref(),
+            opts.kube_namespace.as_deref(),
+        );
         TiltState {
             opts,
             main_path,
@@ -160,6 +169,7 @@ impl TiltState {
             error: RefCell::new(None),
             exited: Cell::new(false),
             decl: RefCell::new(Declarations::default()),
+            kube,
             env,
             next_id: Cell::new(1),
             compose: RefCell::new(Default::default()),

@@ -57,6 +57,15 @@ fn local_builtins(builder: &mut GlobalsBuilder) {
     ) -> anyhow::Result<Value<'v>> {
         let _ = command_bat; // Windows only.
         let state = TiltState::get(eval)?;
+        if !crate::builtins::k8s::context_allowed(state) {
+            let ctx = &state.kube.context;
+            bail!(
+                "Refusing to run 'local' because {ctx} might be a production kube context.\n\
+                 If you're sure you want to continue add:\n\
+                 \tallow_k8s_contexts('{ctx}')\n\
+                 before this function call in your Tiltfile. Otherwise, switch k8s contexts and restart Tilt."
+            );
+        }
         let env = args::string_dict(Some(env), "local: env")?;
         let dir = match args::opt_string(Some(dir), "local: dir")? {
             Some(d) => state.abs(&d),
@@ -70,6 +79,17 @@ fn local_builtins(builder: &mut GlobalsBuilder) {
         let out = run(state, &cmd, stdin, !quiet, !echo_off)?;
         Ok(eval.heap().alloc(Blob { text: out }))
     }
+}
+
+/// Runs a generator's command (`helm`, `kustomize`): logs `local: <cmd>`, not its output,
+/// which is returned (and shown in the error when the command fails).
+pub(crate) fn run_logged_command(state: &TiltState, cmd: &Cmd) -> anyhow::Result<String> {
+    run(state, cmd, None, false, true)
+}
+
+/// Runs a command without logging anything (tool version probes).
+pub(crate) fn run_quiet(state: &TiltState, cmd: &Cmd) -> anyhow::Result<String> {
+    run(state, cmd, None, false, false)
 }
 
 /// Runs `cmd` to completion, logging like Tilt, and returns its stdout.

@@ -7,7 +7,9 @@ pub(crate) mod compose;
 mod core;
 mod docker;
 mod encoding;
+mod helm;
 mod io;
+pub(crate) mod k8s;
 mod live_update;
 mod local;
 mod local_resource;
@@ -28,6 +30,8 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     local_resource::register(builder);
     docker::register(builder);
     live_update::register(builder);
+    k8s::register(builder);
+    helm::register(builder);
     compose::register(builder);
     v1alpha1::register(builder);
 }
