@@ -296,7 +296,7 @@ pub fn to_yaml(objects: &[K8sObject]) -> String {
         }
         // Serializing a JSON value to YAML cannot fail: every key is a string and there
         // are no non-finite floats in a serde_json::Value.
-        match serde_saphyr::to_string(&obj.doc) {
+        match serde_saphyr::to_string(&PlainNumbers(&obj.doc)) {
             Ok(text) => out.push_str(&text),
             Err(err) => out.push_str(&format!("# lilt: could not serialize object: {err}\n")),
         }
@@ -305,6 +305,45 @@ pub fn to_yaml(objects: &[K8sObject]) -> String {
         }
     }
     out
+}
+
+/// Serializes a JSON value with numbers as plain ints and floats. serde_json's own
+/// `Serialize` writes numbers as a private map when another crate in the build turns on
+/// its `arbitrary_precision` feature, which YAML would print verbatim.
+struct PlainNumbers<'a>(&'a Value);
+
+impl serde::Serialize for PlainNumbers<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Null => ser.serialize_unit(),
+            Value::Bool(b) => ser.serialize_bool(*b),
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    ser.serialize_i64(i)
+                } else if let Some(u) = n.as_u64() {
+                    ser.serialize_u64(u)
+                } else {
+                    ser.serialize_f64(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            Value::String(s) => ser.serialize_str(s),
+            Value::Array(items) => {
+                let mut seq = ser.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&PlainNumbers(item))?;
+                }
+                seq.end()
+            }
+            Value::Object(map) => {
+                let mut out = ser.serialize_map(Some(map.len()))?;
+                for (k, v) in map {
+                    out.serialize_entry(k, &PlainNumbers(v))?;
+                }
+                out.end()
+            }
+        }
+    }
 }
 
 /// Identifies an object the way Tilt does for naming and for `workload_to_resource_function`.
