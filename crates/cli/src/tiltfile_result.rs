@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use lilt_model::{
-    BuildDetails, Cmd, DeployTarget, IgnoreSet, ImageTarget, Link, LocalTarget, Manifest, Plan,
-    Probe, ProbeAction,
+    BuildDetails, Cmd, DeployTarget, DockerComposeTarget, IgnoreSet, ImageTarget, Link,
+    LocalTarget, Manifest, Plan, Probe, ProbeAction,
 };
 use lilt_tiltfile::LoadResult;
 use serde_json::{Map, Value, json};
@@ -50,7 +50,7 @@ pub(crate) fn to_json(result: &LoadResult) -> Value {
             "Workdir": "",
             "Period": 60_000_000_000u64,
         },
-        "Secrets": {},
+        "Secrets": crate::tiltfile_result_k8s::secrets(plan),
         "Error": error,
         "DockerPruneSettings": {
             "Enabled": settings.docker_prune.enabled,
@@ -67,25 +67,29 @@ pub(crate) fn to_json(result: &LoadResult) -> Value {
         "WatchSettings": {
             "Ignores": if settings.watch_ignores.is_empty() { Value::Null } else { ignores(&settings.watch_ignores) },
         },
-        "DefaultRegistry": null,
+        "DefaultRegistry": crate::tiltfile_result_k8s::default_registry(plan),
         "ObjectSet": {},
         "CISettings": ci,
     })
 }
 
 fn manifest(plan: &Plan, m: &Manifest) -> Value {
-    let image_targets = if m.image_targets.is_empty() {
+    let is_compose = matches!(m.deploy, DeployTarget::DockerCompose(_));
+    // Tilt gives Compose resources an empty list rather than null.
+    let image_targets = if m.image_targets.is_empty() && !is_compose {
         Value::Null
     } else {
         Value::Array(
             m.image_targets
                 .iter()
-                .map(|i| image_target(plan, i))
+                .map(|i| image_target(plan, &m.name, i))
                 .collect(),
         )
     };
     let deploy = match &m.deploy {
         DeployTarget::Local(local) => local_target(&m.name, local),
+        DeployTarget::K8s(k8s) => crate::tiltfile_result_k8s::k8s_target(plan, &m.name, k8s),
+        DeployTarget::DockerCompose(dc) => compose_target(&m.name, dc),
     };
     json!({
         "Name": m.name,
@@ -133,8 +137,49 @@ fn local_target(name: &str, local: &LocalTarget) -> Value {
     })
 }
 
+/// A Compose service as Tilt prints it (`model.DockerComposeTarget`).
+fn compose_target(name: &str, dc: &DockerComposeTarget) -> Value {
+    let mut project = Map::new();
+    project.insert(
+        "configPaths".into(),
+        json!(
+            dc.project
+                .config_paths
+                .iter()
+                .map(|p| path_str(p))
+                .collect::<Vec<_>>()
+        ),
+    );
+    project.insert(
+        "projectPath".into(),
+        json!(path_str(&dc.project.project_path)),
+    );
+    project.insert("name".into(), json!(dc.project.name));
+    if let Some(env_file) = &dc.project.env_file {
+        project.insert("envFile".into(), json!(path_str(env_file)));
+    }
+    if !dc.project.profiles.is_empty() {
+        project.insert("profiles".into(), json!(dc.project.profiles));
+    }
+    if dc.project.wait {
+        project.insert("wait".into(), json!(true));
+    }
+    let mut spec = Map::new();
+    spec.insert("service".into(), json!(dc.service));
+    spec.insert("project".into(), Value::Object(project));
+    if !dc.image_maps.is_empty() {
+        spec.insert("imageMaps".into(), json!(dc.image_maps));
+    }
+    json!({
+        "Spec": spec,
+        "Name": name,
+        "ServiceYAML": dc.service_yaml,
+        "Links": links(&dc.links),
+    })
+}
+
 /// An image target as Tilt prints it (`model.ImageTarget`).
-fn image_target(plan: &Plan, image: &ImageTarget) -> Value {
+fn image_target(plan: &Plan, manifest: &str, image: &ImageTarget) -> Value {
     let _ = plan;
     let build = match &image.build {
         BuildDetails::Docker(d) => {
@@ -169,19 +214,44 @@ fn image_target(plan: &Plan, image: &ImageTarget) -> Value {
             "outputTag": c.tag,
             "outputsImageRefTo": c.outputs_image_ref_to.as_deref().map(path_str).unwrap_or_default(),
         }),
+        BuildDetails::DockerCompose(dc) => json!({
+            "Service": dc.service,
+            "Context": path_str(&dc.context),
+        }),
     };
     let watch_ignores = match &image.build {
         BuildDetails::Docker(d) => ignores(&d.watch_ignores),
         BuildDetails::Custom(c) => ignores(&c.ignores),
+        BuildDetails::DockerCompose(dc) => ignores(&dc.watch_ignores),
     };
-    json!({
-        "selector": image.image_ref,
-        "BuildDetails": build,
-        "FileWatchIgnores": watch_ignores,
-    })
+    let mut out = crate::tiltfile_result_k8s::image_map_spec(image);
+    let live_update = crate::tiltfile_result_k8s::live_update_spec(image);
+    let has_live_update = !image.live_update.is_empty();
+    let object_name = |kind: bool| {
+        if kind {
+            crate::tiltfile_result_k8s::api_name(manifest, &image.image_ref)
+        } else {
+            String::new()
+        }
+    };
+    out.insert("LiveUpdateName".into(), json!(object_name(has_live_update)));
+    out.insert("LiveUpdateSpec".into(), live_update);
+    out.insert("LiveUpdateReconciler".into(), json!(has_live_update));
+    out.insert(
+        "DockerImageName".into(),
+        json!(object_name(matches!(image.build, BuildDetails::Docker(_)))),
+    );
+    out.insert(
+        "CmdImageName".into(),
+        json!(object_name(matches!(image.build, BuildDetails::Custom(_)))),
+    );
+    out.insert("BuildDetails".into(), build);
+    out.insert("IsLiveUpdateOnly".into(), json!(false));
+    out.insert("FileWatchIgnores".into(), watch_ignores);
+    Value::Object(out)
 }
 
-fn ignores(sets: &[IgnoreSet]) -> Value {
+pub(crate) fn ignores(sets: &[IgnoreSet]) -> Value {
     Value::Array(
         sets.iter()
             .map(|s| {
@@ -196,7 +266,7 @@ fn ignores(sets: &[IgnoreSet]) -> Value {
     )
 }
 
-fn links(links: &[Link]) -> Value {
+pub(crate) fn links(links: &[Link]) -> Value {
     if links.is_empty() {
         return Value::Null;
     }
@@ -247,7 +317,7 @@ fn probe(p: &Probe) -> Value {
     Value::Object(o)
 }
 
-fn env_list(cmd: &Cmd) -> Vec<String> {
+pub(crate) fn env_list(cmd: &Cmd) -> Vec<String> {
     cmd.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
@@ -259,7 +329,7 @@ fn null_if_empty(items: &[String]) -> Value {
     }
 }
 
-fn path_str(path: &Path) -> String {
+pub(crate) fn path_str(path: &Path) -> String {
     path.display().to_string()
 }
 

@@ -1,0 +1,165 @@
+//! Compares `lilt alpha tiltfile-result` with Tilt's own output for the `k8s-local` example
+//! project (`tests/fixtures/tiltfile/k8s_local_example`, a copy of
+//! `shared/examples/tiltfile-result/k8s-local`), field by field. The differences allowed
+//! are the documented ones (docs/compatibility.md, "Kubernetes, Helm and Kustomize"):
+//!
+//! * `DeployTarget.yaml`: lilt keeps the YAML's own key order and does not add the
+//!   zero values Go's typed serialization writes (`strategy: {}`, `resources: {}`), so
+//!   it is compared as data with those removed.
+//! * `podLogStreamTemplateSpec.sinceTime` is the load time in Tilt; lilt leaves it out.
+//! * `Hashes` (analytics only) is not produced.
+//! * `BuildDetails.dockerfile`: lilt also names the Dockerfile path.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const TILT_DIR: &str = "/home/dev/project";
+
+fn tilt_output() -> Option<Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/examples/tiltfile-result/k8s-local/tilt-output.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Tilt's recorded output, or the copy committed next to the fixture when `shared/` is
+/// not beside the checkout.
+fn expected() -> Value {
+    if let Some(v) = tilt_output() {
+        return v;
+    }
+    let copy =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tilt-output/k8s-local.json");
+    let text = std::fs::read_to_string(&copy).expect("a recorded Tilt output");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("expected.") {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn lilt_output(dir: &Path, home: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_lilt"))
+        .args(["alpha", "tiltfile-result", "-f", "Tiltfile"])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .output()
+        .expect("run lilt");
+    assert!(
+        out.status.success(),
+        "lilt failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// YAML as data, without the empty maps and null timestamps Go's typed serializer adds.
+fn yaml_data(text: &str) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.retain(|k, v| {
+                    !(v.as_object().is_some_and(|o| o.is_empty())
+                        || (k == "creationTimestamp" && v.is_null()))
+                });
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v: Value = serde_saphyr::from_str(text).expect("valid YAML");
+    strip(&mut v);
+    v
+}
+
+/// Every path where the two values differ, as `a.b[0].c: expected != actual`.
+fn differences(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                let p = format!("{path}.{k}");
+                match a.get(k) {
+                    Some(av) => differences(&p, ev, av, out),
+                    None => out.push(format!("{p}: missing in lilt")),
+                }
+            }
+            for k in a.keys().filter(|k| !e.contains_key(*k)) {
+                out.push(format!("{path}.{k}: only in lilt"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                differences(&format!("{path}[{i}]"), ev, av, out);
+            }
+        }
+        _ if expected == actual => {}
+        _ => out.push(format!("{path}: {expected} != {actual}")),
+    }
+}
+
+#[test]
+fn k8s_local_example_matches_tilt_field_by_field() {
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiltfile/k8s_local_example");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().canonicalize().expect("canonical");
+    let dir = root.join("project");
+    copy_tree(&fixture, &dir);
+    let mut actual = lilt_output(&dir, &root);
+
+    // Tilt's paths, moved to where this run's project lives.
+    let text = serde_json::to_string(&expected()).expect("serialize");
+    let mut expected: Value =
+        serde_json::from_str(&text.replace(TILT_DIR, &dir.display().to_string())).expect("reparse");
+
+    // Documented differences.
+    expected.as_object_mut().expect("object").remove("Hashes");
+    let m = |v: &mut Value| -> Value { v["Manifests"][0].take() };
+    let mut exp_k8s = m(&mut expected);
+    let mut act_k8s = m(&mut actual);
+    let exp_yaml = exp_k8s["DeployTarget"]["yaml"].take();
+    let act_yaml = act_k8s["DeployTarget"]["yaml"].take();
+    assert_eq!(
+        yaml_data(exp_yaml.as_str().expect("yaml")),
+        yaml_data(act_yaml.as_str().expect("yaml")),
+        "the deployed objects differ"
+    );
+    exp_k8s["DeployTarget"]["podLogStreamTemplateSpec"]
+        .as_object_mut()
+        .expect("log spec")
+        .remove("sinceTime");
+    act_k8s["ImageTargets"][0]["BuildDetails"]
+        .as_object_mut()
+        .expect("build details")
+        .remove("dockerfile");
+
+    let mut diffs = Vec::new();
+    differences("Manifests[0]", &exp_k8s, &act_k8s, &mut diffs);
+    differences("", &expected, &actual, &mut diffs);
+    assert!(
+        diffs.is_empty(),
+        "differences from Tilt:\n{}",
+        diffs.join("\n")
+    );
+    // The comparison above is only meaningful if the resource is really there.
+    assert_eq!(act_k8s["Name"], "example");
+    assert_eq!(act_k8s["DeployTarget"]["imageMaps"][0], "example-image");
+}
