@@ -1,0 +1,557 @@
+//! Pure conversion of an engine [`Snapshot`] and log lines into the dashboard's wire types.
+//! No I/O and no clock: everything comes from the snapshot, so the same input always gives
+//! the same JSON (the WebSocket deltas rely on that to find what changed).
+
+use std::collections::BTreeMap;
+
+use lilt_engine::{
+    BuildRecord, ButtonClick, Checkpoint, Hold, LogLevel, LogLine, LogSource, ResourceState,
+    Snapshot, SpanId, SpanKind,
+};
+use lilt_model::{ButtonAction, ButtonInputKind, ButtonLocation, TILTFILE_RESOURCE};
+
+use crate::rfc3339;
+use crate::wire::{
+    BoolInputSpec, BoolValue, BuildRunning, BuildTerminated, ChoiceInputSpec, ConfigMapSource,
+    DisableSource, DisableStatus, FeatureFlag, HiddenValue, InputSpec, InputStatus, Link,
+    LocalResourceInfo, Location, LogList, ObjectMeta, Segment, SpanInfo, StringValue,
+    TargetSpec, TextInputSpec, TiltBuild, UiButton, UiButtonSpec, UiButtonStatus, UiResource,
+    UiResourceStatus, UiSession, UiSessionStatus, View, Waiting, WaitingOn,
+};
+
+/// Annotation Tilt puts on the enable/disable toggle of each resource.
+pub const TILT_BUTTON_TYPE: &str = "tilt.dev/uibutton-type";
+pub const DISABLE_TOGGLE: &str = "DisableToggle";
+/// lilt's annotation for buttons that start a browser.
+pub const LILT_BUTTON_TYPE: &str = "lilt.dev/uibutton-type";
+pub const BROWSER: &str = "Browser";
+
+/// The name of a resource's enable/disable toggle.
+pub fn toggle_name(resource: &str) -> String {
+    format!("{resource}-disable")
+}
+
+/// The lilt version shown as `runningTiltBuild.version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The complete View: session, every resource and button, and `lines` (all retained lines,
+/// in checkpoint order) up to `to_checkpoint`.
+pub fn complete_view(snap: &Snapshot, lines: &[LogLine], to_checkpoint: Checkpoint) -> View {
+    View {
+        is_complete: true,
+        tilt_start_time: tilt_start_time(snap),
+        ui_session: Some(session(snap)),
+        ui_resources: resources(snap),
+        ui_buttons: buttons(snap),
+        log_list: Some(complete_log_list(lines, to_checkpoint)),
+    }
+}
+
+pub fn tilt_start_time(snap: &Snapshot) -> String {
+    rfc3339::format(snap.state.start_time)
+}
+
+pub fn session(snap: &Snapshot) -> UiSession {
+    let feature_flags = snap
+        .state
+        .settings
+        .features
+        .0
+        .iter()
+        .map(|(name, value)| FeatureFlag {
+            name: name.clone(),
+            value: *value,
+        })
+        .collect();
+    UiSession {
+        metadata: ObjectMeta {
+            name: "Tiltfile".to_owned(),
+            ..ObjectMeta::default()
+        },
+        status: UiSessionStatus {
+            feature_flags,
+            running_tilt_build: TiltBuild {
+                version: VERSION.to_owned(),
+                dev: false,
+            },
+            tilt_start_time: tilt_start_time(snap),
+            tiltfile_key: snap
+                .plan
+                .as_ref()
+                .map(|plan| plan.tiltfile.display().to_string())
+                .unwrap_or_default(),
+            fatal_error: snap.fatal_error.clone(),
+        },
+    }
+}
+
+/// `(Tiltfile)` first, then the resources in manifest order; `order` counts from 1.
+pub fn resources(snap: &Snapshot) -> Vec<UiResource> {
+    let mut out = Vec::with_capacity(snap.state.resources.len() + 1);
+    out.push(tiltfile_resource(snap));
+    for (idx, res) in snap.state.resources.iter().enumerate() {
+        out.push(resource(snap, res, idx as i64 + 2));
+    }
+    out
+}
+
+fn tiltfile_resource(snap: &Snapshot) -> UiResource {
+    let tf = &snap.state.tiltfile;
+    let build_history = tf.history.iter().rev().map(terminated).collect();
+    let current_build = tf.current.as_ref().map(running);
+    let pending_build_since = tf
+        .current
+        .as_ref()
+        .map(|b| b.start_time)
+        .or(tf.pending.as_ref().map(|p| p.since))
+        .map(rfc3339::format);
+    let last_deploy_time = tf.history.back().and_then(|b| b.finish_time).map(rfc3339::format);
+    UiResource {
+        metadata: ObjectMeta {
+            name: TILTFILE_RESOURCE.to_owned(),
+            ..ObjectMeta::default()
+        },
+        status: UiResourceStatus {
+            last_deploy_time,
+            trigger_mode: 0,
+            build_history,
+            current_build,
+            pending_build_since,
+            has_pending_changes: tf.pending.is_some(),
+            endpoint_links: Vec::new(),
+            local_resource_info: None,
+            runtime_status: "not_applicable".to_owned(),
+            update_status: tf.update_status().as_str().to_owned(),
+            specs: Vec::new(),
+            queued: false,
+            order: 1,
+            disable_status: DisableStatus {
+                enabled_count: 0,
+                disabled_count: 0,
+                state: "Enabled".to_owned(),
+                sources: Vec::new(),
+            },
+            waiting: snap
+                .holds
+                .get(TILTFILE_RESOURCE)
+                .map(|hold| waiting(snap, hold)),
+        },
+    }
+}
+
+fn resource(snap: &Snapshot, res: &ResourceState, order: i64) -> UiResource {
+    let manifest = &res.manifest;
+    let name = res.name();
+    let (update_status, runtime_status) = if res.enabled {
+        (res.update_status().as_str(), res.runtime_status().as_str())
+    } else {
+        // Tilt shows a disabled resource as "none" on both lines, whatever it had before.
+        ("none", "none")
+    };
+    let pending_build_since = [res.triggered_at, res.earliest_pending_change()]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(rfc3339::format);
+    let mut specs: Vec<TargetSpec> = manifest
+        .image_targets
+        .iter()
+        .map(|image| TargetSpec {
+            id: format!("image:{}", image.image_ref),
+            kind: "image".to_owned(),
+            has_live_update: !image.live_update.is_empty(),
+        })
+        .collect();
+    let kind = manifest.type_name();
+    let prefix = if kind == "docker-compose" { "dc" } else { kind };
+    specs.push(TargetSpec {
+        id: format!("{prefix}:{name}"),
+        kind: kind.to_owned(),
+        has_live_update: false,
+    });
+    let local_resource_info = (kind == "local").then(|| LocalResourceInfo {
+        pid: res.pid(),
+        is_test: false,
+    });
+    let (enabled_count, disabled_count, state) = if res.enabled {
+        (1, 0, "Enabled")
+    } else {
+        (0, 1, "Disabled")
+    };
+    UiResource {
+        metadata: ObjectMeta {
+            name: name.to_owned(),
+            labels: manifest.labels.clone(),
+            ..ObjectMeta::default()
+        },
+        status: UiResourceStatus {
+            last_deploy_time: res.last_deploy_time.map(rfc3339::format),
+            trigger_mode: res.trigger_mode.wire(),
+            build_history: res.history.iter().rev().map(terminated).collect(),
+            current_build: res.current_build.as_ref().map(running),
+            pending_build_since,
+            has_pending_changes: res.has_pending_changes(),
+            endpoint_links: manifest
+                .links()
+                .iter()
+                .map(|l| Link {
+                    url: l.url.clone(),
+                    name: l.name.clone(),
+                })
+                .collect(),
+            local_resource_info,
+            runtime_status: runtime_status.to_owned(),
+            update_status: update_status.to_owned(),
+            specs,
+            queued: res.queued(),
+            order,
+            disable_status: DisableStatus {
+                enabled_count,
+                disabled_count,
+                state: state.to_owned(),
+                sources: vec![DisableSource {
+                    config_map: ConfigMapSource {
+                        name: toggle_name(name),
+                        key: "isDisabled".to_owned(),
+                    },
+                }],
+            },
+            waiting: snap.holds.get(name).map(|hold| waiting(snap, hold)),
+        },
+    }
+}
+
+fn terminated(build: &BuildRecord) -> BuildTerminated {
+    BuildTerminated {
+        error: build.error.clone().unwrap_or_default(),
+        warnings: build.warnings.clone(),
+        start_time: rfc3339::format(build.start_time),
+        finish_time: build.finish_time.map(rfc3339::format).unwrap_or_default(),
+        span_id: span_id_string(Some(build.span_id), None, LogSource::Build),
+        is_crash_rebuild: false,
+    }
+}
+
+fn running(build: &BuildRecord) -> BuildRunning {
+    BuildRunning {
+        start_time: rfc3339::format(build.start_time),
+        span_id: span_id_string(Some(build.span_id), None, LogSource::Build),
+    }
+}
+
+fn waiting(snap: &Snapshot, hold: &Hold) -> Waiting {
+    let on = hold
+        .on
+        .iter()
+        .map(|name| {
+            let is_resource = name == TILTFILE_RESOURCE || snap.state.resource(name).is_some();
+            WaitingOn {
+                group: "tilt.dev".to_owned(),
+                api_version: "v1alpha1".to_owned(),
+                // Holds name resources or, for `building-component`, an image ref.
+                kind: if is_resource { "UIResource" } else { "ImageMap" }.to_owned(),
+                name: name.clone(),
+            }
+        })
+        .collect();
+    Waiting {
+        reason: hold.reason.as_str().to_owned(),
+        on,
+    }
+}
+
+/// One DisableToggle per resource, then the Plan's buttons, sorted by name.
+pub fn buttons(snap: &Snapshot) -> Vec<UiButton> {
+    let mut out: Vec<UiButton> = snap
+        .state
+        .resources
+        .iter()
+        .map(|res| disable_toggle(res, snap.button_clicks.get(&toggle_name(res.name()))))
+        .collect();
+    if let Some(plan) = &snap.plan {
+        for button in &plan.buttons {
+            out.push(plan_button(snap, button));
+        }
+    }
+    out.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    out
+}
+
+fn disable_toggle(res: &ResourceState, click: Option<&ButtonClick>) -> UiButton {
+    let name = res.name();
+    // The hidden value says what a click does: "on" enables a disabled resource.
+    let (value, text) = if res.enabled {
+        ("off", "Disable Resource")
+    } else {
+        ("on", "Enable Resource")
+    };
+    let mut status = UiButtonStatus {
+        last_clicked_at: click.map(|c| rfc3339::format(c.at)),
+        ..UiButtonStatus::default()
+    };
+    if let Some(click) = click {
+        status.inputs = click
+            .inputs
+            .iter()
+            .map(|(n, v)| InputStatus {
+                name: n.clone(),
+                hidden: Some(HiddenValue { value: v.clone() }),
+                ..InputStatus::default()
+            })
+            .collect();
+    }
+    UiButton {
+        metadata: ObjectMeta {
+            name: toggle_name(name),
+            annotations: BTreeMap::from([(TILT_BUTTON_TYPE.to_owned(), DISABLE_TOGGLE.to_owned())]),
+            ..ObjectMeta::default()
+        },
+        spec: UiButtonSpec {
+            location: Location {
+                component_type: "Resource".to_owned(),
+                component_id: name.to_owned(),
+            },
+            text: text.to_owned(),
+            icon_name: String::new(),
+            icon_svg: String::new(),
+            disabled: false,
+            requires_confirmation: res.enabled,
+            inputs: vec![InputSpec {
+                name: "action".to_owned(),
+                label: String::new(),
+                text: None,
+                bool: None,
+                hidden: Some(HiddenValue {
+                    value: value.to_owned(),
+                }),
+                choice: None,
+            }],
+        },
+        status,
+    }
+}
+
+/// Why a Plan button cannot be clicked now, if it cannot.
+pub fn button_disabled_reason(snap: &Snapshot, button: &lilt_model::UiButton) -> Option<String> {
+    if let Some(dep) = &button.requires_ready {
+        let ready = snap.state.resource(dep).is_some_and(|r| r.enabled && r.is_ready());
+        if !ready {
+            return Some(format!("waiting for resource {dep} to be ready"));
+        }
+    }
+    if button.disabled {
+        return Some(String::new());
+    }
+    None
+}
+
+fn plan_button(snap: &Snapshot, button: &lilt_model::UiButton) -> UiButton {
+    let disabled_reason = button_disabled_reason(snap, button);
+    let mut annotations = BTreeMap::new();
+    if matches!(button.action, ButtonAction::Browser(_)) {
+        annotations.insert(LILT_BUTTON_TYPE.to_owned(), BROWSER.to_owned());
+    }
+    let location = match &button.location {
+        ButtonLocation::Resource(res) => Location {
+            component_type: "Resource".to_owned(),
+            component_id: res.clone(),
+        },
+        ButtonLocation::Global => Location {
+            component_type: "Global".to_owned(),
+            component_id: String::new(),
+        },
+    };
+    let inputs = button.inputs.iter().map(input_spec).collect();
+    let click = snap.button_clicks.get(&button.name);
+    UiButton {
+        metadata: ObjectMeta {
+            name: button.name.clone(),
+            annotations,
+            ..ObjectMeta::default()
+        },
+        spec: UiButtonSpec {
+            location,
+            text: button.text.clone(),
+            icon_name: button.icon_name.clone(),
+            icon_svg: button.icon_svg.clone(),
+            disabled: disabled_reason.is_some(),
+            requires_confirmation: button.requires_confirmation,
+            inputs,
+        },
+        status: UiButtonStatus {
+            last_clicked_at: click.map(|c| rfc3339::format(c.at)),
+            inputs: click.map(|c| input_statuses(button, c)).unwrap_or_default(),
+            disabled_reason: disabled_reason.unwrap_or_default(),
+        },
+    }
+}
+
+fn input_spec(input: &lilt_model::ButtonInput) -> InputSpec {
+    let mut spec = InputSpec {
+        name: input.name.clone(),
+        label: input.label.clone(),
+        text: None,
+        bool: None,
+        hidden: None,
+        choice: None,
+    };
+    match &input.kind {
+        ButtonInputKind::Text {
+            default_value,
+            placeholder,
+        } => {
+            spec.text = Some(TextInputSpec {
+                default_value: default_value.clone(),
+                placeholder: placeholder.clone(),
+            });
+        }
+        ButtonInputKind::Bool {
+            default_value,
+            true_string,
+            false_string,
+        } => {
+            spec.bool = Some(BoolInputSpec {
+                default_value: *default_value,
+                true_string: true_string.clone(),
+                false_string: false_string.clone(),
+            });
+        }
+        ButtonInputKind::Hidden { value } => {
+            spec.hidden = Some(HiddenValue {
+                value: value.clone(),
+            });
+        }
+        ButtonInputKind::Choice { choices } => {
+            spec.choice = Some(ChoiceInputSpec {
+                choices: choices.clone(),
+            });
+        }
+    }
+    spec
+}
+
+/// The click's values shown back in the button's status, typed like its inputs.
+fn input_statuses(button: &lilt_model::UiButton, click: &ButtonClick) -> Vec<InputStatus> {
+    click
+        .inputs
+        .iter()
+        .map(|(name, value)| {
+            let kind = button.inputs.iter().find(|i| &i.name == name).map(|i| &i.kind);
+            let mut status = InputStatus {
+                name: name.clone(),
+                ..InputStatus::default()
+            };
+            match kind {
+                Some(ButtonInputKind::Bool { true_string, .. }) => {
+                    let truthy = if true_string.is_empty() { "true" } else { true_string };
+                    status.bool = Some(BoolValue {
+                        value: value == truthy,
+                    });
+                }
+                Some(ButtonInputKind::Hidden { .. }) => {
+                    status.hidden = Some(HiddenValue {
+                        value: value.clone(),
+                    });
+                }
+                Some(ButtonInputKind::Choice { .. }) => {
+                    status.choice = Some(StringValue {
+                        value: value.clone(),
+                    });
+                }
+                Some(ButtonInputKind::Text { .. }) | None => {
+                    status.text = Some(StringValue {
+                        value: value.clone(),
+                    });
+                }
+            }
+            status
+        })
+        .collect()
+}
+
+/// The span id the dashboard sees for a line or build, chosen so its prefix classifies it:
+/// `build:`/`tiltfile:` are build logs, the rest runtime logs. Lines without a span get one
+/// per resource and source, so each span still maps to exactly one resource.
+pub fn span_id_string(span: Option<SpanId>, resource: Option<&str>, source: LogSource) -> String {
+    match (span, resource) {
+        (Some(SpanId { kind: SpanKind::Tiltfile, seq }), _) => {
+            format!("tiltfile:{TILTFILE_RESOURCE}:{seq}")
+        }
+        (Some(SpanId { kind: SpanKind::Build, seq }), _) => format!("build:{seq}"),
+        (Some(SpanId { kind: SpanKind::Serve, seq }), _) => format!("localserve:{seq}"),
+        (None, None) => String::new(),
+        (None, Some(res)) if res == TILTFILE_RESOURCE => format!("tiltfile:{TILTFILE_RESOURCE}:0"),
+        (None, Some(res)) => match source {
+            LogSource::Build => format!("build:{res}:0"),
+            LogSource::Runtime | LogSource::System => format!("unknown:{res}"),
+        },
+    }
+}
+
+fn manifest_for(line: &LogLine) -> String {
+    match (&line.resource, line.span_id) {
+        (Some(res), _) => res.clone(),
+        (None, Some(SpanId { kind: SpanKind::Tiltfile, .. })) => TILTFILE_RESOURCE.to_owned(),
+        (None, _) => String::new(),
+    }
+}
+
+pub fn level_str(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Debug => "DEBUG",
+        LogLevel::Info => "INFO",
+        LogLevel::Warn => "WARN",
+        LogLevel::Error => "ERROR",
+    }
+}
+
+/// Every retained line as one segment each. `fromCheckpoint` is `to - lines`: the dashboard
+/// skips `its checkpoint - from` segments it already has, which is exact whenever no line
+/// newer than its checkpoint was dropped (and with fewer retained lines than it is behind, it
+/// starts over).
+pub fn complete_log_list(lines: &[LogLine], to_checkpoint: Checkpoint) -> LogList {
+    let from = to_checkpoint.saturating_sub(lines.len() as u64);
+    log_list(lines, from, to_checkpoint)
+}
+
+/// The lines after `from` (one segment per line), for a delta.
+pub fn log_list(lines: &[LogLine], from: Checkpoint, to: Checkpoint) -> LogList {
+    let mut spans = BTreeMap::new();
+    let mut segments = Vec::with_capacity(lines.len());
+    let mut last_span: Option<(Option<SpanId>, Option<&str>, LogSource, String)> = None;
+    for line in lines {
+        let key = (line.span_id, line.resource.as_deref(), line.source);
+        // Consecutive lines mostly share a span: reuse its id instead of formatting it again.
+        let span_id = match &last_span {
+            Some((s, r, src, id)) if (*s, *r, *src) == key => id.clone(),
+            _ => {
+                let id = span_id_string(line.span_id, line.resource.as_deref(), line.source);
+                if !id.is_empty() && !spans.contains_key(&id) {
+                    spans.insert(
+                        id.clone(),
+                        SpanInfo {
+                            manifest_name: manifest_for(line),
+                        },
+                    );
+                }
+                last_span = Some((key.0, key.1, key.2, id.clone()));
+                id
+            }
+        };
+        let mut text = String::with_capacity(line.text.len() + 1);
+        text.push_str(&line.text);
+        text.push('\n');
+        segments.push(Segment {
+            span_id,
+            time: rfc3339::format(line.time),
+            text,
+            level: level_str(line.level),
+        });
+    }
+    LogList {
+        spans,
+        segments,
+        from_checkpoint: from as i64,
+        to_checkpoint: to as i64,
+    }
+}

@@ -1,0 +1,27 @@
+//! The dashboard's web server: Tilt's View API over HTTP and WebSocket, the action
+//! endpoints, and the embedded dashboard, secure by default.
+//!
+//! * [`app`] builds the axum router; [`bind`] and [`serve`] run it with graceful shutdown.
+//! * Security ([`security`]): every `/api`, `/ws` and `/proxy` request needs the session
+//!   token (`X-Tilt-Token` header or `Tilt-Token` cookie); `GET /?token=…` sets the cookie;
+//!   `Host` must be loopback or an allowed name; a present `Origin` must match `Host`;
+//!   there are no CORS headers.
+//! * [`convert`] turns an engine snapshot and log lines into Tilt's `View`, purely.
+//! * `/ws/view` streams a complete View, then per-socket deltas (see `stream`).
+//!
+//! Readers may skip intermediate snapshots: a delta describes the newest state relative to
+//! what the same socket sent last, never every step in between.
+
+mod actions;
+mod app;
+mod assets;
+mod config;
+pub mod convert;
+pub mod rfc3339;
+pub mod security;
+mod stream;
+pub mod wire;
+
+pub use app::{app, bind, serve};
+pub use config::{ServerConfig, ServerDeps, ServerError, generate_token};
+pub use stream::MIN_INTERVAL;

@@ -1,0 +1,229 @@
+//! `/ws/view`: a complete View on connect, then deltas with only what changed since the
+//! previous message on this socket (resources and buttons by hash, log lines by checkpoint).
+//!
+//! Each socket runs in its own task and computes its delta only when it is about to send,
+//! so a slow client delays nobody else and never queues a backlog: its next delta simply
+//! covers more. Memory per socket is one hash per object plus a checkpoint. Changes are
+//! sent at once, then at most one message per [`MIN_INTERVAL`] while a burst lasts. A
+//! client that cannot take a message within [`SEND_TIMEOUT`] is disconnected (it reconnects
+//! and starts over from a complete View), and so is one whose missed log lines were dropped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use lilt_engine::Checkpoint;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::app::{AppState, Objects, complete_view_json, view_json};
+use crate::{convert, rfc3339};
+
+/// At most one message per socket per this interval during bursts.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(20);
+/// How often new log lines are looked for when no snapshot announces them.
+const LOG_POLL: Duration = Duration::from_millis(50);
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// A client silent (not even a pong) for this long is gone.
+const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+const SEND_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub(crate) async fn ws_handler(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+    // The client sends nothing but control frames.
+    ws.max_message_size(64 << 10)
+        .on_upgrade(move |socket| run(state, socket))
+}
+
+/// What this socket's client has: a hash per object and the log checkpoint.
+#[derive(Default)]
+struct Sent {
+    session: u64,
+    resources: HashMap<String, u64>,
+    buttons: HashMap<String, u64>,
+    checkpoint: Checkpoint,
+}
+
+enum Next {
+    Message(String),
+    Nothing,
+}
+
+async fn run(state: Arc<AppState>, socket: WebSocket) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut snapshots = state.deps.snapshots.clone();
+    snapshots.borrow_and_update();
+    let mut shutdown = state.shutdown.clone();
+    let mut sent = Sent::default();
+
+    let first = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || complete(&state)).await
+    };
+    let Ok((message, new_sent)) = first else {
+        return;
+    };
+    sent = new_sent.unwrap_or(sent);
+    if !send(&mut sink, message).await {
+        return;
+    }
+
+    let mut last_send = Instant::now();
+    let mut last_heard = Instant::now();
+    let mut dirty = false;
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut log_poll = tokio::time::interval(LOG_POLL);
+    log_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    break; // The engine is gone.
+                }
+                dirty = true;
+            }
+            _ = log_poll.tick(), if !dirty => {
+                if state.logs().checkpoint() != sent.checkpoint {
+                    dirty = true;
+                }
+            }
+            msg = incoming.next() => match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => last_heard = Instant::now(),
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT || !send_raw(&mut sink, Message::Ping(Vec::new().into())).await {
+                    break;
+                }
+            }
+            _ = shutdown.changed() => break,
+            _ = tokio::time::sleep_until(last_send + MIN_INTERVAL), if dirty => {
+                dirty = false;
+                snapshots.borrow_and_update();
+                match next_message(&state, &mut sent) {
+                    Next::Message(message) => {
+                        if !send(&mut sink, message).await {
+                            break;
+                        }
+                        last_send = Instant::now();
+                    }
+                    Next::Nothing => {}
+                }
+            }
+        }
+    }
+    let _ = sink.send(Message::Close(None)).await;
+}
+
+async fn send(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    message: String,
+) -> bool {
+    send_raw(sink, Message::Text(message.into())).await
+}
+
+async fn send_raw(sink: &mut futures::stream::SplitSink<WebSocket, Message>, message: Message) -> bool {
+    matches!(tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await, Ok(Ok(())))
+}
+
+/// The complete View and what the client has after it.
+fn complete(state: &AppState) -> (String, Option<Sent>) {
+    let (json, checkpoint) = complete_view_json(state, true);
+    let objs = state.objects();
+    let sent = Sent {
+        session: objs.session.hash,
+        resources: objs.resources.iter().map(|(n, s)| (n.clone(), s.hash)).collect(),
+        buttons: objs.buttons.iter().map(|(n, s)| (n.clone(), s.hash)).collect(),
+        checkpoint,
+    };
+    (json, Some(sent))
+}
+
+/// The delta since `sent` (updating it), or a complete View when lines the client never
+/// got were dropped from the store.
+fn next_message(state: &AppState, sent: &mut Sent) -> Next {
+    let objs = state.objects();
+    let (lines, to) = {
+        let store = state.logs();
+        let to = store.checkpoint();
+        if to == sent.checkpoint {
+            (Vec::new(), to)
+        } else {
+            let lines: Vec<_> = store
+                .since(sent.checkpoint, None)
+                .into_iter()
+                .cloned()
+                .collect();
+            (lines, to)
+        }
+    };
+    if to < sent.checkpoint || (to - sent.checkpoint) as usize != lines.len() {
+        drop(lines);
+        let (json, new_sent) = complete(state);
+        if let Some(new_sent) = new_sent {
+            *sent = new_sent;
+        }
+        return Next::Message(json);
+    }
+    let log_json = (!lines.is_empty()).then(|| {
+        let list = convert::log_list(&lines, sent.checkpoint, to);
+        serde_json::to_string(&list).unwrap_or_else(|_| "null".to_owned())
+    });
+    sent.checkpoint = to;
+    delta(&objs, sent, log_json)
+}
+
+fn delta(objs: &Objects, sent: &mut Sent, log_json: Option<String>) -> Next {
+    let session = (objs.session.hash != sent.session).then(|| {
+        sent.session = objs.session.hash;
+        objs.session.json.as_str()
+    });
+    let deleted_at = rfc3339::format(objs.snapshot.at);
+    let resources = changed_objects(&objs.resources, &mut sent.resources, &deleted_at);
+    let buttons = changed_objects(&objs.buttons, &mut sent.buttons, &deleted_at);
+    if session.is_none() && resources.is_empty() && buttons.is_empty() && log_json.is_none() {
+        return Next::Nothing;
+    }
+    Next::Message(view_json(
+        false,
+        &objs.tilt_start_time,
+        session,
+        resources.iter().map(String::as_str),
+        buttons.iter().map(String::as_str),
+        log_json.as_deref(),
+    ))
+}
+
+/// Objects whose hash differs from what the client has, and deletion stubs for the ones
+/// that vanished (Tilt's convention: `metadata.deletionTimestamp` set).
+fn changed_objects(
+    current: &[(String, crate::app::Serialized)],
+    sent: &mut HashMap<String, u64>,
+    deleted_at: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, ser) in current {
+        if sent.get(name) != Some(&ser.hash) {
+            sent.insert(name.clone(), ser.hash);
+            out.push(ser.json.clone());
+        }
+    }
+    if sent.len() > current.len() {
+        let live: std::collections::HashSet<&str> = current.iter().map(|(n, _)| n.as_str()).collect();
+        let mut gone: Vec<String> = sent.keys().filter(|n| !live.contains(n.as_str())).cloned().collect();
+        gone.sort();
+        for name in gone {
+            sent.remove(&name);
+            let meta = crate::wire::ObjectMeta {
+                name,
+                deletion_timestamp: Some(deleted_at.to_owned()),
+                ..Default::default()
+            };
+            let stub = serde_json::json!({ "metadata": meta });
+            out.push(stub.to_string());
+        }
+    }
+    out
+}
