@@ -26,7 +26,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def log_message(self, fmt, *args):
-        print("api:", fmt % args, flush=True)
+        # The readiness probe asks /health every second: not worth a log line.
+        if self.path != "/health":
+            print("api:", fmt % args, flush=True)
 
 
 if __name__ == "__main__":
