@@ -139,7 +139,6 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
         } else {
             Vec::new()
         },
-        ..Plan::default()
     })
 }
 

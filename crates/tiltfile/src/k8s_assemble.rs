@@ -379,7 +379,7 @@ fn closest(target: &str, candidates: &[String], n: usize) -> Vec<String> {
         .map(|c| (grams(c).iter().filter(|g| t.contains(g)).count(), c))
         .filter(|(score, _)| *score > 0)
         .collect();
-    scored.sort_by(|a, b| b.0.cmp(&a.0));
+    scored.sort_by_key(|s| std::cmp::Reverse(s.0));
     scored.into_iter().take(n).map(|(_, c)| c.clone()).collect()
 }
 

@@ -2,6 +2,11 @@
 //! return its output as a blob. Their inputs (chart directory, values files, local
 //! subcharts, the kustomization and what it references) become config files.
 
+#![expect(
+    clippy::too_many_arguments,
+    reason = "builtins take Tilt's keyword parameters one by one"
+)]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;

@@ -782,8 +782,7 @@ pub(crate) fn context_allowed(state: &TiltState) -> bool {
             .borrow()
             .k8s
             .allowed_contexts
-            .iter()
-            .any(|c| *c == state.kube.context)
+            .contains(&state.kube.context)
 }
 
 /// Groups the registered objects into resources. Called when the main Tiltfile has run
