@@ -97,7 +97,11 @@ pub(crate) fn resolve(state: &TiltState, module: &str) -> Result<PathBuf, Extens
     if rel.is_empty() {
         rel = module.to_owned();
     }
-    let path = crate::paths::absolute(&repo_dir, &format!("{subpath}/{rel}/Tiltfile"));
+    let joined: Vec<&str> = [subpath.as_str(), rel.as_str(), "Tiltfile"]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    let path = crate::paths::absolute(&repo_dir, &joined.join("/"));
     if !path.starts_with(&repo_dir) {
         return Err(ExtensionError::Extension {
             name: ext_name,
@@ -165,11 +169,15 @@ fn repo_path(state: &TiltState, repo: &ApiObject) -> Result<PathBuf, ExtensionEr
         return Ok(done.clone());
     }
     let mut url = spec_text(repo, "url");
+    // An overriding URL is always cloned (a `file://` one too, so a local git repository
+    // exercises the same path as GitHub); a plain directory is used in place.
+    let mut clone_file_url = false;
     if repo.name == DEFAULT_REPO_NAME
         && url == DEFAULT_REPO_URL
         && let Some(over) = state.env_var(REPO_ENV).filter(|v| !v.is_empty())
     {
         url = if over.contains("://") || over.starts_with("git@") {
+            clone_file_url = true;
             over
         } else {
             // A directory: resolved against the main Tiltfile's directory when relative.
@@ -183,7 +191,7 @@ fn repo_path(state: &TiltState, repo: &ApiObject) -> Result<PathBuf, ExtensionEr
         repo: repo.name.clone(),
         reason,
     };
-    let path = if let Some(dir) = url.strip_prefix("file://") {
+    let path = if let Some(dir) = url.strip_prefix("file://").filter(|_| !clone_file_url) {
         let dir = PathBuf::from(dir);
         if !dir.is_absolute() {
             return Err(err(format!("file paths must be absolute. Url: {url}")));
