@@ -71,10 +71,8 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
 
     let mut manifests: Vec<Manifest> = k8s.manifests;
     manifests.extend(compose.manifests);
-    manifests.extend(decl
-        .local_resources
-        .iter()
-        .map(|r| Manifest {
+    manifests.extend(decl.local_resources.iter().map(|r| {
+        Manifest {
             name: r.name.clone(),
             image_targets: Vec::new(),
             deploy: DeployTarget::Local(LocalTarget {
@@ -104,7 +102,8 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
                 .map(|l| (l.clone(), l.clone()))
                 .collect::<BTreeMap<_, _>>(),
             source_tiltfile: r.source_tiltfile.clone(),
-        }));
+        }
+    }));
     manifests.extend(k8s.uncategorized);
 
     warnings.extend(sanitize_dependencies(&mut manifests)?);
@@ -125,7 +124,10 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
         tiltignore,
         settings: decl.settings.clone(),
         args: state.opts.args.clone(),
-        buttons: crate::builtins::v1alpha1::buttons(&state.api.borrow()),
+        buttons: crate::builtins::v1alpha1::buttons(&state.api.borrow())
+            .into_iter()
+            .chain(decl.buttons.iter().cloned())
+            .collect(),
         env_changes: Vec::new(),
         api_objects: state.api.borrow().objects.clone(),
         default_registry: decl.k8s.default_registry.clone(),

@@ -111,6 +111,8 @@ pub(crate) struct Declarations {
     /// (as Tilt does: a helper that makes a step in a loop counts once).
     pub(crate) steps_created: BTreeMap<String, String>,
     pub(crate) steps_used: HashSet<String>,
+    /// `browser_button` declarations (v1alpha1 `ui_button`s are in the API objects).
+    pub(crate) buttons: Vec<lilt_model::UiButton>,
     /// `k8s_yaml`, `k8s_resource`, `k8s_kind`, `default_registry`, ...
     pub(crate) k8s: crate::builtins::k8s::K8sDecls,
 }

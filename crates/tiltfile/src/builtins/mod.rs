@@ -2,8 +2,9 @@
 //! its functions to the globals.
 
 pub(crate) mod args;
-pub(crate) mod config;
+mod browser;
 pub(crate) mod compose;
+pub(crate) mod config;
 mod core;
 mod docker;
 mod encoding;
@@ -34,4 +35,5 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     helm::register(builder);
     compose::register(builder);
     v1alpha1::register(builder);
+    browser::register(builder);
 }
