@@ -244,14 +244,71 @@ pub(crate) fn run_button(runner: &mut Loop, name: &str, inputs: &[(String, Strin
                 }
             });
         }
-        ButtonAction::Browser(_) => {
-            runner.log(
-                resource.as_deref(),
-                None,
-                LogLevel::Warn,
-                LogSource::System,
-                "browser buttons are not wired up yet",
-            );
-        }
+        ButtonAction::Browser(launch) => open_browser(runner, name, resource, launch, &plan),
     }
+}
+
+/// Starts a `browser_button`'s browser; the launch and the browser's exit go to the log of
+/// the button's resource.
+fn open_browser(
+    runner: &Loop,
+    name: &str,
+    resource: Option<String>,
+    launch: &lilt_model::BrowserLaunch,
+    plan: &lilt_model::Plan,
+) {
+    let log = |level: LogLevel, text: String| {
+        runner.log(resource.as_deref(), None, level, LogSource::Runtime, &text)
+    };
+    if let Some(button) = plan.buttons.iter().find(|b| b.name == name)
+        && let Some(needed) = &button.requires_ready
+        && !runner.state.resource(needed).is_some_and(|r| r.is_ready())
+    {
+        log(
+            LogLevel::Warn,
+            format!("button {name}: waiting for resource {needed} to be ready"),
+        );
+        return;
+    }
+    let url = match crate::browser::resolve_url(launch, plan) {
+        Ok(url) => url,
+        Err(e) => return log(LogLevel::Error, format!("button {name}: {e}")),
+    };
+    let mut launched = match crate::browser::launch(launch, &url, runner.launcher.env().vars()) {
+        Ok(launched) => launched,
+        Err(e) => return log(LogLevel::Error, format!("button {name}: {e}")),
+    };
+    log(
+        LogLevel::Info,
+        format!(
+            "button {name}: opened {url} in a browser (pid {}, profile {})",
+            launched.pid,
+            launch.profile_dir.display()
+        ),
+    );
+    log(LogLevel::Debug, format!("$ {}", launched.command));
+    // Reap it when it exits, and say so; its own output is browser noise.
+    let logs = runner.logs.clone();
+    let dirty = runner.logs_dirty.clone();
+    let tx = runner.inputs_tx.clone();
+    let label = name.to_owned();
+    tokio::spawn(async move {
+        let text = match launched.child.wait().await {
+            Ok(status) => format!("button {label}: browser exited ({status})"),
+            Err(e) => format!("button {label}: browser: {e}"),
+        };
+        append_log(
+            &logs,
+            &dirty,
+            &tx,
+            lilt_engine::NewLogLine {
+                resource,
+                span_id: None,
+                level: LogLevel::Info,
+                time: SystemTime::now(),
+                source: LogSource::Runtime,
+                text,
+            },
+        );
+    });
 }

@@ -9,6 +9,7 @@
 //!
 //! Only this crate and the runtimes do I/O; the engine stays pure.
 
+mod browser;
 mod effects;
 mod env;
 mod serve;
