@@ -455,6 +455,9 @@ pub(crate) fn assemble(
     if compose.service_count() == 0 {
         return Ok(out);
     }
+    if state.decl.borrow().k8s.default_registry.is_some() {
+        return Err("default_registry is not supported with docker compose".to_owned());
+    }
     let selectors: Vec<Option<RefSelector>> = images
         .iter()
         .map(|i| RefSelector::parse(&i.image_ref).ok())
@@ -670,6 +673,6 @@ fn closest(target: &str, candidates: &[String], n: usize) -> Vec<String> {
         })
         .filter(|(score, _)| *score > 0)
         .collect();
-    scored.sort_by(|a, b| b.0.cmp(&a.0));
+    scored.sort_by_key(|s| std::cmp::Reverse(s.0));
     scored.into_iter().take(n).map(|(_, c)| c.clone()).collect()
 }

@@ -244,7 +244,7 @@ starlark_simple_value!(V1Function);
 
 impl fmt::Display for V1Function {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<built-in function v1alpha1.{}>", FUNCS[self.index].0)
+        write!(f, "v1alpha1.{}", FUNCS[self.index].0)
     }
 }
 

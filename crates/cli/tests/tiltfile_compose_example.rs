@@ -1,0 +1,127 @@
+//! Compares `lilt alpha tiltfile-result` with Tilt's own output for the `compose` example
+//! project (`tests/fixtures/tiltfile/compose_example`, a copy of
+//! `shared/examples/tiltfile-result/compose`), field by field. The differences allowed are
+//! the documented ones (docs/compatibility.md, "Docker Compose, extensions and `v1alpha1`
+//! objects"):
+//!
+//! * Service order: Tilt's follows Go map iteration; lilt's follows the file (with
+//!   dependencies first). Manifests are compared by name, `EnabledManifests` as a set.
+//! * `Hashes` (analytics only) is not produced.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const TILT_DIR: &str = "/home/dev/project";
+
+fn expected() -> Value {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tilt-output/compose.json");
+    let text = std::fs::read_to_string(&path).expect("a recorded Tilt output");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("expected.") {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Every path where the two values differ, as `a.b[0].c: expected != actual`.
+fn differences(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                let p = format!("{path}.{k}");
+                match a.get(k) {
+                    Some(av) => differences(&p, ev, av, out),
+                    None => out.push(format!("{p}: missing in lilt")),
+                }
+            }
+            for k in a.keys().filter(|k| !e.contains_key(*k)) {
+                out.push(format!("{path}.{k}: only in lilt"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                differences(&format!("{path}[{i}]"), ev, av, out);
+            }
+        }
+        _ if expected == actual => {}
+        _ => out.push(format!("{path}: {expected} != {actual}")),
+    }
+}
+
+fn sort_by_name(doc: &mut Value) {
+    if let Some(Value::Array(ms)) = doc.get_mut("Manifests") {
+        ms.sort_by_key(|m| m["Name"].as_str().unwrap_or_default().to_owned());
+    }
+    if let Some(Value::Array(names)) = doc.get_mut("EnabledManifests") {
+        names.sort_by_key(|n| n.as_str().unwrap_or_default().to_owned());
+    }
+}
+
+#[test]
+fn compose_example_matches_tilt_field_by_field() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiltfile/compose_example");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().canonicalize().expect("canonicalize");
+    // Tilt's project directory was named `ex-compose`: the project name comes from it.
+    let dir = root.join("ex-compose");
+    copy_tree(&fixture, &dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_lilt"))
+        .args(["-v", "alpha", "tiltfile-result", "-f", "Tiltfile"])
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &root)
+        .output()
+        .expect("run lilt");
+    assert!(
+        out.status.success(),
+        "lilt failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).replace(&dir.display().to_string(), TILT_DIR);
+    let mut actual: Value = serde_json::from_str(&text).expect("JSON on stdout");
+    let mut expected = expected();
+    if let Value::Object(m) = &mut expected {
+        m.remove("Hashes");
+    }
+    // lilt's order: file order, dependencies first.
+    let order: Vec<&str> = actual["Manifests"]
+        .as_array()
+        .map(|ms| ms.iter().filter_map(|m| m["Name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(order, ["cache", "web", "seed"]);
+    sort_by_name(&mut expected);
+    sort_by_name(&mut actual);
+    let mut diffs = Vec::new();
+    differences("", &expected, &actual, &mut diffs);
+    assert!(
+        diffs.is_empty(),
+        "differences from Tilt:\n{}",
+        diffs.join("\n")
+    );
+    // Tilt warns that `docker_build('ex-compose-web', ...)` matches no service.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "Image not used in any Docker Compose config:\n    ✕ ex-compose-web\nDid you mean…\n    - ex-compose_web\n"
+        ),
+        "{err}"
+    );
+}
