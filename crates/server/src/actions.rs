@@ -22,7 +22,10 @@ struct TriggerPayload {
     #[serde(default)]
     manifest_names: Vec<String>,
     #[serde(default)]
-    #[expect(dead_code, reason = "accepted for Tilt compatibility; the engine does not record it")]
+    #[expect(
+        dead_code,
+        reason = "accepted for Tilt compatibility; the engine does not record it"
+    )]
     build_reason: i64,
 }
 
@@ -35,6 +38,30 @@ struct TriggerModePayload {
     trigger_mode: i64,
 }
 
+/// A refused request: its status and the text shown to the user.
+#[derive(Debug)]
+pub(crate) struct Reject {
+    status: StatusCode,
+    message: String,
+}
+
+impl Reject {
+    fn new(status: StatusCode, message: impl Into<String>) -> Reject {
+        Reject {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        text(self.status, &self.message)
+    }
+}
+
+type Reply = Result<Response, Reject>;
+
 pub(crate) async fn must_post() -> Response {
     text(StatusCode::BAD_REQUEST, "must be POST request")
 }
@@ -43,99 +70,98 @@ pub(crate) async fn must_put() -> Response {
     text(StatusCode::METHOD_NOT_ALLOWED, "must be PUT request")
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Reject> {
     serde_json::from_slice(body).map_err(|err| {
-        text(
+        Reject::new(
             StatusCode::BAD_REQUEST,
-            &format!("error parsing JSON payload: {err}"),
+            format!("error parsing JSON payload: {err}"),
         )
     })
 }
 
-fn send(state: &AppState, action: Action) -> Result<(), Response> {
+fn send(state: &AppState, action: Action) -> Result<(), Reject> {
     state
         .deps
         .actions
         .send(action)
-        .map_err(|_| text(StatusCode::SERVICE_UNAVAILABLE, "lilt is shutting down"))
+        .map_err(|_| Reject::new(StatusCode::SERVICE_UNAVAILABLE, "lilt is shutting down"))
 }
 
-fn done(result: Result<Response, Response>) -> Response {
-    result.unwrap_or_else(|err| err)
-}
-
-pub(crate) async fn trigger(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    done((|| {
-        let payload: TriggerPayload = parse(&body)?;
-        if payload.manifest_names.len() != 1 {
-            return Err(text(
-                StatusCode::BAD_REQUEST,
-                &format!(
-                    "/api/trigger currently supports exactly one manifest name, got {}",
-                    payload.manifest_names.len()
-                ),
-            ));
-        }
-        let name = &payload.manifest_names[0];
-        if name != TILTFILE_RESOURCE {
-            let snap = state.snapshot();
-            match snap.state.resource(name) {
-                None => {
-                    return Err(text(
-                        StatusCode::NOT_FOUND,
-                        &format!("resource {name:?} does not exist"),
-                    ));
-                }
-                // Tilt answers 200 here: the request was fine, the resource just is off.
-                Some(res) if !res.enabled => {
-                    return Ok(
-                        (StatusCode::OK, format!("resource {name:?} is currently disabled"))
-                            .into_response(),
-                    );
-                }
-                Some(_) => {}
-            }
-        }
-        send(&state, Action::Trigger { resource: name.clone() })?;
-        Ok(StatusCode::OK.into_response())
-    })())
-}
-
-pub(crate) async fn override_trigger_mode(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    done((|| {
-        let payload: TriggerModePayload = parse(&body)?;
+pub(crate) async fn trigger(State(state): State<Arc<AppState>>, body: Bytes) -> Reply {
+    let payload: TriggerPayload = parse(&body)?;
+    if payload.manifest_names.len() != 1 {
+        return Err(Reject::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "/api/trigger currently supports exactly one manifest name, got {}",
+                payload.manifest_names.len()
+            ),
+        ));
+    }
+    let name = &payload.manifest_names[0];
+    if name != TILTFILE_RESOURCE {
         let snap = state.snapshot();
-        for name in &payload.manifest_names {
-            if snap.state.resource(name).is_none() {
-                return Err(text(
-                    StatusCode::BAD_REQUEST,
-                    &format!("no manifest found with name '{name}'"),
+        match snap.state.resource(name) {
+            None => {
+                return Err(Reject::new(
+                    StatusCode::NOT_FOUND,
+                    format!("resource {name:?} does not exist"),
                 ));
             }
+            // Tilt answers 200 here: the request was fine, the resource just is off.
+            Some(res) if !res.enabled => {
+                return Ok((
+                    StatusCode::OK,
+                    format!("resource {name:?} is currently disabled"),
+                )
+                    .into_response());
+            }
+            Some(_) => {}
         }
-        let Some(mode) = TriggerMode::from_wire(payload.trigger_mode) else {
-            return Err(text(
-                StatusCode::BAD_REQUEST,
-                &format!("invalid trigger mode: {}", payload.trigger_mode),
-            ));
-        };
-        send(
-            &state,
-            Action::SetTriggerMode {
-                resources: payload.manifest_names,
-                mode,
-            },
-        )?;
-        Ok(StatusCode::OK.into_response())
-    })())
+    }
+    send(
+        &state,
+        Action::Trigger {
+            resource: name.clone(),
+        },
+    )?;
+    Ok(StatusCode::OK.into_response())
 }
 
-pub(crate) async fn set_tiltfile_args(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    done((|| {
-        let args: Vec<String> = parse(&body)?;
-        send(&state, Action::SetTiltfileArgs { args })?;
-        Ok(StatusCode::OK.into_response())
-    })())
+pub(crate) async fn override_trigger_mode(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Reply {
+    let payload: TriggerModePayload = parse(&body)?;
+    let snap = state.snapshot();
+    for name in &payload.manifest_names {
+        if snap.state.resource(name).is_none() {
+            return Err(Reject::new(
+                StatusCode::BAD_REQUEST,
+                format!("no manifest found with name '{name}'"),
+            ));
+        }
+    }
+    let Some(mode) = TriggerMode::from_wire(payload.trigger_mode) else {
+        return Err(Reject::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid trigger mode: {}", payload.trigger_mode),
+        ));
+    };
+    send(
+        &state,
+        Action::SetTriggerMode {
+            resources: payload.manifest_names,
+            mode,
+        },
+    )?;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub(crate) async fn set_tiltfile_args(State(state): State<Arc<AppState>>, body: Bytes) -> Reply {
+    let args: Vec<String> = parse(&body)?;
+    send(&state, Action::SetTiltfileArgs { args })?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// A click: `status.inputs` hold the values. A DisableToggle becomes `SetEnabled`, any
@@ -144,85 +170,83 @@ pub(crate) async fn click_button(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
-    done((|| {
-        let body: ButtonStatusBody = parse(&body)?;
-        if let Some(meta) = &body.metadata
-            && !meta.name.is_empty()
-            && meta.name != name
-        {
-            return Err(text(
-                StatusCode::BAD_REQUEST,
-                &format!(
-                    "the name of the object ({:?}) does not match the name in the URL ({name:?})",
-                    meta.name
-                ),
-            ));
-        }
-        let snap = state.snapshot();
-        if let Some(resource) = name.strip_suffix("-disable")
-            && snap.state.resource(resource).is_some()
-        {
-            let value = body
-                .status
-                .inputs
-                .iter()
-                .find(|i| i.name == "action")
-                .and_then(string_value);
-            let enabled = match value.as_deref() {
-                Some("on") => true,
-                Some("off") => false,
-                _ => {
-                    return Err(text(
-                        StatusCode::BAD_REQUEST,
-                        "a DisableToggle click needs the hidden input \"action\" set to \"on\" or \"off\"",
-                    ));
-                }
-            };
-            send(
-                &state,
-                Action::SetEnabled {
-                    resources: vec![resource.to_owned()],
-                    enabled,
-                },
-            )?;
-            return Ok(StatusCode::OK.into_response());
-        }
-        let Some(button) = snap
-            .plan
-            .as_ref()
-            .and_then(|plan| plan.buttons.iter().find(|b| b.name == name))
-        else {
-            return Err(text(
-                StatusCode::NOT_FOUND,
-                &format!("uibuttons.tilt.dev {name:?} not found"),
-            ));
-        };
-        if let Some(reason) = button_disabled_reason(&snap, button) {
-            let reason = if reason.is_empty() {
-                format!("button {name:?} is disabled")
-            } else {
-                reason
-            };
-            return Err(text(StatusCode::CONFLICT, &reason));
-        }
-        for given in &body.status.inputs {
-            if !button.inputs.iter().any(|i| i.name == given.name) {
-                return Err(text(
+) -> Reply {
+    let body: ButtonStatusBody = parse(&body)?;
+    if let Some(meta) = &body.metadata
+        && !meta.name.is_empty()
+        && meta.name != name
+    {
+        return Err(Reject::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the name of the object ({:?}) does not match the name in the URL ({name:?})",
+                meta.name
+            ),
+        ));
+    }
+    let snap = state.snapshot();
+    if let Some(resource) = name.strip_suffix("-disable")
+        && snap.state.resource(resource).is_some()
+    {
+        let value = body
+            .status
+            .inputs
+            .iter()
+            .find(|i| i.name == "action")
+            .and_then(string_value);
+        let enabled = match value.as_deref() {
+            Some("on") => true,
+            Some("off") => false,
+            _ => {
+                return Err(Reject::new(
                     StatusCode::BAD_REQUEST,
-                    &format!("button {name:?} has no input {:?}", given.name),
+                    "a DisableToggle click needs the hidden input \"action\" set to \"on\" or \"off\"",
                 ));
             }
+        };
+        send(
+            &state,
+            Action::SetEnabled {
+                resources: vec![resource.to_owned()],
+                enabled,
+            },
+        )?;
+        return Ok(StatusCode::OK.into_response());
+    }
+    let Some(button) = snap
+        .plan
+        .as_ref()
+        .and_then(|plan| plan.buttons.iter().find(|b| b.name == name))
+    else {
+        return Err(Reject::new(
+            StatusCode::NOT_FOUND,
+            format!("uibuttons.tilt.dev {name:?} not found"),
+        ));
+    };
+    if let Some(reason) = button_disabled_reason(&snap, button) {
+        let reason = if reason.is_empty() {
+            format!("button {name:?} is disabled")
+        } else {
+            reason
+        };
+        return Err(Reject::new(StatusCode::CONFLICT, reason));
+    }
+    for given in &body.status.inputs {
+        if !button.inputs.iter().any(|i| i.name == given.name) {
+            return Err(Reject::new(
+                StatusCode::BAD_REQUEST,
+                format!("button {name:?} has no input {:?}", given.name),
+            ));
         }
-        let mut inputs = Vec::with_capacity(button.inputs.len());
-        for spec in &button.inputs {
-            let given = body.status.inputs.iter().find(|i| i.name == spec.name);
-            let value = input_value(&name, spec, given)?;
-            inputs.push((spec.name.clone(), value));
-        }
-        send(&state, Action::ClickButton { name, inputs })?;
-        Ok(StatusCode::OK.into_response())
-    })())
+    }
+    let mut inputs = Vec::with_capacity(button.inputs.len());
+    for spec in &button.inputs {
+        let given = body.status.inputs.iter().find(|i| i.name == spec.name);
+        let value = input_value(&name, spec, given)?;
+        inputs.push((spec.name.clone(), value));
+    }
+    send(&state, Action::ClickButton { name, inputs })?;
+    Ok(StatusCode::OK.into_response())
 }
 
 fn string_value(input: &InputStatus) -> Option<String> {
@@ -240,7 +264,7 @@ fn input_value(
     button: &str,
     spec: &lilt_model::ButtonInput,
     given: Option<&InputStatus>,
-) -> Result<String, Response> {
+) -> Result<String, Reject> {
     Ok(match &spec.kind {
         ButtonInputKind::Text { default_value, .. } => given
             .and_then(string_value)
@@ -267,9 +291,9 @@ fn input_value(
                 .or_else(|| choices.first().cloned())
                 .unwrap_or_default();
             if !choices.is_empty() && !choices.contains(&value) {
-                return Err(text(
+                return Err(Reject::new(
                     StatusCode::BAD_REQUEST,
-                    &format!(
+                    format!(
                         "input {:?} of button {button:?} must be one of {choices:?}, got {value:?}",
                         spec.name
                     ),

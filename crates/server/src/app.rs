@@ -270,7 +270,10 @@ async fn view_handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQu
     let logs = wants_logs(query.as_deref());
     match tokio::task::spawn_blocking(move || complete_view_json(&state, logs).0).await {
         Ok(json) => json_response(json),
-        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "failed to build the view"),
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed to build the view",
+        ),
     }
 }
 
@@ -285,7 +288,10 @@ async fn snapshot_handler(
             let created = rfc3339::format(SystemTime::now());
             json_response(format!(r#"{{"view":{view},"createdAt":"{created}"}}"#))
         }
-        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "failed to build the view"),
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed to build the view",
+        ),
     }
 }
 

@@ -21,7 +21,9 @@ struct Assets;
 
 /// Content type by extension. JavaScript must be `text/javascript` for module scripts.
 pub fn content_type(path: &str) -> String {
-    let ext = path.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase());
     match ext.as_deref() {
         Some("js" | "mjs") => "text/javascript; charset=utf-8".to_owned(),
         Some("html") => "text/html; charset=utf-8".to_owned(),
@@ -53,7 +55,10 @@ pub(crate) async fn serve_asset(
             return text(StatusCode::UNAUTHORIZED, "invalid session token");
         }
         let Ok(cookie) = HeaderValue::from_str(&token_cookie(&state.config.token)) else {
-            return text(StatusCode::INTERNAL_SERVER_ERROR, "token is not a valid cookie value");
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "token is not a valid cookie value",
+            );
         };
         // Same path, no query: the token leaves the address bar and the history.
         let location = HeaderValue::from_str(path).unwrap_or(HeaderValue::from_static("/"));

@@ -14,9 +14,9 @@ use crate::rfc3339;
 use crate::wire::{
     BoolInputSpec, BoolValue, BuildRunning, BuildTerminated, ChoiceInputSpec, ConfigMapSource,
     DisableSource, DisableStatus, FeatureFlag, HiddenValue, InputSpec, InputStatus, Link,
-    LocalResourceInfo, Location, LogList, ObjectMeta, Segment, SpanInfo, StringValue,
-    TargetSpec, TextInputSpec, TiltBuild, UiButton, UiButtonSpec, UiButtonStatus, UiResource,
-    UiResourceStatus, UiSession, UiSessionStatus, View, Waiting, WaitingOn,
+    LocalResourceInfo, Location, LogList, ObjectMeta, Segment, SpanInfo, StringValue, TargetSpec,
+    TextInputSpec, TiltBuild, UiButton, UiButtonSpec, UiButtonStatus, UiResource, UiResourceStatus,
+    UiSession, UiSessionStatus, View, Waiting, WaitingOn,
 };
 
 /// Annotation Tilt puts on the enable/disable toggle of each resource.
@@ -105,7 +105,11 @@ fn tiltfile_resource(snap: &Snapshot) -> UiResource {
         .map(|b| b.start_time)
         .or(tf.pending.as_ref().map(|p| p.since))
         .map(rfc3339::format);
-    let last_deploy_time = tf.history.back().and_then(|b| b.finish_time).map(rfc3339::format);
+    let last_deploy_time = tf
+        .history
+        .back()
+        .and_then(|b| b.finish_time)
+        .map(rfc3339::format);
     UiResource {
         metadata: ObjectMeta {
             name: TILTFILE_RESOURCE.to_owned(),
@@ -249,7 +253,12 @@ fn waiting(snap: &Snapshot, hold: &Hold) -> Waiting {
                 group: "tilt.dev".to_owned(),
                 api_version: "v1alpha1".to_owned(),
                 // Holds name resources or, for `building-component`, an image ref.
-                kind: if is_resource { "UIResource" } else { "ImageMap" }.to_owned(),
+                kind: if is_resource {
+                    "UIResource"
+                } else {
+                    "ImageMap"
+                }
+                .to_owned(),
                 name: name.clone(),
             }
         })
@@ -334,7 +343,10 @@ fn disable_toggle(res: &ResourceState, click: Option<&ButtonClick>) -> UiButton 
 /// Why a Plan button cannot be clicked now, if it cannot.
 pub fn button_disabled_reason(snap: &Snapshot, button: &lilt_model::UiButton) -> Option<String> {
     if let Some(dep) = &button.requires_ready {
-        let ready = snap.state.resource(dep).is_some_and(|r| r.enabled && r.is_ready());
+        let ready = snap
+            .state
+            .resource(dep)
+            .is_some_and(|r| r.enabled && r.is_ready());
         if !ready {
             return Some(format!("waiting for resource {dep} to be ready"));
         }
@@ -436,14 +448,22 @@ fn input_statuses(button: &lilt_model::UiButton, click: &ButtonClick) -> Vec<Inp
         .inputs
         .iter()
         .map(|(name, value)| {
-            let kind = button.inputs.iter().find(|i| &i.name == name).map(|i| &i.kind);
+            let kind = button
+                .inputs
+                .iter()
+                .find(|i| &i.name == name)
+                .map(|i| &i.kind);
             let mut status = InputStatus {
                 name: name.clone(),
                 ..InputStatus::default()
             };
             match kind {
                 Some(ButtonInputKind::Bool { true_string, .. }) => {
-                    let truthy = if true_string.is_empty() { "true" } else { true_string };
+                    let truthy = if true_string.is_empty() {
+                        "true"
+                    } else {
+                        true_string
+                    };
                     status.bool = Some(BoolValue {
                         value: value == truthy,
                     });
@@ -474,11 +494,29 @@ fn input_statuses(button: &lilt_model::UiButton, click: &ButtonClick) -> Vec<Inp
 /// per resource and source, so each span still maps to exactly one resource.
 pub fn span_id_string(span: Option<SpanId>, resource: Option<&str>, source: LogSource) -> String {
     match (span, resource) {
-        (Some(SpanId { kind: SpanKind::Tiltfile, seq }), _) => {
+        (
+            Some(SpanId {
+                kind: SpanKind::Tiltfile,
+                seq,
+            }),
+            _,
+        ) => {
             format!("tiltfile:{TILTFILE_RESOURCE}:{seq}")
         }
-        (Some(SpanId { kind: SpanKind::Build, seq }), _) => format!("build:{seq}"),
-        (Some(SpanId { kind: SpanKind::Serve, seq }), _) => format!("localserve:{seq}"),
+        (
+            Some(SpanId {
+                kind: SpanKind::Build,
+                seq,
+            }),
+            _,
+        ) => format!("build:{seq}"),
+        (
+            Some(SpanId {
+                kind: SpanKind::Serve,
+                seq,
+            }),
+            _,
+        ) => format!("localserve:{seq}"),
         (None, None) => String::new(),
         (None, Some(res)) if res == TILTFILE_RESOURCE => format!("tiltfile:{TILTFILE_RESOURCE}:0"),
         (None, Some(res)) => match source {
@@ -491,7 +529,13 @@ pub fn span_id_string(span: Option<SpanId>, resource: Option<&str>, source: LogS
 fn manifest_for(line: &LogLine) -> String {
     match (&line.resource, line.span_id) {
         (Some(res), _) => res.clone(),
-        (None, Some(SpanId { kind: SpanKind::Tiltfile, .. })) => TILTFILE_RESOURCE.to_owned(),
+        (
+            None,
+            Some(SpanId {
+                kind: SpanKind::Tiltfile,
+                ..
+            }),
+        ) => TILTFILE_RESOURCE.to_owned(),
         (None, _) => String::new(),
     }
 }

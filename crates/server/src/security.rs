@@ -16,7 +16,11 @@ pub const TOKEN_COOKIE: &str = "Tilt-Token";
 pub const TOKEN_HEADER: &str = "X-Tilt-Token";
 
 /// The middleware: host, origin, then token for protected paths.
-pub(crate) async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub(crate) async fn guard(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(host) = request_host(&req) else {
         return text(StatusCode::FORBIDDEN, "missing Host header");
     };
@@ -31,7 +35,9 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, req: Request, next
     if is_protected(req.uri().path()) {
         match presented_token(req.headers()) {
             None => return text(StatusCode::UNAUTHORIZED, "missing session token"),
-            Some(candidate) if !constant_time_eq(candidate.as_bytes(), state.config.token.as_bytes()) => {
+            Some(candidate)
+                if !constant_time_eq(candidate.as_bytes(), state.config.token.as_bytes()) =>
+            {
                 return text(StatusCode::UNAUTHORIZED, "invalid session token");
             }
             Some(_) => {}
@@ -39,9 +45,15 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, req: Request, next
     }
     let mut resp = next.run(req).await;
     let headers = resp.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     resp
 }
 
@@ -234,7 +246,9 @@ mod tests {
 
     #[test]
     fn origins_must_match_the_host_exactly() {
-        let check = |origin: &str, host: &str| origin_matches(&HeaderValue::from_str(origin).unwrap(), host);
+        let check = |origin: &str, host: &str| {
+            origin_matches(&HeaderValue::from_str(origin).unwrap(), host)
+        };
         assert!(check("http://localhost:10350", "localhost:10350"));
         assert!(check("HTTP://LOCALHOST:10350", "localhost:10350"));
         assert!(!check("http://localhost:10351", "localhost:10350"));
@@ -245,7 +259,10 @@ mod tests {
     #[test]
     fn token_comes_from_header_or_cookie() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=b; Tilt-Token=abc ; c=d"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; Tilt-Token=abc ; c=d"),
+        );
         assert_eq!(presented_token(&headers).as_deref(), Some("abc"));
         headers.insert(TOKEN_HEADER, HeaderValue::from_static("hdr"));
         assert_eq!(presented_token(&headers).as_deref(), Some("hdr"));
@@ -261,7 +278,10 @@ mod tests {
 
     #[test]
     fn query_parameters_are_decoded() {
-        assert_eq!(query_param("a=1&token=x%2Fy", "token").as_deref(), Some("x/y"));
+        assert_eq!(
+            query_param("a=1&token=x%2Fy", "token").as_deref(),
+            Some("x/y")
+        );
         assert_eq!(query_param("token", "token").as_deref(), Some(""));
         assert_eq!(query_param("a=1", "token"), None);
         assert_eq!(query_param("token=%zz%", "token").as_deref(), Some("%zz%"));

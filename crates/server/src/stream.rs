@@ -31,7 +31,10 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 const SEND_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub(crate) async fn ws_handler(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn ws_handler(
+    State(state): State<Arc<AppState>>,
+    ws: WebSocketUpgrade,
+) -> Response {
     // The client sends nothing but control frames.
     ws.max_message_size(64 << 10)
         .on_upgrade(move |socket| run(state, socket))
@@ -117,15 +120,18 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
     let _ = sink.send(Message::Close(None)).await;
 }
 
-async fn send(
-    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
-    message: String,
-) -> bool {
+async fn send(sink: &mut futures::stream::SplitSink<WebSocket, Message>, message: String) -> bool {
     send_raw(sink, Message::Text(message.into())).await
 }
 
-async fn send_raw(sink: &mut futures::stream::SplitSink<WebSocket, Message>, message: Message) -> bool {
-    matches!(tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await, Ok(Ok(())))
+async fn send_raw(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    message: Message,
+) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// The complete View and what the client has after it.
@@ -134,8 +140,16 @@ fn complete(state: &AppState) -> (String, Option<Sent>) {
     let objs = state.objects();
     let sent = Sent {
         session: objs.session.hash,
-        resources: objs.resources.iter().map(|(n, s)| (n.clone(), s.hash)).collect(),
-        buttons: objs.buttons.iter().map(|(n, s)| (n.clone(), s.hash)).collect(),
+        resources: objs
+            .resources
+            .iter()
+            .map(|(n, s)| (n.clone(), s.hash))
+            .collect(),
+        buttons: objs
+            .buttons
+            .iter()
+            .map(|(n, s)| (n.clone(), s.hash))
+            .collect(),
         checkpoint,
     };
     (json, Some(sent))
@@ -211,8 +225,13 @@ fn changed_objects(
         }
     }
     if sent.len() > current.len() {
-        let live: std::collections::HashSet<&str> = current.iter().map(|(n, _)| n.as_str()).collect();
-        let mut gone: Vec<String> = sent.keys().filter(|n| !live.contains(n.as_str())).cloned().collect();
+        let live: std::collections::HashSet<&str> =
+            current.iter().map(|(n, _)| n.as_str()).collect();
+        let mut gone: Vec<String> = sent
+            .keys()
+            .filter(|n| !live.contains(n.as_str()))
+            .cloned()
+            .collect();
         gone.sort();
         for name in gone {
             sent.remove(&name);

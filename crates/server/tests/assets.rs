@@ -9,16 +9,23 @@ async fn files_are_served_with_their_types() {
     let s = start(sample_snapshot(), sample_logs()).await;
     let index = s.get("/", &[]).await;
     assert_eq!(index.status, 200);
-    assert_eq!(index.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        index.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     assert_eq!(index.header("cache-control"), Some("no-cache"));
     assert!(index.body.contains(r#"<base href="/">"#));
 
     let js = s.get("/js/main.js", &[]).await;
     assert_eq!(js.status, 200);
-    assert_eq!(js.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(
+        js.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
     assert_eq!(
         js.body,
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/js/main.js")).unwrap()
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/js/main.js"))
+            .unwrap()
     );
 
     let css = s.get("/css/app.css", &[]).await;
@@ -29,10 +36,18 @@ async fn files_are_served_with_their_types() {
 async fn unknown_routes_get_the_dashboard_shell() {
     let s = start(sample_snapshot(), sample_logs()).await;
     let index = s.get("/", &[]).await.body;
-    for path in ["/overview", "/r/api/overview", "/r/(all)/overview", "/anything/else?x=1"] {
+    for path in [
+        "/overview",
+        "/r/api/overview",
+        "/r/(all)/overview",
+        "/anything/else?x=1",
+    ] {
         let resp = s.get(path, &[]).await;
         assert_eq!(resp.status, 200, "{path}");
-        assert_eq!(resp.header("content-type"), Some("text/html; charset=utf-8"));
+        assert_eq!(
+            resp.header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
         assert_eq!(resp.body, index, "{path}");
     }
     // Missing scripts are errors, not pages; dev and test files are not served.
@@ -45,5 +60,8 @@ async fn unknown_routes_get_the_dashboard_shell() {
     }
     let head = common::request(s.addr, "HEAD", "/", &[], "").await;
     assert_eq!(head.status, 200);
-    assert_eq!(common::request(s.addr, "POST", "/", &[], "").await.status, 405);
+    assert_eq!(
+        common::request(s.addr, "POST", "/", &[], "").await.status,
+        405
+    );
 }

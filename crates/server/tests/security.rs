@@ -24,11 +24,24 @@ async fn protected_routes_need_the_token() {
         assert_eq!(none.body, "missing session token\n");
 
         let wrong = request(server.addr, method, path, &[("X-Tilt-Token", "nope")], "{}").await;
-        assert_eq!(wrong.status, 401, "{method} {path} with a wrong header token");
+        assert_eq!(
+            wrong.status, 401,
+            "{method} {path} with a wrong header token"
+        );
         assert_eq!(wrong.body, "invalid session token\n");
 
-        let wrong_cookie = request(server.addr, method, path, &[("Cookie", "Tilt-Token=nope")], "{}").await;
-        assert_eq!(wrong_cookie.status, 401, "{method} {path} with a wrong cookie");
+        let wrong_cookie = request(
+            server.addr,
+            method,
+            path,
+            &[("Cookie", "Tilt-Token=nope")],
+            "{}",
+        )
+        .await;
+        assert_eq!(
+            wrong_cookie.status, 401,
+            "{method} {path} with a wrong cookie"
+        );
 
         // Unknown paths under a protected prefix are refused before they are looked up.
         let unknown = request(server.addr, method, &format!("{path}x"), &[], "").await;
@@ -36,7 +49,14 @@ async fn protected_routes_need_the_token() {
     }
     assert!(server.no_action(), "refused requests must not act");
 
-    let header = request(server.addr, "GET", "/api/view", &[("X-Tilt-Token", TOKEN)], "").await;
+    let header = request(
+        server.addr,
+        "GET",
+        "/api/view",
+        &[("X-Tilt-Token", TOKEN)],
+        "",
+    )
+    .await;
     assert_eq!(header.status, 200);
     let cookie = format!("theme=dark; Tilt-Token={TOKEN}");
     let by_cookie = request(server.addr, "GET", "/api/view", &[("Cookie", &cookie)], "").await;
@@ -57,10 +77,23 @@ async fn protected_routes_need_the_token() {
 async fn websocket_needs_the_token() {
     let server = start(sample_snapshot(), sample_logs()).await;
     assert_eq!(ws_connect(server.addr, &[]).await.err(), Some(401));
-    assert_eq!(ws_connect(server.addr, &[("Cookie", "Tilt-Token=bad")]).await.err(), Some(401));
+    assert_eq!(
+        ws_connect(server.addr, &[("Cookie", "Tilt-Token=bad")])
+            .await
+            .err(),
+        Some(401)
+    );
     let cookie = format!("Tilt-Token={TOKEN}");
-    assert!(ws_connect(server.addr, &[("Cookie", &cookie)]).await.is_ok());
-    assert!(ws_connect(server.addr, &[("X-Tilt-Token", TOKEN)]).await.is_ok());
+    assert!(
+        ws_connect(server.addr, &[("Cookie", &cookie)])
+            .await
+            .is_ok()
+    );
+    assert!(
+        ws_connect(server.addr, &[("X-Tilt-Token", TOKEN)])
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -89,7 +122,13 @@ async fn token_url_sets_the_cookie_and_redirects() {
 #[tokio::test]
 async fn no_endpoint_returns_the_token() {
     let server = start(sample_snapshot(), sample_logs()).await;
-    for path in ["/", "/overview", "/api/view", "/api/snapshot", "/js/main.js"] {
+    for path in [
+        "/",
+        "/overview",
+        "/api/view",
+        "/api/snapshot",
+        "/js/main.js",
+    ] {
         let resp = server.get_authed(path).await;
         assert!(!resp.body.contains(TOKEN), "{path} leaks the token");
         assert!(
@@ -104,13 +143,23 @@ async fn foreign_hosts_are_refused_everywhere() {
     let server = start(sample_snapshot(), sample_logs()).await;
     for path in ["/", "/js/main.js", "/api/view", "/r/api/overview"] {
         let resp = server
-            .get(path, &[("Host", "evil.example:10350"), ("X-Tilt-Token", TOKEN)])
+            .get(
+                path,
+                &[("Host", "evil.example:10350"), ("X-Tilt-Token", TOKEN)],
+            )
             .await;
         assert_eq!(resp.status, 403, "{path} with a foreign Host");
     }
     let port = server.addr.port();
-    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), "[::1]:80".to_owned(), "localhost".to_owned()] {
-        let resp = server.get("/api/view", &[("Host", &host), ("X-Tilt-Token", TOKEN)]).await;
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "[::1]:80".to_owned(),
+        "localhost".to_owned(),
+    ] {
+        let resp = server
+            .get("/api/view", &[("Host", &host), ("X-Tilt-Token", TOKEN)])
+            .await;
         assert_eq!(resp.status, 200, "Host {host}");
     }
     assert_eq!(
@@ -121,10 +170,25 @@ async fn foreign_hosts_are_refused_everywhere() {
 
 #[tokio::test]
 async fn configured_hosts_are_allowed() {
-    let server = start_with_hosts(sample_snapshot(), sample_logs(), vec!["devbox.lan".to_owned()]).await;
-    let ok = server.get("/api/view", &[("Host", "devbox.lan:10350"), ("X-Tilt-Token", TOKEN)]).await;
+    let server = start_with_hosts(
+        sample_snapshot(),
+        sample_logs(),
+        vec!["devbox.lan".to_owned()],
+    )
+    .await;
+    let ok = server
+        .get(
+            "/api/view",
+            &[("Host", "devbox.lan:10350"), ("X-Tilt-Token", TOKEN)],
+        )
+        .await;
     assert_eq!(ok.status, 200);
-    let other = server.get("/api/view", &[("Host", "otherbox.lan:10350"), ("X-Tilt-Token", TOKEN)]).await;
+    let other = server
+        .get(
+            "/api/view",
+            &[("Host", "otherbox.lan:10350"), ("X-Tilt-Token", TOKEN)],
+        )
+        .await;
     assert_eq!(other.status, 403);
 }
 
@@ -154,15 +218,23 @@ async fn foreign_origins_are_refused_and_same_origin_accepted() {
         .await;
         assert_eq!(post.status, 403);
         assert_eq!(
-            ws_connect(server.addr, &[("Origin", origin), ("X-Tilt-Token", TOKEN)]).await.err(),
+            ws_connect(server.addr, &[("Origin", origin), ("X-Tilt-Token", TOKEN)])
+                .await
+                .err(),
             Some(403)
         );
     }
     assert!(server.no_action());
 
-    let ok = server.get("/api/view", &[("Origin", &same), ("X-Tilt-Token", TOKEN)]).await;
+    let ok = server
+        .get("/api/view", &[("Origin", &same), ("X-Tilt-Token", TOKEN)])
+        .await;
     assert_eq!(ok.status, 200);
-    assert!(ws_connect(server.addr, &[("Origin", &same), ("X-Tilt-Token", TOKEN)]).await.is_ok());
+    assert!(
+        ws_connect(server.addr, &[("Origin", &same), ("X-Tilt-Token", TOKEN)])
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -172,13 +244,22 @@ async fn no_cors_headers_and_defensive_headers() {
         server.addr,
         "OPTIONS",
         "/api/view",
-        &[("Access-Control-Request-Method", "GET"), ("X-Tilt-Token", TOKEN)],
+        &[
+            ("Access-Control-Request-Method", "GET"),
+            ("X-Tilt-Token", TOKEN),
+        ],
         "",
     )
     .await;
-    for resp in [preflight, server.get_authed("/api/view").await, server.get("/", &[]).await] {
+    for resp in [
+        preflight,
+        server.get_authed("/api/view").await,
+        server.get("/", &[]).await,
+    ] {
         assert!(
-            resp.headers.iter().all(|(n, _)| !n.to_ascii_lowercase().starts_with("access-control-")),
+            resp.headers
+                .iter()
+                .all(|(n, _)| !n.to_ascii_lowercase().starts_with("access-control-")),
             "CORS header in {:?}",
             resp.headers
         );
@@ -192,7 +273,9 @@ async fn no_cors_headers_and_defensive_headers() {
 #[tokio::test]
 async fn serve_returns_after_shutdown() {
     let server = start(sample_snapshot(), sample_logs()).await;
-    let _socket = ws_connect(server.addr, &[("X-Tilt-Token", TOKEN)]).await.expect("socket");
+    let _socket = ws_connect(server.addr, &[("X-Tilt-Token", TOKEN)])
+        .await
+        .expect("socket");
     let addr = server.addr;
     assert!(server.stop().await.is_ok());
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());

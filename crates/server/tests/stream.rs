@@ -5,16 +5,23 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{TOKEN, build_span, log_line, names, sample_logs, sample_snapshot, start, ws_connect, ws_next};
+use common::{
+    TOKEN, build_span, log_line, names, sample_logs, sample_snapshot, start, ws_connect, ws_next,
+};
 use lilt_engine::LogSource;
 
 #[tokio::test]
 async fn first_message_is_the_complete_view() {
     let s = start(sample_snapshot(), sample_logs()).await;
-    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)]).await.unwrap();
+    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)])
+        .await
+        .unwrap();
     let first = ws_next(&mut ws).await;
     assert_eq!(first["isComplete"], true);
-    assert_eq!(names(&first, "uiResources"), ["(Tiltfile)", "api", "web", "worker", "job"]);
+    assert_eq!(
+        names(&first, "uiResources"),
+        ["(Tiltfile)", "api", "web", "worker", "job"]
+    );
     assert_eq!(first["logList"]["segments"].as_array().unwrap().len(), 4);
     assert_eq!(first["logList"]["toCheckpoint"], 4);
 
@@ -35,7 +42,9 @@ async fn first_message_is_the_complete_view() {
 #[tokio::test]
 async fn state_change_sends_only_the_changed_resource() {
     let s = start(sample_snapshot(), sample_logs()).await;
-    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)]).await.unwrap();
+    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)])
+        .await
+        .unwrap();
     ws_next(&mut ws).await;
 
     let mut snap = sample_snapshot();
@@ -57,19 +66,34 @@ async fn state_change_sends_only_the_changed_resource() {
     let delta = ws_next(&mut ws).await;
     assert_eq!(names(&delta, "uiResources"), ["api"]);
     assert_eq!(names(&delta, "uiButtons"), ["api-disable"]);
-    assert_eq!(delta["uiButtons"][0]["spec"]["inputs"][0]["hidden"]["value"], "on");
+    assert_eq!(
+        delta["uiButtons"][0]["spec"]["inputs"][0]["hidden"]["value"],
+        "on"
+    );
 }
 
 #[tokio::test]
 async fn new_log_lines_arrive_as_a_delta() {
     let s = start(sample_snapshot(), sample_logs()).await;
-    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)]).await.unwrap();
+    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)])
+        .await
+        .unwrap();
     ws_next(&mut ws).await;
 
     {
         let mut store = s.logs.lock().unwrap();
-        store.append(log_line(Some("web"), build_span(5), LogSource::Build, "step 1"));
-        store.append(log_line(Some("web"), build_span(5), LogSource::Build, "step 2"));
+        store.append(log_line(
+            Some("web"),
+            build_span(5),
+            LogSource::Build,
+            "step 1",
+        ));
+        store.append(log_line(
+            Some("web"),
+            build_span(5),
+            LogSource::Build,
+            "step 2",
+        ));
     }
     // No snapshot is published: the socket finds the lines by itself.
     let delta = ws_next(&mut ws).await;
@@ -90,7 +114,9 @@ async fn new_log_lines_arrive_as_a_delta() {
 #[tokio::test]
 async fn removed_resources_are_sent_as_deletions() {
     let s = start(sample_snapshot(), sample_logs()).await;
-    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)]).await.unwrap();
+    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)])
+        .await
+        .unwrap();
     ws_next(&mut ws).await;
 
     let mut snap = sample_snapshot();
@@ -107,16 +133,31 @@ async fn removed_resources_are_sent_as_deletions() {
 
 #[tokio::test]
 async fn dropped_lines_make_the_socket_start_over() {
-    let mut logs = lilt_engine::LogStore::new(lilt_engine::LogBudget { per_resource_bytes: 2_000, total_bytes: 100_000 });
-    logs.append(log_line(Some("api"), build_span(2), LogSource::Build, "first"));
+    let mut logs = lilt_engine::LogStore::new(lilt_engine::LogBudget {
+        per_resource_bytes: 2_000,
+        total_bytes: 100_000,
+    });
+    logs.append(log_line(
+        Some("api"),
+        build_span(2),
+        LogSource::Build,
+        "first",
+    ));
     let s = start(sample_snapshot(), logs).await;
-    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)]).await.unwrap();
+    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)])
+        .await
+        .unwrap();
     ws_next(&mut ws).await;
     {
         // More lines than the budget keeps: some the client never saw are gone.
         let mut store = s.logs.lock().unwrap();
         for idx in 0..100 {
-            store.append(log_line(Some("api"), build_span(2), LogSource::Build, &format!("line {idx}")));
+            store.append(log_line(
+                Some("api"),
+                build_span(2),
+                LogSource::Build,
+                &format!("line {idx}"),
+            ));
         }
     }
     let next = ws_next(&mut ws).await;
@@ -132,7 +173,9 @@ async fn many_clients_each_get_their_deltas() {
     let s = start(sample_snapshot(), sample_logs()).await;
     let mut sockets = Vec::new();
     for _ in 0..5 {
-        let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)]).await.unwrap();
+        let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)])
+            .await
+            .unwrap();
         ws_next(&mut ws).await;
         sockets.push(ws);
     }
@@ -150,7 +193,9 @@ async fn many_clients_each_get_their_deltas() {
 async fn socket_closes_when_the_engine_goes_away() {
     use futures::StreamExt;
     let s = start(sample_snapshot(), sample_logs()).await;
-    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)]).await.unwrap();
+    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)])
+        .await
+        .unwrap();
     ws_next(&mut ws).await;
     let common::TestServer { snapshots, .. } = s;
     drop(snapshots);

@@ -34,28 +34,51 @@ fn tiltfile_comes_first_and_order_follows_the_manifests() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["metadata"]["name"].as_str().unwrap().to_owned(), r["status"]["order"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                r["metadata"]["name"].as_str().unwrap().to_owned(),
+                r["status"]["order"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         names,
-        [("(Tiltfile)", 1), ("api", 2), ("web", 3), ("worker", 4), ("job", 5)]
-            .map(|(n, o)| (n.to_owned(), o))
+        [
+            ("(Tiltfile)", 1),
+            ("api", 2),
+            ("web", 3),
+            ("worker", 4),
+            ("job", 5)
+        ]
+        .map(|(n, o)| (n.to_owned(), o))
     );
 }
 
 #[test]
 fn tiltfile_error_is_in_its_last_build() {
     let mut snap = sample_snapshot();
-    snap.state.tiltfile.history.push_back(lilt_engine::BuildRecord {
-        span_id: SpanId { kind: SpanKind::Tiltfile, seq: 9 },
-        error: Some("Tiltfile:3:1: undefined: foo".to_owned()),
-        ..common::build(9, 30, Some(31), None)
-    });
+    snap.state
+        .tiltfile
+        .history
+        .push_back(lilt_engine::BuildRecord {
+            span_id: SpanId {
+                kind: SpanKind::Tiltfile,
+                seq: 9,
+            },
+            error: Some("Tiltfile:3:1: undefined: foo".to_owned()),
+            ..common::build(9, 30, Some(31), None)
+        });
     let view = complete(&snap);
     let tf = by_name(&view, "uiResources", "(Tiltfile)");
     assert_eq!(tf["status"]["updateStatus"], "error");
-    assert_eq!(tf["status"]["buildHistory"][0]["error"], "Tiltfile:3:1: undefined: foo");
-    assert_eq!(tf["status"]["buildHistory"][0]["spanID"], "tiltfile:(Tiltfile):9");
+    assert_eq!(
+        tf["status"]["buildHistory"][0]["error"],
+        "Tiltfile:3:1: undefined: foo"
+    );
+    assert_eq!(
+        tf["status"]["buildHistory"][0]["spanID"],
+        "tiltfile:(Tiltfile):9"
+    );
     assert_eq!(tf["status"]["buildHistory"][1]["error"], "");
 }
 
@@ -66,8 +89,14 @@ fn statuses_come_from_the_engine() {
     assert_eq!(api["updateStatus"], "ok");
     assert_eq!(api["runtimeStatus"], "ok");
     assert_eq!(api["localResourceInfo"]["pid"], 4242);
-    assert_eq!(api["endpointLinks"], json!([{"url": "http://localhost:8080/", "name": "api"}]));
-    assert_eq!(api["specs"], json!([{"id": "local:api", "type": "local", "hasLiveUpdate": false}]));
+    assert_eq!(
+        api["endpointLinks"],
+        json!([{"url": "http://localhost:8080/", "name": "api"}])
+    );
+    assert_eq!(
+        api["specs"],
+        json!([{"id": "local:api", "type": "local", "hasLiveUpdate": false}])
+    );
 
     let web = &by_name(&view, "uiResources", "web")["status"];
     assert_eq!(web["updateStatus"], "in_progress");
@@ -89,18 +118,30 @@ fn statuses_come_from_the_engine() {
         job["waiting"],
         json!({"reason": "waiting-for-dep", "on": [{"group": "tilt.dev", "apiVersion": "v1alpha1", "kind": "UIResource", "name": "api"}]})
     );
-    assert_eq!(by_name(&view, "uiResources", "api")["metadata"]["labels"], json!({"backend": "backend"}));
+    assert_eq!(
+        by_name(&view, "uiResources", "api")["metadata"]["labels"],
+        json!({"backend": "backend"})
+    );
 }
 
 #[test]
 fn disable_toggles_follow_the_resource_state() {
     let view = complete(&sample_snapshot());
     let on = by_name(&view, "uiButtons", "api-disable");
-    assert_eq!(on["metadata"]["annotations"]["tilt.dev/uibutton-type"], "DisableToggle");
-    assert_eq!(on["spec"]["location"], json!({"componentType": "Resource", "componentID": "api"}));
+    assert_eq!(
+        on["metadata"]["annotations"]["tilt.dev/uibutton-type"],
+        "DisableToggle"
+    );
+    assert_eq!(
+        on["spec"]["location"],
+        json!({"componentType": "Resource", "componentID": "api"})
+    );
     assert_eq!(on["spec"]["text"], "Disable Resource");
     assert_eq!(on["spec"]["requiresConfirmation"], true);
-    assert_eq!(on["spec"]["inputs"], json!([{"name": "action", "label": "", "hidden": {"value": "off"}}]));
+    assert_eq!(
+        on["spec"]["inputs"],
+        json!([{"name": "action", "label": "", "hidden": {"value": "off"}}])
+    );
 
     let off = by_name(&view, "uiButtons", "worker-disable");
     assert_eq!(off["spec"]["text"], "Enable Resource");
@@ -112,9 +153,18 @@ fn disable_toggles_follow_the_resource_state() {
 fn plan_buttons_carry_location_inputs_clicks_and_readiness() {
     let view = complete(&sample_snapshot());
     let seed = by_name(&view, "uiButtons", "seed");
-    assert_eq!(seed["spec"]["inputs"], json!([{"name": "rows", "label": "ROWS", "text": {"defaultValue": "100", "placeholder": ""}}]));
-    assert_eq!(seed["status"]["lastClickedAt"], "2026-09-21T14:13:32.000000Z");
-    assert_eq!(seed["status"]["inputs"], json!([{"name": "rows", "text": {"value": "5"}}]));
+    assert_eq!(
+        seed["spec"]["inputs"],
+        json!([{"name": "rows", "label": "ROWS", "text": {"defaultValue": "100", "placeholder": ""}}])
+    );
+    assert_eq!(
+        seed["status"]["lastClickedAt"],
+        "2026-09-21T14:13:32.000000Z"
+    );
+    assert_eq!(
+        seed["status"]["inputs"],
+        json!([{"name": "rows", "text": {"value": "5"}}])
+    );
 
     let reset = by_name(&view, "uiButtons", "reset");
     assert_eq!(reset["spec"]["location"]["componentType"], "Global");
@@ -122,11 +172,19 @@ fn plan_buttons_carry_location_inputs_clicks_and_readiness() {
 
     let migrate = by_name(&view, "uiButtons", "migrate");
     assert_eq!(migrate["spec"]["disabled"], true);
-    assert_eq!(migrate["status"]["disabledReason"], "waiting for resource web to be ready");
+    assert_eq!(
+        migrate["status"]["disabledReason"],
+        "waiting for resource web to be ready"
+    );
 
     // Once web is ready, the button is enabled.
     let mut snap = sample_snapshot();
-    let web = snap.state.resources.iter_mut().find(|r| r.name() == "web").unwrap();
+    let web = snap
+        .state
+        .resources
+        .iter_mut()
+        .find(|r| r.name() == "web")
+        .unwrap();
     web.current_build = None;
     web.history.push_back(common::build(6, 12, Some(13), None));
     let view = complete(&snap);
@@ -168,8 +226,17 @@ fn session_holds_flags_key_and_fatal_error() {
     assert_eq!(status["fatalError"], "cluster unreachable");
     assert_eq!(status["tiltfileKey"], "/project/Tiltfile");
     assert_eq!(status["tiltStartTime"], view["tiltStartTime"]);
-    assert!(status["featureFlags"].as_array().unwrap().iter().any(|f| f["name"] == "disable_resources" && f["value"] == true));
-    assert_eq!(status["runningTiltBuild"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        status["featureFlags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "disable_resources" && f["value"] == true)
+    );
+    assert_eq!(
+        status["runningTiltBuild"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
 }
 
 #[test]
@@ -189,7 +256,10 @@ fn log_segments_and_spans() {
     );
     let segs = logs["segments"].as_array().unwrap();
     assert_eq!(segs.len(), 4);
-    assert_eq!(segs[2], json!({"spanId": "build:4", "time": "2026-09-21T14:13:40.000000Z", "text": "deprecated flag\n", "level": "WARN"}));
+    assert_eq!(
+        segs[2],
+        json!({"spanId": "build:4", "time": "2026-09-21T14:13:40.000000Z", "text": "deprecated flag\n", "level": "WARN"})
+    );
 }
 
 #[test]
@@ -200,7 +270,12 @@ fn lines_without_span_get_stable_classified_ids() {
     store.append(log_line(Some("api"), None, LogSource::Runtime, "r"));
     let lines: Vec<_> = store.since(0, None).into_iter().cloned().collect();
     let list = serde_json::to_value(convert::log_list(&lines, 0, 3)).unwrap();
-    let ids: Vec<_> = list["segments"].as_array().unwrap().iter().map(|s| s["spanId"].as_str().unwrap().to_owned()).collect();
+    let ids: Vec<_> = list["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["spanId"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(ids, ["", "build:api:0", "unknown:api"]);
     assert!(list["spans"].get("").is_none());
     assert_eq!(list["spans"]["build:api:0"]["manifestName"], "api");
@@ -210,9 +285,17 @@ fn lines_without_span_get_stable_classified_ids() {
 fn complete_log_list_counts_back_from_the_newest_checkpoint() {
     // After trimming, the View starts where the retained lines start, so a client that has
     // everything up to checkpoint c skips exactly c - from segments.
-    let mut store = lilt_engine::LogStore::new(lilt_engine::LogBudget { per_resource_bytes: 400, total_bytes: 10_000 });
+    let mut store = lilt_engine::LogStore::new(lilt_engine::LogBudget {
+        per_resource_bytes: 400,
+        total_bytes: 10_000,
+    });
     for idx in 0..20 {
-        store.append(log_line(Some("api"), None, LogSource::Build, &format!("line {idx}")));
+        store.append(log_line(
+            Some("api"),
+            None,
+            LogSource::Build,
+            &format!("line {idx}"),
+        ));
     }
     let lines: Vec<_> = store.since(0, None).into_iter().cloned().collect();
     let list = convert::complete_log_list(&lines, store.checkpoint());

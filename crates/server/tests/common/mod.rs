@@ -76,7 +76,10 @@ pub fn with_link(mut m: Manifest, url: &str, name: &str) -> Manifest {
 }
 
 pub fn with_labels(mut m: Manifest, labels: &[&str]) -> Manifest {
-    m.labels = labels.iter().map(|l| ((*l).to_owned(), (*l).to_owned())).collect();
+    m.labels = labels
+        .iter()
+        .map(|l| ((*l).to_owned(), (*l).to_owned()))
+        .collect();
     m
 }
 
@@ -167,7 +170,11 @@ pub fn sample_snapshot() -> Snapshot {
     });
 
     let mut api = resource(with_labels(
-        with_link(local("api", "make api", "./api"), "http://localhost:8080/", "api"),
+        with_link(
+            local("api", "make api", "./api"),
+            "http://localhost:8080/",
+            "api",
+        ),
         &["backend"],
     ));
     api.history.push_back(build(2, 3, Some(5), None));
@@ -188,10 +195,12 @@ pub fn sample_snapshot() -> Snapshot {
     };
 
     let mut web = resource(with_labels(local("web", "make web", ""), &["frontend"]));
-    web.history.push_back(build(4, 7, Some(8), Some("exit status 2")));
+    web.history
+        .push_back(build(4, 7, Some(8), Some("exit status 2")));
     web.current_build = Some(build(5, 10, None, None));
     web.build_count = 2;
-    web.pending_files.insert(PathBuf::from("/project/web/a.js"), t(9));
+    web.pending_files
+        .insert(PathBuf::from("/project/web/a.js"), t(9));
 
     let mut worker = resource(local("worker", "make worker", ""));
     worker.enabled = false;
@@ -211,7 +220,11 @@ pub fn sample_snapshot() -> Snapshot {
 
     let plan = Plan {
         tiltfile: PathBuf::from("/project/Tiltfile"),
-        manifests: state.resources.iter().map(|r| (*r.manifest).clone()).collect(),
+        manifests: state
+            .resources
+            .iter()
+            .map(|r| (*r.manifest).clone())
+            .collect(),
         buttons: vec![seed, reset, migrate],
         ..Plan::default()
     };
@@ -242,7 +255,12 @@ pub fn sample_snapshot() -> Snapshot {
     }
 }
 
-pub fn log_line(resource: Option<&str>, span: Option<SpanId>, source: LogSource, text: &str) -> NewLogLine {
+pub fn log_line(
+    resource: Option<&str>,
+    span: Option<SpanId>,
+    source: LogSource,
+    text: &str,
+) -> NewLogLine {
     NewLogLine {
         resource: resource.map(str::to_owned),
         span_id: span,
@@ -272,10 +290,20 @@ pub fn sample_logs() -> LogStore {
         LogSource::System,
         "Loading Tiltfile at: /project/Tiltfile",
     ));
-    store.append(log_line(Some("api"), build_span(2), LogSource::Build, "building api"));
+    store.append(log_line(
+        Some("api"),
+        build_span(2),
+        LogSource::Build,
+        "building api",
+    ));
     store.append(NewLogLine {
         level: LogLevel::Warn,
-        ..log_line(Some("web"), build_span(4), LogSource::Build, "deprecated flag")
+        ..log_line(
+            Some("web"),
+            build_span(4),
+            LogSource::Build,
+            "deprecated flag",
+        )
     });
     store.append(log_line(
         Some("api"),
@@ -303,7 +331,11 @@ pub async fn start(snapshot: Snapshot, logs: LogStore) -> TestServer {
     start_with_hosts(snapshot, logs, Vec::new()).await
 }
 
-pub async fn start_with_hosts(snapshot: Snapshot, logs: LogStore, allowed_hosts: Vec<String>) -> TestServer {
+pub async fn start_with_hosts(
+    snapshot: Snapshot,
+    logs: LogStore,
+    allowed_hosts: Vec<String>,
+) -> TestServer {
     let (snap_tx, snap_rx) = watch::channel(Arc::new(snapshot));
     let logs = Arc::new(Mutex::new(logs));
     let (action_tx, action_rx) = mpsc::unbounded_channel();
@@ -375,7 +407,10 @@ impl TestServer {
             self.addr,
             method,
             path,
-            &[("X-Tilt-Token", TOKEN), ("Content-Type", "application/json")],
+            &[
+                ("X-Tilt-Token", TOKEN),
+                ("Content-Type", "application/json"),
+            ],
             body,
         )
         .await
@@ -403,7 +438,13 @@ impl Resp {
 }
 
 /// One HTTP/1.1 exchange over a fresh connection. A `Host` in `headers` replaces the default.
-pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Resp {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
@@ -456,7 +497,8 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
             return out;
         };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             return out;
         }
@@ -469,10 +511,14 @@ pub type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
 /// Opens `/ws/view` with extra headers; `Err` carries the HTTP status of a refused upgrade.
 pub async fn ws_connect(addr: SocketAddr, headers: &[(&str, &str)]) -> Result<Ws, u16> {
-    let mut req = format!("ws://{addr}/ws/view").into_client_request().expect("request");
+    let mut req = format!("ws://{addr}/ws/view")
+        .into_client_request()
+        .expect("request");
     for (name, value) in headers {
-        let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse().expect("header name");
-        req.headers_mut().insert(name, HeaderValue::from_str(value).expect("header value"));
+        let name: tokio_tungstenite::tungstenite::http::HeaderName =
+            name.parse().expect("header name");
+        req.headers_mut()
+            .insert(name, HeaderValue::from_str(value).expect("header value"));
     }
     let stream = TcpStream::connect(addr).await.expect("connect");
     match tokio_tungstenite::client_async(req, stream).await {
