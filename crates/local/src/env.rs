@@ -91,3 +91,43 @@ impl ExecEnv {
         env
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::path::Path;
+
+    use super::ExecEnv;
+
+    #[test]
+    fn injected_variables_fill_in_but_do_not_override_the_base() {
+        let env = ExecEnv::new([("TILT_PORT", "9999"), ("LINES", "50")]).with_tilt_vars(
+            10350,
+            "localhost",
+            None,
+        );
+        assert_eq!(env.get("TILT_PORT"), Some(OsStr::new("9999")));
+        assert_eq!(env.get("LINES"), Some(OsStr::new("50")));
+        assert_eq!(env.get("TILT_HOST"), Some(OsStr::new("localhost")));
+        assert_eq!(env.get("TILT_DISABLE_ANALYTICS"), Some(OsStr::new("1")));
+        assert_eq!(env.get("KUBECONFIG"), None);
+    }
+
+    #[test]
+    fn kubeconfig_overrides_and_the_command_env_wins_last() {
+        let env = ExecEnv::new([("KUBECONFIG", "/home/me/.kube/config"), ("A", "1")])
+            .with_tilt_vars(10350, "localhost", Some(Path::new("/tmp/frozen")));
+        assert_eq!(env.get("KUBECONFIG"), Some(OsStr::new("/tmp/frozen")));
+        let cmd_env = env.for_command(&[
+            ("A".into(), "2".into()),
+            ("TILT_PORT".into(), "1".into()),
+            ("A".into(), "3".into()),
+        ]);
+        assert_eq!(cmd_env.get("A"), Some(OsStr::new("3")));
+        assert_eq!(cmd_env.get("TILT_PORT"), Some(OsStr::new("1")));
+        // Replacing keeps the original position, so the order stays stable.
+        assert_eq!(cmd_env.vars()[1].0, "A");
+        // The shared environment is untouched.
+        assert_eq!(env.get("A"), Some(OsStr::new("1")));
+    }
+}

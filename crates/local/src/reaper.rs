@@ -136,7 +136,8 @@ impl ProcessRegistry {
     /// Ends every tracked group, for a normal shutdown (Ctrl-C, SIGTERM): SIGTERM to all,
     /// up to `grace` for them to exit, then SIGKILL to the rest. Blocks the calling thread
     /// (from async code, call it in `spawn_blocking`). Returns how many groups needed
-    /// SIGKILL.
+    /// SIGKILL. Servers ended this way report [`ServeEvent::Exited`](crate::ServeEvent),
+    /// which a shutting-down caller ignores.
     pub fn kill_all(&self, grace: Duration) -> usize {
         let groups = self.groups();
         for &pgid in &groups {

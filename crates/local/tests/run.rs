@@ -18,18 +18,17 @@ fn exited_ok(outcome: RunOutcome) {
 #[tokio::test]
 async fn env_and_dir_are_applied() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let launcher = launcher(Duration::from_secs(5));
-    let mut cmd = sh(r#"pwd; echo "$FOO|$TILT_PORT|${HOME-unset}|$PATH_SEEN""#);
+    let registry = lilt_local::ProcessRegistry::without_watchdog();
+    let env = base_env().with_tilt_vars(10350, "localhost", None);
+    let launcher = lilt_local::Launcher::new(registry, env);
+    let mut cmd = sh(r#"pwd; echo "$FOO|$TILT_PORT|${HOME-unset}""#);
     cmd.dir = dir.path().to_path_buf();
+    // The command's own env wins over what lilt injects; the test process's own
+    // variables (HOME) are not passed on because the environment is explicit.
     cmd.env = vec![
         ("FOO".into(), "bar".into()),
-        ("PATH_SEEN".into(), "yes".into()),
+        ("TILT_PORT".into(), "4242".into()),
     ];
-    let mut env = base_env().with_tilt_vars(10350, "localhost", None);
-    // The command's own env wins over what lilt injects.
-    cmd.env.push(("TILT_PORT".into(), "4242".into()));
-    env.set("UNUSED", "1");
-    let launcher = lilt_local::Launcher::new(launcher.registry().clone(), env);
     let (sink, mut rx) = collector();
     let outcome = launcher
         .run(&cmd, &sink, std::future::pending())
@@ -42,7 +41,7 @@ async fn env_and_dir_are_applied() {
         out,
         vec![
             real_dir.to_string_lossy().into_owned(),
-            "bar|4242|unset|yes".to_string()
+            "bar|4242|unset".to_string()
         ]
     );
 }
