@@ -32,6 +32,8 @@ pub enum IgnoreSource {
     DockerBuild { image: String },
     /// `ignore=` of a `custom_build`.
     CustomBuild { image: String },
+    /// The `.dockerignore` of an image docker compose builds itself.
+    ComposeBuild { service: String },
     /// A host path bind-mounted into a Docker Compose service's container.
     ComposeBindMount { service: String },
     /// `ignore=` of a `local_resource`.
@@ -65,6 +67,9 @@ impl fmt::Display for IgnoreSource {
                 "docker_build('{image}') ignores (.dockerignore, ignore= or only=)"
             ),
             IgnoreSource::CustomBuild { image } => write!(f, "custom_build('{image}', ignore=)"),
+            IgnoreSource::ComposeBuild { service } => {
+                write!(f, "the .dockerignore of docker compose service '{service}'")
+            }
             IgnoreSource::ComposeBindMount { service } => write!(
                 f,
                 "a bind mount of docker compose service '{service}' (the container sees it directly)"

@@ -237,30 +237,6 @@ impl WatchSet {
                 DeployTarget::DockerCompose(_) => {}
             }
         }
-        // Tilt ignores a Compose service's bind-mounted sources in the images it builds:
-        // the container already sees those changes.
-        for spec in &mut specs {
-            let Some(image_ref) = spec.id.as_str().strip_prefix("image:") else {
-                continue;
-            };
-            for manifest in &plan.manifests {
-                if let DeployTarget::DockerCompose(dc) = &manifest.deploy
-                    && dc.image_maps.iter().any(|m| m == image_ref)
-                {
-                    for mount in &dc.mounted_paths {
-                        spec.ignores.push(SourcedIgnore::new(
-                            IgnoreSource::ComposeBindMount {
-                                service: dc.service.clone(),
-                            },
-                            IgnoreSet {
-                                base_path: mount.clone(),
-                                patterns: Vec::new(),
-                            },
-                        ));
-                    }
-                }
-            }
-        }
         let config_paths = if plan.config_files.is_empty() {
             vec![plan.tiltfile.clone()]
         } else {
@@ -467,15 +443,28 @@ fn image_spec(image: &ImageTarget) -> WatchSpec {
             } else {
                 vec![dc.context.clone()]
             },
-            ignores: vec![SourcedIgnore::new(
-                IgnoreSource::Dockerfile {
-                    file: dc.dockerfile.clone(),
-                },
-                IgnoreSet {
-                    base_path: dc.dockerfile.clone(),
-                    patterns: Vec::new(),
-                },
-            )],
+            // The Dockerfile, the .dockerignore patterns and the service's bind mounts
+            // (the container sees those changes directly).
+            ignores: dc
+                .watch_ignores
+                .iter()
+                .map(|set| {
+                    let source = if !set.patterns.is_empty() {
+                        IgnoreSource::ComposeBuild {
+                            service: dc.service.clone(),
+                        }
+                    } else if set.base_path == dc.dockerfile {
+                        IgnoreSource::Dockerfile {
+                            file: set.base_path.clone(),
+                        }
+                    } else {
+                        IgnoreSource::ComposeBindMount {
+                            service: dc.service.clone(),
+                        }
+                    };
+                    SourcedIgnore::new(source, set.clone())
+                })
+                .collect(),
         },
     }
 }

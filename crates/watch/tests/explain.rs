@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use lilt_model::{
-    BuildDetails, CustomBuild, DeployTarget, DockerBuild, IgnoreSet, ImageTarget, LiveUpdate,
-    LocalTarget, Manifest, Plan, TriggerMode,
+    BuildDetails, CustomBuild, DeployTarget, DockerBuild, DockerComposeBuild, DockerComposeTarget,
+    IgnoreSet, ImageTarget, K8sCustomDeploy, K8sTarget, LiveUpdate, LocalTarget, Manifest, Plan,
+    TriggerMode,
 };
 use lilt_watch::{
     IgnoreRule, IgnoreSource, Reason, SourcedIgnore, TargetId, Verdict, WatchSet, WatchSpec,
@@ -364,5 +365,87 @@ fn specs_from_a_plan_follow_tilt() {
         ws.explain(Path::new("/proj/app/build/x"))
             .to_string()
             .contains("from docker_build('app') ignores (.dockerignore, ignore= or only=)")
+    );
+}
+
+#[test]
+fn k8s_custom_deploy_deps_and_compose_builds_get_specs() {
+    let compose_image = ImageTarget {
+        image_ref: "svc-img".to_owned(),
+        build: BuildDetails::DockerCompose(DockerComposeBuild {
+            service: "svc".to_owned(),
+            context: PathBuf::from("/c/svc"),
+            dockerfile: PathBuf::from("/c/svc/Dockerfile"),
+            watch_ignores: vec![
+                set("/c/svc", &["*.pyc"]),
+                set("/c/svc/Dockerfile", &[]),
+                set("/c/svc/static", &[]),
+            ],
+        }),
+        live_update: LiveUpdate::default(),
+        match_in_env_vars: false,
+        entrypoint: Vec::new(),
+        container_args: None,
+        image_deps: Vec::new(),
+    };
+    let manifest = |name: &str, deploy: DeployTarget, images: Vec<ImageTarget>| Manifest {
+        name: name.to_owned(),
+        image_targets: images,
+        deploy,
+        trigger_mode: TriggerMode::Auto,
+        resource_deps: Vec::new(),
+        labels: Default::default(),
+        source_tiltfile: String::new(),
+    };
+    let plan = Plan {
+        tiltfile: PathBuf::from("/c/Tiltfile"),
+        manifests: vec![
+            manifest(
+                "crd",
+                DeployTarget::K8s(K8sTarget {
+                    custom_deploy: Some(K8sCustomDeploy {
+                        deps: vec![PathBuf::from("/c/deploy")],
+                        ..K8sCustomDeploy::default()
+                    }),
+                    ..K8sTarget::default()
+                }),
+                Vec::new(),
+            ),
+            manifest(
+                "svc",
+                DeployTarget::DockerCompose(DockerComposeTarget {
+                    service: "svc".to_owned(),
+                    image_maps: vec!["svc-img".to_owned()],
+                    mounted_paths: vec![PathBuf::from("/c/svc/static")],
+                    ..DockerComposeTarget::default()
+                }),
+                vec![compose_image],
+            ),
+        ],
+        enabled: vec!["crd".to_owned(), "svc".to_owned()],
+        ..Plan::default()
+    };
+    let (ws, errors) = WatchSet::from_plan(&plan);
+    assert!(errors.is_empty());
+    let ids: Vec<&str> = ws.targets().map(TargetId::as_str).collect();
+    assert_eq!(ids, vec!["k8s:crd", "image:svc-img", "configs:(Tiltfile)"]);
+    assert_eq!(
+        ws.affected([Path::new("/c/deploy/crd.yaml")]),
+        vec![TargetId::k8s("crd")]
+    );
+    assert_eq!(
+        ws.affected([Path::new("/c/svc/app.py")]),
+        vec![TargetId::image("svc-img")]
+    );
+    assert!(
+        ws.affected([Path::new("/c/svc/static/logo.png")])
+            .is_empty()
+    );
+    assert!(ws.affected([Path::new("/c/svc/Dockerfile")]).is_empty());
+    assert!(ws.affected([Path::new("/c/svc/x.pyc")]).is_empty());
+    assert_eq!(
+        ws.explain(Path::new("/c/svc/static/logo.png")).verdicts[1].to_string(),
+        "image:svc-img: does not trigger: /c/svc/static and everything under it is ignored by \
+         a bind mount of docker compose service 'svc' (the container sees it directly)"
     );
 }

@@ -162,7 +162,7 @@ fn abs(rel: &str) -> PathBuf {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn agrees_with_the_reference(
