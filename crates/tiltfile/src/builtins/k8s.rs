@@ -74,6 +74,8 @@ pub(crate) struct K8sDecls {
     pub(crate) default_registry: Option<DefaultRegistry>,
     /// The result of grouping objects into resources, set when the main Tiltfile ends.
     pub(crate) assembly: Option<Result<Assembly, String>>,
+    /// Values of the Secrets among the objects, for log scrubbing.
+    pub(crate) secrets: Vec<lilt_model::SecretValue>,
 }
 
 impl K8sDecls {
@@ -792,10 +794,12 @@ pub(crate) fn finish_main<'v>(
     eval: &mut Evaluator<'v, '_, '_>,
 ) -> Result<(), starlark::Error> {
     let (objects, kinds, calls, custom_deploys, naming) = {
-        let decl = state.decl.borrow();
-        let k = &decl.k8s;
+        let mut decl = state.decl.borrow_mut();
+        let k = &mut decl.k8s;
+        // Assembly consumes the objects; the Secrets' values are all that is kept.
+        k.secrets = secrets_of(&k.objects);
         (
-            k.objects.clone(),
+            std::mem::take(&mut k.objects),
             k.kinds.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
             k.calls.clone(),
             k.custom_deploys
@@ -908,7 +912,7 @@ pub(crate) fn build_images(state: &TiltState) -> Result<Vec<lilt_manifest::Build
 
 /// Secrets found in every registered object.
 pub(crate) fn secrets(state: &TiltState) -> Vec<lilt_model::SecretValue> {
-    secrets_of(&state.decl.borrow().k8s.objects)
+    state.decl.borrow().k8s.secrets.clone()
 }
 
 #[cfg(test)]
