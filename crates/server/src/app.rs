@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use lilt_engine::{Checkpoint, LogLine, LogStore, Snapshot};
+use lilt_engine::{Checkpoint, LogStore, Snapshot};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -167,13 +167,6 @@ impl AppState {
         // A panic elsewhere while holding the lock leaves valid data: keep serving it.
         self.deps.logs.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Every retained line and the newest checkpoint, copied so the lock is held briefly.
-    pub fn all_logs(&self) -> (Vec<LogLine>, Checkpoint) {
-        let store = self.logs();
-        let lines = store.since(0, None).into_iter().cloned().collect();
-        (lines, store.checkpoint())
-    }
 }
 
 impl Objects {
@@ -242,13 +235,21 @@ fn push_array<'a>(out: &mut String, key: &str, items: impl Iterator<Item = &'a s
 /// the checkpoint it reaches.
 pub(crate) fn complete_view_json(state: &AppState, logs: bool) -> (String, Checkpoint) {
     let objs = state.objects();
-    let (lines, to) = if logs {
-        state.all_logs()
-    } else {
-        (Vec::new(), state.logs().checkpoint())
+    let mut log_json = String::new();
+    let to = {
+        // Written under the lock, straight from the store: copying the lines out first
+        // would hold the lock longer than writing them.
+        let store = state.logs();
+        let to = store.checkpoint();
+        let lines = if logs {
+            store.since(0, None)
+        } else {
+            Vec::new()
+        };
+        log_json.reserve(lines.iter().map(|l| l.text.len() + 96).sum());
+        convert::write_complete_log_list(&mut log_json, &lines, to);
+        to
     };
-    let log_list = convert::complete_log_list(&lines, to);
-    let log_json = serde_json::to_string(&log_list).unwrap_or_else(|_| "null".to_owned());
     let json = view_json(
         true,
         &objs.tilt_start_time,

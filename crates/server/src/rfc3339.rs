@@ -19,12 +19,32 @@ pub fn write(out: &mut String, t: SystemTime) {
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
     let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    use std::fmt::Write as _;
-    // Writing into a String cannot fail.
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}Z"
-    );
+    // Digits by hand: this runs once per log line in a complete View.
+    push_digits(out, year.clamp(0, 9999) as u64, 4);
+    out.push('-');
+    push_digits(out, u64::from(month), 2);
+    out.push('-');
+    push_digits(out, u64::from(day), 2);
+    out.push('T');
+    push_digits(out, hh, 2);
+    out.push(':');
+    push_digits(out, mm, 2);
+    out.push(':');
+    push_digits(out, ss, 2);
+    out.push('.');
+    push_digits(out, u64::from(micros), 6);
+    out.push('Z');
+}
+
+fn push_digits(out: &mut String, mut value: u64, width: usize) {
+    let mut buf = [b'0'; 8];
+    for slot in buf[..width].iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    for &digit in &buf[..width] {
+        out.push(char::from(digit));
+    }
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).

@@ -159,33 +159,29 @@ fn complete(state: &AppState) -> (String, Option<Sent>) {
 /// got were dropped from the store.
 fn next_message(state: &AppState, sent: &mut Sent) -> Next {
     let objs = state.objects();
-    let (lines, to) = {
+    let log_json = {
         let store = state.logs();
         let to = store.checkpoint();
         if to == sent.checkpoint {
-            (Vec::new(), to)
+            None
         } else {
-            let lines: Vec<_> = store
-                .since(sent.checkpoint, None)
-                .into_iter()
-                .cloned()
-                .collect();
-            (lines, to)
+            let lines = store.since(sent.checkpoint, None);
+            if to < sent.checkpoint || (to - sent.checkpoint) as usize != lines.len() {
+                // Lines the client never got were dropped: only a complete View is right.
+                drop(lines);
+                drop(store);
+                let (json, new_sent) = complete(state);
+                if let Some(new_sent) = new_sent {
+                    *sent = new_sent;
+                }
+                return Next::Message(json);
+            }
+            let mut out = String::with_capacity(lines.iter().map(|l| l.text.len() + 96).sum());
+            convert::write_log_list(&mut out, lines.iter().copied(), sent.checkpoint, to);
+            sent.checkpoint = to;
+            Some(out)
         }
     };
-    if to < sent.checkpoint || (to - sent.checkpoint) as usize != lines.len() {
-        drop(lines);
-        let (json, new_sent) = complete(state);
-        if let Some(new_sent) = new_sent {
-            *sent = new_sent;
-        }
-        return Next::Message(json);
-    }
-    let log_json = (!lines.is_empty()).then(|| {
-        let list = convert::log_list(&lines, sent.checkpoint, to);
-        serde_json::to_string(&list).unwrap_or_else(|_| "null".to_owned())
-    });
-    sent.checkpoint = to;
     delta(&objs, sent, log_json)
 }
 
