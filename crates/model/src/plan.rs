@@ -53,7 +53,12 @@ impl Plan {
 
     /// Every ignore pattern that applies to all file watches.
     pub fn global_ignores(&self) -> Vec<IgnoreSet> {
-        let mut out = vec![self.tiltignore.clone()];
+        // An IgnoreSet without patterns means "everything under the base"; an empty or
+        // missing .tiltignore must ignore nothing.
+        let mut out = Vec::new();
+        if !self.tiltignore.patterns.is_empty() {
+            out.push(self.tiltignore.clone());
+        }
         out.extend(self.settings.watch_ignores.iter().cloned());
         out
     }

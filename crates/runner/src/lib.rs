@@ -244,10 +244,10 @@ impl Loop {
                 }
             }
             self.publish(decision.holds, now);
-            if self.state.mode == EngineMode::Ci {
-                if let Some(verdict) = ci_status(&self.state, now) {
-                    break Outcome::Ci(verdict);
-                }
+            if self.state.mode == EngineMode::Ci
+                && let Some(verdict) = ci_status(&self.state, now)
+            {
+                break Outcome::Ci(verdict);
             }
             tokio::select! {
                 input = inputs.recv() => match input {

@@ -14,15 +14,16 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{Input, append_log};
 
 enum Request {
-    Start {
-        span_id: SpanId,
-        launcher: Launcher,
-        cmd: Cmd,
-        probe: Option<Probe>,
-    },
-    Stop {
-        done: Option<oneshot::Sender<()>>,
-    },
+    // Boxed: a start carries a whole launcher and command, a stop almost nothing.
+    Start(Box<StartRequest>),
+    Stop { done: Option<oneshot::Sender<()>> },
+}
+
+struct StartRequest {
+    span_id: SpanId,
+    launcher: Launcher,
+    cmd: Cmd,
+    probe: Option<Probe>,
 }
 
 /// The handle the loop keeps per resource.
@@ -80,12 +81,12 @@ impl ServeCtl {
         cmd: Cmd,
         probe: Option<Probe>,
     ) {
-        let _ = self.tx.send(Request::Start {
+        let _ = self.tx.send(Request::Start(Box::new(StartRequest {
             span_id,
             launcher,
             cmd,
             probe,
-        });
+        })));
     }
 
     pub(crate) fn stop(&self) {
@@ -122,7 +123,8 @@ async fn supervise(reporter: Reporter, mut requests: mpsc::UnboundedReceiver<Req
                         let _ = done.send(());
                     }
                 }
-                Some(Request::Start { span_id, launcher, cmd, probe }) => {
+                Some(Request::Start(start)) => {
+                    let StartRequest { span_id, launcher, cmd, probe } = *start;
                     if let Some((_, mut server, _)) = current.take() {
                         server.stop().await;
                     }

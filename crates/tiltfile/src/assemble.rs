@@ -147,13 +147,7 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
 fn read_tiltignore(path: &std::path::Path) -> IgnoreSet {
     let base_path = path.parent().map(PathBuf::from).unwrap_or_default();
     let patterns = std::fs::read_to_string(path)
-        .map(|text| {
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|text| crate::paths::parse_ignore_file(&text))
         .unwrap_or_default();
     IgnoreSet {
         base_path,

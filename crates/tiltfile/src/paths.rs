@@ -88,6 +88,33 @@ pub(crate) fn go_io_error(op: &str, path: &Path, err: &std::io::Error) -> String
     format!("{op} {}: {reason}", path.display())
 }
 
+/// Reads `.dockerignore` / `.tiltignore` text as moby's reader does: `#` starts a comment
+/// only in column 1, lines are trimmed and cleaned, a leading `/` is dropped (patterns are
+/// anchored at the base anyway), and `!` keeps its meaning.
+pub(crate) fn parse_ignore_file(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let mut pattern = line.trim();
+        if pattern.is_empty() {
+            continue;
+        }
+        let negate = pattern.starts_with('!');
+        if negate {
+            pattern = pattern[1..].trim_start();
+        }
+        let cleaned = clean(Path::new(pattern));
+        let mut text = cleaned.to_string_lossy().into_owned();
+        if text.len() > 1 && text.starts_with('/') {
+            text.remove(0);
+        }
+        out.push(if negate { format!("!{text}") } else { text });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +125,12 @@ mod tests {
         assert_eq!(clean(Path::new("/../a")), PathBuf::from("/a"));
         assert_eq!(clean(Path::new("a/../..")), PathBuf::from(".."));
         assert_eq!(clean(Path::new("")), PathBuf::from("."));
+    }
+
+    #[test]
+    fn ignore_files_read_like_moby() {
+        let text = "# comment\n  # not a comment\n/node_modules\n\n  build/  \n!keep/../keep.txt\n";
+        assert_eq!(parse_ignore_file(text), ["# not a comment", "node_modules", "build", "!keep.txt"]);
     }
 
     #[test]

@@ -17,6 +17,11 @@
 //! directory (`.lilt/browser/<name>/` next to the main Tiltfile), so logins and settings
 //! survive restarts and never touch the user's everyday browser profile.
 
+#![expect(
+    clippy::too_many_arguments,
+    reason = "builtins take their keyword parameters one by one"
+)]
+
 use anyhow::{Context, bail};
 use lilt_model::{
     BrowserLaunch, ButtonAction, ButtonLocation, UiButton, serde_json_free::Json as FreeJson,

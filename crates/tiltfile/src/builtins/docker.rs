@@ -141,12 +141,7 @@ fn dockerignore(state: &TiltState, context: &Path, dockerfile: Option<&Path>) ->
     };
     state.record_config_file(path.clone());
     match std::fs::read_to_string(&path) {
-        Ok(text) => text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_owned)
-            .collect(),
+        Ok(text) => crate::paths::parse_ignore_file(&text),
         Err(_) => Vec::new(),
     }
 }
