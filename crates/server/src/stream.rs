@@ -59,16 +59,14 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
     let mut snapshots = state.deps.snapshots.clone();
     snapshots.borrow_and_update();
     let mut shutdown = state.shutdown.clone();
-    let mut sent = Sent::default();
 
     let first = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || complete(&state)).await
     };
-    let Ok((message, new_sent)) = first else {
+    let Ok((message, mut sent)) = first else {
         return;
     };
-    sent = new_sent.unwrap_or(sent);
     if !send(&mut sink, message).await {
         return;
     }
@@ -105,7 +103,19 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
             _ = tokio::time::sleep_until(last_send + MIN_INTERVAL), if dirty => {
                 dirty = false;
                 snapshots.borrow_and_update();
-                match next_message(&state, &mut sent) {
+                // Off the async workers: a fallback to a complete View can take a while.
+                let task_state = state.clone();
+                let mut task_sent = std::mem::take(&mut sent);
+                let Ok((next, new_sent)) = tokio::task::spawn_blocking(move || {
+                    let next = next_message(&task_state, &mut task_sent);
+                    (next, task_sent)
+                })
+                .await
+                else {
+                    break;
+                };
+                sent = new_sent;
+                match next {
                     Next::Message(message) => {
                         if !send(&mut sink, message).await {
                             break;
@@ -135,7 +145,7 @@ async fn send_raw(
 }
 
 /// The complete View and what the client has after it.
-fn complete(state: &AppState) -> (String, Option<Sent>) {
+fn complete(state: &AppState) -> (String, Sent) {
     let (json, checkpoint) = complete_view_json(state, true);
     let objs = state.objects();
     let sent = Sent {
@@ -152,7 +162,7 @@ fn complete(state: &AppState) -> (String, Option<Sent>) {
             .collect(),
         checkpoint,
     };
-    (json, Some(sent))
+    (json, sent)
 }
 
 /// The delta since `sent` (updating it), or a complete View when lines the client never
@@ -171,9 +181,7 @@ fn next_message(state: &AppState, sent: &mut Sent) -> Next {
                 drop(lines);
                 drop(store);
                 let (json, new_sent) = complete(state);
-                if let Some(new_sent) = new_sent {
-                    *sent = new_sent;
-                }
+                *sent = new_sent;
                 return Next::Message(json);
             }
             let mut out = String::with_capacity(lines.iter().map(|l| l.text.len() + 96).sum());
