@@ -211,3 +211,41 @@ async fn socket_closes_when_the_engine_goes_away() {
     .await;
     assert_eq!(end, Ok(true));
 }
+
+#[tokio::test]
+async fn bursts_are_coalesced_into_few_complete_deltas() {
+    let s = start(sample_snapshot(), sample_logs()).await;
+    let mut ws = ws_connect(s.addr, &[("X-Tilt-Token", TOKEN)])
+        .await
+        .unwrap();
+    ws_next(&mut ws).await;
+    for idx in 0..50 {
+        let mut snap = sample_snapshot();
+        snap.fatal_error = format!("error {idx}");
+        s.snapshots.send(Arc::new(snap)).unwrap();
+    }
+    // Intermediate states may be skipped; every message carries a change, and the last
+    // state always arrives.
+    let mut messages = 0;
+    loop {
+        let delta = ws_next(&mut ws).await;
+        messages += 1;
+        assert!(delta.get("uiSession").is_some(), "an empty delta: {delta}");
+        if delta["uiSession"]["status"]["fatalError"] == "error 49" {
+            break;
+        }
+    }
+    assert!(messages <= 50);
+}
+
+#[tokio::test]
+async fn unknown_api_paths_are_not_found() {
+    let s = start(sample_snapshot(), sample_logs()).await;
+    assert_eq!(s.get_authed("/api/nope").await.status, 404);
+    assert_eq!(
+        s.get_authed("/proxy/apis/tilt.dev/v1alpha1/uiresources/api")
+            .await
+            .status,
+        404
+    );
+}
