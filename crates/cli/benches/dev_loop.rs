@@ -13,7 +13,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn main() {
     // `cargo bench` passes `--bench`; anything else (such as a filter) is ignored.
-    let samples = std::env::var("LILT_BENCH_SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let samples = std::env::var("LILT_BENCH_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
     file_to_cmd(samples);
     idle(50, Duration::from_secs(30));
 }
@@ -29,7 +32,10 @@ fn lilt_up(dir: &Path) -> Child {
 }
 
 fn now_nanos() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
 }
 
 fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
@@ -60,7 +66,10 @@ fn file_to_cmd(samples: usize) {
     let mut child = lilt_up(dir.path());
     let started = dir.path().join("started");
     let read = || std::fs::read_to_string(&started).unwrap_or_default();
-    assert!(wait_for(|| !read().is_empty()), "initial run did not happen");
+    assert!(
+        wait_for(|| !read().is_empty()),
+        "initial run did not happen"
+    );
     // Let the initial run and its file events settle.
     std::thread::sleep(Duration::from_millis(500));
     let mut latencies = Vec::with_capacity(samples);

@@ -4,6 +4,7 @@ mod down;
 mod terminal;
 mod tiltfile_result;
 mod tiltfile_result_k8s;
+mod token;
 mod up;
 mod why;
 
@@ -60,6 +61,10 @@ enum Command {
         /// Print plain log lines prefixed with the resource name instead of a status view.
         #[arg(long)]
         stream: bool,
+        /// How long file changes must pause before lilt acts on them (Go duration; Tilt
+        /// uses 200ms).
+        #[arg(long, env = "LILT_WATCH_WINDOW", default_value = "20ms")]
+        watch_window: String,
         /// Resources to enable (with their dependencies), then Tiltfile args after `--`.
         args: Vec<String>,
     },
@@ -142,6 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             file,
             server,
             stream,
+            watch_window,
             args,
         } => up::run(
             EngineMode::Up,
@@ -152,6 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 host: server.host,
                 stream,
                 timeout: None,
+                watch_window: Some(parse_duration(&watch_window)?),
             },
         ),
         Command::Ci {
@@ -170,6 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     host: server.host,
                     stream: true,
                     timeout: Some(timeout),
+                    watch_window: None,
                 },
             )
         }

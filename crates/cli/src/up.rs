@@ -18,6 +18,8 @@ pub(crate) struct UpOptions {
     pub(crate) host: String,
     pub(crate) stream: bool,
     pub(crate) timeout: Option<Duration>,
+    /// The file-watch quiet window; `None` keeps the default.
+    pub(crate) watch_window: Option<Duration>,
 }
 
 /// Runs until stopped (`up`) or until the verdict (`ci`); returns the exit code.
@@ -31,9 +33,12 @@ pub(crate) fn run(mode: EngineMode, opts: UpOptions) -> anyhow::Result<u8> {
 
 async fn run_async(mode: EngineMode, opts: UpOptions) -> anyhow::Result<u8> {
     let mut config = RunnerConfig::new(opts.file.clone(), mode);
-    config.args = opts.args;
+    config.args = opts.args.clone();
     config.web_port = opts.port;
     config.web_host = opts.host.clone();
+    if let Some(window) = opts.watch_window {
+        config.watcher.coalesce.quiet = window;
+    }
     if let Some(timeout) = opts.timeout {
         // `--timeout 0` means no timeout.
         config.ci_timeout = if timeout.is_zero() {
@@ -45,7 +50,18 @@ async fn run_async(mode: EngineMode, opts: UpOptions) -> anyhow::Result<u8> {
     let mut started = lilt_runner::start(config)?;
     let handle = started.handle.clone();
 
-    let url = format!("http://{}:{}/", display_host(&opts.host), opts.port);
+    let web = if opts.port == 0 {
+        None
+    } else {
+        Some(start_web(&opts, &handle).await?)
+    };
+    let url = match &web {
+        Some(web) => web.url.clone(),
+        None => "(web server off: --port 0)".to_owned(),
+    };
+    if !(mode == EngineMode::Up && !opts.stream && std::io::stdout().is_terminal()) {
+        println!("lilt: dashboard at {url}");
+    }
     let show_status = mode == EngineMode::Up && !opts.stream && std::io::stdout().is_terminal();
     let printer = if show_status {
         tokio::spawn(terminal::status_view(handle.snapshots.clone(), url))
@@ -68,6 +84,9 @@ async fn run_async(mode: EngineMode, opts: UpOptions) -> anyhow::Result<u8> {
     // logs written while stopping) and returns.
     drop(handle);
     let _ = tokio::time::timeout(Duration::from_secs(2), printer).await;
+    if let Some(web) = web {
+        web.stop().await;
+    }
     Ok(match outcome {
         Outcome::Stopped => 0,
         Outcome::Ci(CiOutcome::Success) => {
@@ -100,4 +119,78 @@ fn display_host(host: &str) -> &str {
         "0.0.0.0" | "" => "127.0.0.1",
         h => h,
     }
+}
+
+/// The running dashboard server.
+struct Web {
+    url: String,
+    token_file: std::path::PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Web {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+        let _ = std::fs::remove_file(&self.token_file);
+    }
+}
+
+/// Binds the dashboard, writes the token file for client commands, and serves in the
+/// background. The token reaches a browser only through the printed URL.
+async fn start_web(opts: &UpOptions, handle: &lilt_runner::RunnerHandle) -> anyhow::Result<Web> {
+    let token = lilt_server::generate_token()?;
+    let loopback = matches!(
+        opts.host.as_str(),
+        "localhost" | "127.0.0.1" | "::1" | "[::1]"
+    );
+    let config = lilt_server::ServerConfig {
+        token: token.clone(),
+        host: opts.host.clone(),
+        port: opts.port,
+        allowed_hosts: if loopback {
+            Vec::new()
+        } else {
+            vec![opts.host.clone()]
+        },
+    };
+    let listener = lilt_server::bind(&config).await.map_err(|e| {
+        anyhow::anyhow!(
+            "lilt cannot start because another process is using port {} ({e}); stop it or pass --port",
+            opts.port
+        )
+    })?;
+    if !loopback {
+        eprintln!(
+            "lilt: WARNING: the dashboard listens on {}, which other machines may reach; every request still needs the session token",
+            opts.host
+        );
+    }
+    let token_file = crate::token::write_token(opts.port, &token)?;
+    let deps = lilt_server::ServerDeps {
+        snapshots: handle.snapshots.clone(),
+        logs: handle.logs.clone(),
+        actions: handle.actions.clone(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        if let Err(e) = lilt_server::serve(listener, config, deps, shutdown).await {
+            eprintln!("lilt: web server stopped: {e}");
+        }
+    });
+    let url = format!(
+        "http://{}:{}/?token={token}",
+        display_host(&opts.host),
+        opts.port
+    );
+    Ok(Web {
+        url,
+        token_file,
+        stop,
+        task,
+    })
 }

@@ -24,17 +24,23 @@ fn main() {
 pub fn write_project(dir: &Path) -> PathBuf {
     let mut tiltfile = String::from("# generated: 200 local resources, 50 images\n");
     tiltfile.push_str("load('./lib.star', 'labels_for')\n");
-    tiltfile.push_str("update_settings(max_parallel_updates=4, suppress_unused_image_warnings='*')\n");
+    tiltfile
+        .push_str("update_settings(max_parallel_updates=4, suppress_unused_image_warnings='*')\n");
     for i in 0..50 {
         let ctx = dir.join(format!("svc{i}"));
         std::fs::create_dir_all(&ctx).expect("create context dir");
-        std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY . /app\n").expect("write Dockerfile");
+        std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY . /app\n")
+            .expect("write Dockerfile");
         tiltfile.push_str(&format!(
             "docker_build('registry.local/svc{i}', 'svc{i}', build_args={{'N': '{i}'}}, ignore=['*.tmp'],\n    live_update=[sync('svc{i}', '/app'), run('make', trigger=['svc{i}/Makefile'])])\n"
         ));
     }
     for i in 0..200 {
-        let deps = if i > 0 { format!("resource_deps=['res{}'], ", i - 1) } else { String::new() };
+        let deps = if i > 0 {
+            format!("resource_deps=['res{}'], ", i - 1)
+        } else {
+            String::new()
+        };
         tiltfile.push_str(&format!(
             "local_resource('res{i}', cmd='echo {i}', deps=['src/{i}'], {deps}labels=labels_for({i}),\n    serve_cmd='sleep 1000' if {i} % 4 == 0 else '', env={{'I': '{i}'}}, links=['localhost:{port}'])\n",
             port = 8000 + i
@@ -56,7 +62,11 @@ fn evaluate_200_resources_50_images(bencher: divan::Bencher) {
     let tiltfile = write_project(dir.path());
     let opts = LoadOptions::new(tiltfile, "up");
     let first = load(&opts);
-    assert!(first.error.is_none(), "benchmark Tiltfile must load: {:?}", first.error);
+    assert!(
+        first.error.is_none(),
+        "benchmark Tiltfile must load: {:?}",
+        first.error
+    );
     assert_eq!(first.plan.manifests.len(), 200);
     assert_eq!(first.plan.images.len(), 50);
     bencher.bench(|| load(divan::black_box(&opts)));
