@@ -38,9 +38,22 @@ pub struct ButtonClick {
 /// What the dashboard and CLI clients can ask the runner to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Trigger { resource: String },
-    SetTriggerMode { resources: Vec<String>, mode: TriggerMode },
-    SetEnabled { resources: Vec<String>, enabled: bool },
-    SetTiltfileArgs { args: Vec<String> },
-    ClickButton { name: String, inputs: Vec<(String, String)> },
+    Trigger {
+        resource: String,
+    },
+    SetTriggerMode {
+        resources: Vec<String>,
+        mode: TriggerMode,
+    },
+    SetEnabled {
+        resources: Vec<String>,
+        enabled: bool,
+    },
+    SetTiltfileArgs {
+        args: Vec<String>,
+    },
+    ClickButton {
+        name: String,
+        inputs: Vec<(String, String)>,
+    },
 }

@@ -22,10 +22,21 @@ pub struct ButtonInput {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ButtonInputKind {
-    Text { default_value: String, placeholder: String },
-    Bool { default_value: bool, true_string: String, false_string: String },
-    Hidden { value: String },
-    Choice { choices: Vec<String> },
+    Text {
+        default_value: String,
+        placeholder: String,
+    },
+    Bool {
+        default_value: bool,
+        true_string: String,
+        false_string: String,
+    },
+    Hidden {
+        value: String,
+    },
+    Choice {
+        choices: Vec<String>,
+    },
 }
 
 /// What a click does.

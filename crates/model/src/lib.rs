@@ -16,11 +16,11 @@ mod probe;
 mod resource;
 mod settings;
 
+pub use api_object::ApiObject;
 pub use button::{
     BrowserLaunch, ButtonAction, ButtonInput, ButtonInputKind, ButtonLocation, UiButton,
     serde_json_free,
 };
-pub use api_object::ApiObject;
 pub use cmd::Cmd;
 pub use compose::{ComposeProject, DockerComposeBuild, DockerComposeTarget};
 pub use image::{

@@ -23,6 +23,8 @@ pub(crate) const DEFAULT_REPO_NAME: &str = "default";
 pub(crate) const DEFAULT_REPO_URL: &str = "https://github.com/tilt-dev/tilt-extensions";
 /// Points the default extension repository at a directory or another URL.
 pub(crate) const REPO_ENV: &str = "LILT_EXTENSIONS_REPO";
+/// An empty directory in the extension cache named like Tilt's module directory.
+const TILT_MODULES_MARKER: &str = "tilt_modules";
 
 /// Why an extension could not be found.
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +276,11 @@ fn fetch(
         reason,
     };
     let pinned = !git_ref.is_empty() && git_ref != "HEAD";
+    // Tilt clones into `<data dir>/tilt_modules`, and extensions such as helm_remote and
+    // git_resource find their cache directory by walking up from their own file until
+    // a directory holds `tilt_modules`. The marker makes them settle on the cache root.
+    std::fs::create_dir_all(cache_dir(state).join(TILT_MODULES_MARKER))
+        .map_err(|e| fail(e.to_string()))?;
     if !dest.join(".git").exists() {
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;

@@ -130,7 +130,10 @@ mod tests {
     #[test]
     fn ignore_files_read_like_moby() {
         let text = "# comment\n  # not a comment\n/node_modules\n\n  build/  \n!keep/../keep.txt\n";
-        assert_eq!(parse_ignore_file(text), ["# not a comment", "node_modules", "build", "!keep.txt"]);
+        assert_eq!(
+            parse_ignore_file(text),
+            ["# not a comment", "node_modules", "build", "!keep.txt"]
+        );
     }
 
     #[test]
