@@ -1,5 +1,6 @@
 //! The `lilt` binary: command-line parsing, exit codes, and wiring of the crates.
 
+mod client;
 mod down;
 mod terminal;
 mod tiltfile_result;
@@ -105,6 +106,115 @@ enum Command {
         #[command(subcommand)]
         command: AlphaCommand,
     },
+    /// Display resources of a running lilt: `lilt get uiresources [NAME...]`.
+    Get {
+        #[command(flatten)]
+        connect: client::ConnectFlags,
+        /// `uiresources` (also `uiresource`, `uir`) then names, or `uiresource/NAME`.
+        #[arg(required = true)]
+        args: Vec<String>,
+        /// Output format: json, yaml, wide or name.
+        #[arg(short, long)]
+        output: Option<String>,
+        /// After listing, print the resources that change, as they change.
+        #[arg(short, long)]
+        watch: bool,
+    },
+    /// Print the logs of a running lilt (optionally only those of some resources).
+    Logs {
+        #[command(flatten)]
+        connect: client::ConnectFlags,
+        /// Resources whose logs to print (all when none).
+        resources: Vec<String>,
+        /// Keep printing new lines until lilt stops.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only lines at most this old (Go duration such as `5m`, `1h`, `30s`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Number of lines to show from the end of the logs (-1 for all).
+        #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+        tail: i64,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Log source: all, build or runtime.
+        #[arg(long, default_value = "all")]
+        source: String,
+        /// Only lines of this level: warn or error.
+        #[arg(long, default_value = "")]
+        level: String,
+    },
+    /// Trigger an update for a resource of a running lilt.
+    Trigger {
+        #[command(flatten)]
+        connect: client::ConnectFlags,
+        /// The resource to update.
+        resource: String,
+    },
+    /// Enable resources of a running lilt: `--all`, `[--only] RESOURCE...` or `-l LABEL`.
+    Enable {
+        #[command(flatten)]
+        connect: client::ConnectFlags,
+        /// Enable all resources.
+        #[arg(long)]
+        all: bool,
+        /// Enable the named resources and disable all the others.
+        #[arg(long)]
+        only: bool,
+        /// Enable all resources with these labels.
+        #[arg(short = 'l', long = "labels", value_delimiter = ',')]
+        labels: Vec<String>,
+        /// Resources to enable.
+        resources: Vec<String>,
+    },
+    /// Disable resources of a running lilt: `--all`, `RESOURCE...` or `-l LABEL`.
+    Disable {
+        #[command(flatten)]
+        connect: client::ConnectFlags,
+        /// Disable all resources.
+        #[arg(long)]
+        all: bool,
+        /// Disable all resources with these labels.
+        #[arg(short = 'l', long = "labels", value_delimiter = ',')]
+        labels: Vec<String>,
+        /// Resources to disable.
+        resources: Vec<String>,
+    },
+    /// Change the Tiltfile args of a running lilt (it reloads the Tiltfile); with none,
+    /// edit them in $TILT_EDITOR or $EDITOR.
+    Args {
+        #[command(flatten)]
+        connect: client::ConnectFlags,
+        /// Clear the Tiltfile args, as if lilt had been started without any.
+        #[arg(long)]
+        clear: bool,
+        /// The new Tiltfile args (put flags after `--`).
+        args: Vec<String>,
+    },
+    /// Wait until resources of a running lilt are ready:
+    /// `lilt wait --for=condition=Ready uiresource/NAME...`.
+    Wait {
+        #[command(flatten)]
+        connect: client::ConnectFlags,
+        /// The condition: `condition=Ready`.
+        #[arg(long = "for", required = true)]
+        condition: String,
+        /// Give up after this long (Go duration).
+        #[arg(long, default_value = "30s")]
+        timeout: String,
+        /// `uiresource/NAME...`.
+        #[arg(required = true)]
+        args: Vec<String>,
+    },
+    /// Describe resources of a running lilt: `lilt describe uiresource [NAME]`.
+    Describe {
+        #[command(flatten)]
+        connect: client::ConnectFlags,
+        /// `uiresource` then a name (or name prefix), or `uiresource/NAME`.
+        #[arg(required = true)]
+        args: Vec<String>,
+    },
     /// Print the version.
     Version,
 }
@@ -186,6 +296,97 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Alpha {
             command: AlphaCommand::TiltfileResult { file, args },
         } => tiltfile_result_cmd(file, args, verbose),
+        Command::Get {
+            connect,
+            args,
+            output,
+            watch,
+        } => client::get(
+            connect,
+            client::GetOptions {
+                args,
+                output,
+                watch,
+            },
+        ),
+        Command::Logs {
+            connect,
+            resources,
+            follow,
+            since,
+            tail,
+            json,
+            source,
+            level,
+        } => {
+            let since = since.as_deref().map(parse_duration).transpose()?;
+            client::logs(
+                connect,
+                client::LogsOptions {
+                    resources,
+                    follow,
+                    since,
+                    tail,
+                    json,
+                    source,
+                    level,
+                },
+            )
+        }
+        Command::Trigger { connect, resource } => client::trigger(connect, resource),
+        Command::Enable {
+            connect,
+            all,
+            only,
+            labels,
+            resources,
+        } => client::enable(
+            connect,
+            client::EnableOptions {
+                enable: true,
+                all,
+                only,
+                labels,
+                resources,
+            },
+        ),
+        Command::Disable {
+            connect,
+            all,
+            labels,
+            resources,
+        } => client::enable(
+            connect,
+            client::EnableOptions {
+                enable: false,
+                all,
+                only: false,
+                labels,
+                resources,
+            },
+        ),
+        Command::Args {
+            connect,
+            clear,
+            args,
+        } => client::args(connect, client::ArgsOptions { clear, args }),
+        Command::Wait {
+            connect,
+            condition,
+            timeout,
+            args,
+        } => {
+            let timeout = parse_duration(&timeout)?;
+            client::wait(
+                connect,
+                client::WaitOptions {
+                    condition,
+                    args,
+                    timeout,
+                },
+            )
+        }
+        Command::Describe { connect, args } => client::describe(connect, args),
     }
 }
 

@@ -46,7 +46,6 @@ pub(crate) fn write_token(port: u16, token: &str) -> std::io::Result<PathBuf> {
 }
 
 /// Reads the token of the lilt serving on `port` (for client commands).
-#[expect(dead_code, reason = "client commands land next; remove this when they call it")]
 pub(crate) fn read_token(port: u16) -> std::io::Result<String> {
     Ok(std::fs::read_to_string(token_path(port))?.trim().to_owned())
 }

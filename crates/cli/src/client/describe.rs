@@ -1,0 +1,277 @@
+//! `lilt describe uiresource [NAME]`: a readable, kubectl-describe-style account of
+//! resources: labels, type, statuses, hold reason, endpoints, process, build history.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use anyhow::bail;
+use serde_json::Value;
+
+use super::time::{age_of, build_duration, parse_rfc3339};
+use super::view::{self, ViewState};
+use super::{Client, ConnectFlags};
+
+pub(crate) async fn run(flags: ConnectFlags, args: Vec<String>) -> anyhow::Result<u8> {
+    let names = view::uiresource_names(&args, "describe")?;
+    let client = Client::connect(&flags).await?;
+    let state = view::state_of(&client.view(false).await?);
+    let now = SystemTime::now();
+    let mut missing = Vec::new();
+    let mut shown = Vec::new();
+    if names.is_empty() {
+        shown = state.resources();
+    }
+    for name in &names {
+        let found = matching(&state, name);
+        if found.is_empty() {
+            missing.push(name);
+        }
+        shown.extend(found);
+    }
+    let texts: Vec<String> = shown.iter().map(|r| describe(r, now)).collect();
+    print!("{}", texts.join("\n\n"));
+    if !texts.is_empty() {
+        println!();
+    }
+    for name in &missing {
+        eprintln!("Error from server (NotFound): uiresources.tilt.dev {name:?} not found");
+    }
+    if !missing.is_empty() {
+        return Ok(1);
+    }
+    if shown.is_empty() {
+        bail!("no uiresources found");
+    }
+    Ok(0)
+}
+
+/// The resource named exactly, else those whose names start with `prefix` (kubectl's rule).
+fn matching<'a>(state: &'a ViewState, prefix: &str) -> Vec<&'a Value> {
+    if let Some(res) = state.resource(prefix) {
+        return vec![res];
+    }
+    state
+        .resources()
+        .into_iter()
+        .filter(|r| view::object_name(r).starts_with(prefix))
+        .collect()
+}
+
+/// The description of one resource.
+fn describe(res: &Value, now: SystemTime) -> String {
+    let status = &res["status"];
+    let mut out = String::new();
+    let labels = view::labels(res);
+    let field = |out: &mut String, indent: usize, key: &str, value: &str| {
+        let key = format!("{key}:");
+        let _ = writeln!(
+            out,
+            "{:indent$}{key:<width$}{value}",
+            "",
+            width = 20 - indent
+        );
+    };
+    field(&mut out, 0, "Name", view::object_name(res));
+    field(&mut out, 0, "Kind", "UIResource");
+    field(&mut out, 0, "API Version", "tilt.dev/v1alpha1");
+    field(
+        &mut out,
+        0,
+        "Labels",
+        &if labels.is_empty() {
+            "<none>".to_owned()
+        } else {
+            labels.join(", ")
+        },
+    );
+    field(&mut out, 0, "Type", view::resource_type(res));
+    field(&mut out, 0, "Trigger Mode", view::trigger_mode(res));
+    let _ = writeln!(out, "Status:");
+    let ready = if view::is_ready(res) { "True" } else { "False" };
+    field(&mut out, 2, "Ready", ready);
+    field(&mut out, 2, "Update Status", view::update_status(res));
+    field(&mut out, 2, "Runtime Status", view::runtime_status(res));
+    field(
+        &mut out,
+        2,
+        "Disable Status",
+        status["disableStatus"]["state"]
+            .as_str()
+            .unwrap_or("Enabled"),
+    );
+    field(
+        &mut out,
+        2,
+        "Waiting",
+        &view::hold_reason(res).unwrap_or_else(|| "<none>".to_owned()),
+    );
+    field(&mut out, 2, "Queued", bool_text(&status["queued"]));
+    field(
+        &mut out,
+        2,
+        "Pending Changes",
+        bool_text(&status["hasPendingChanges"]),
+    );
+    if let Some(since) = status["pendingBuildSince"].as_str() {
+        field(&mut out, 2, "Pending Since", &timestamp(Some(since), now));
+    }
+    field(
+        &mut out,
+        2,
+        "Last Deploy Time",
+        &timestamp(status["lastDeployTime"].as_str(), now),
+    );
+    let current = &status["currentBuild"];
+    let current_text = match current["startTime"].as_str() {
+        Some(start) => format!("started {}", timestamp(Some(start), now)),
+        None => "<none>".to_owned(),
+    };
+    field(&mut out, 2, "Current Build", &current_text);
+    let links: Vec<String> = status["endpointLinks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| {
+            let url = l["url"].as_str()?;
+            Some(match l["name"].as_str().filter(|n| !n.is_empty()) {
+                Some(name) => format!("{url} ({name})"),
+                None => url.to_owned(),
+            })
+        })
+        .collect();
+    if links.is_empty() {
+        field(&mut out, 2, "Endpoints", "<none>");
+    } else {
+        let _ = writeln!(out, "  Endpoints:");
+        for link in links {
+            let _ = writeln!(out, "    {link}");
+        }
+    }
+    let local = &status["localResourceInfo"];
+    if local.is_object() {
+        let _ = writeln!(out, "  Local Resource:");
+        let pid = local["pid"]
+            .as_u64()
+            .filter(|p| *p > 0)
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "<none>".to_owned());
+        field(&mut out, 4, "PID", &pid);
+        field(&mut out, 4, "Is Test", bool_text(&local["isTest"]));
+    }
+    let history = status["buildHistory"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if history.is_empty() {
+        let _ = write!(out, "Build History:      <none>");
+        return out;
+    }
+    let _ = writeln!(out, "Build History:");
+    for (i, build) in history.iter().enumerate() {
+        let start = build["startTime"].as_str();
+        let duration = match (
+            start.and_then(parse_rfc3339),
+            build["finishTime"].as_str().and_then(parse_rfc3339),
+        ) {
+            (Some(s), Some(f)) => build_duration(f.duration_since(s).unwrap_or_default()),
+            _ => "?".to_owned(),
+        };
+        let error = build["error"].as_str().unwrap_or_default().trim();
+        let result = if error.is_empty() { "ok" } else { "error" };
+        let crash = if build["isCrashRebuild"].as_bool() == Some(true) {
+            " (crash rebuild)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  #{:<3} {}   {duration}   {result}{crash}",
+            i + 1,
+            timestamp(start, now)
+        );
+        for line in error.lines() {
+            let _ = writeln!(out, "        {line}");
+        }
+        for warning in build["warnings"].as_array().into_iter().flatten() {
+            if let Some(w) = warning.as_str() {
+                let _ = writeln!(out, "        warning: {}", w.trim());
+            }
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+fn bool_text(v: &Value) -> &'static str {
+    if v.as_bool() == Some(true) {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+/// `2026-11-26T07:00:00.123456Z (12s ago)`, or `<none>`.
+fn timestamp(text: Option<&str>, now: SystemTime) -> String {
+    match text.filter(|t| parse_rfc3339(t).is_some()) {
+        Some(t) => format!("{t} ({} ago)", age_of(Some(t), now)),
+        None => "<none>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn describes_statuses_endpoints_process_and_builds() {
+        let res = json!({"metadata": {"name": "api", "labels": {"backend": "backend"}}, "status": {
+        "order": 2, "triggerMode": 1, "updateStatus": "error", "runtimeStatus": "ok",
+        "lastDeployTime": "2026-11-26T07:00:02Z", "queued": false, "hasPendingChanges": true,
+        "endpointLinks": [{"url": "http://localhost:8000", "name": "web"}],
+        "localResourceInfo": {"pid": 4242, "isTest": false},
+        "specs": [{"type": "local"}],
+        "disableStatus": {"state": "Enabled"},
+        "buildHistory": [
+            {"error": "", "warnings": [], "startTime": "2026-11-26T07:00:00Z", "finishTime": "2026-11-26T07:00:01.5Z", "spanID": "build:1", "isCrashRebuild": false},
+            {"error": "exit status 2\nno such file", "warnings": ["slow"], "startTime": "2026-11-26T07:00:10Z", "finishTime": "2026-11-26T07:00:10.25Z", "spanID": "build:2", "isCrashRebuild": false},
+        ]}});
+        let now = parse_rfc3339("2026-11-26T07:01:00Z").unwrap();
+        let text = describe(&res, now);
+        for expected in [
+            "Name:               api",
+            "Labels:             backend",
+            "Type:               Local",
+            "Trigger Mode:       manual",
+            "  Ready:            True",
+            "  Update Status:    error",
+            "  Runtime Status:   ok",
+            "  Pending Changes:  true",
+            "  Last Deploy Time: 2026-11-26T07:00:02Z (58s ago)",
+            "    http://localhost:8000 (web)",
+            "    PID:            4242",
+            "  #1   2026-11-26T07:00:00Z (1m ago)   1.5s   ok",
+            "  #2   2026-11-26T07:00:10Z (50s ago)   250ms   error",
+            "        exit status 2",
+            "        no such file",
+            "        warning: slow",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn prefixes_match_like_kubectl() {
+        let state = view::state_of(&json!({"isComplete": true, "uiResources": [
+            {"metadata": {"name": "api"}, "status": {"order": 1}},
+            {"metadata": {"name": "api-db"}, "status": {"order": 2}},
+            {"metadata": {"name": "web"}, "status": {"order": 3}},
+        ]}));
+        fn names(v: Vec<&Value>) -> Vec<&str> {
+            v.into_iter().map(view::object_name).collect()
+        }
+        assert_eq!(names(matching(&state, "api")), ["api"]);
+        assert_eq!(names(matching(&state, "ap")), ["api", "api-db"]);
+        assert!(matching(&state, "x").is_empty());
+    }
+}

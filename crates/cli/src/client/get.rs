@@ -1,0 +1,384 @@
+//! `lilt get uiresources [NAME...]`: the resources as a kubectl-style table, as Tilt's
+//! UIResource objects (`-o json|yaml`), or names; `-w` keeps printing changes as they stream.
+
+use std::io::Write;
+use std::time::SystemTime;
+
+use anyhow::bail;
+use serde_json::{Value, json};
+
+use super::view::{self, ViewState};
+use super::{Client, ConnectFlags};
+
+/// What to get and how to print it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GetOptions {
+    /// `TYPE [NAME...]` or `TYPE/NAME...`.
+    pub(crate) args: Vec<String>,
+    /// `json`, `yaml`, `wide` or `name`; the table when unset.
+    pub(crate) output: Option<String>,
+    pub(crate) watch: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Table,
+    Wide,
+    Json,
+    Yaml,
+    Name,
+}
+
+impl Format {
+    fn parse(text: Option<&str>) -> anyhow::Result<Format> {
+        Ok(match text {
+            None | Some("") => Format::Table,
+            Some("wide") => Format::Wide,
+            Some("json") => Format::Json,
+            Some("yaml") => Format::Yaml,
+            Some("name") => Format::Name,
+            Some(other) => bail!(
+                "unable to match a printer suitable for the output format {other:?}, allowed formats are: json,name,wide,yaml"
+            ),
+        })
+    }
+}
+
+pub(crate) async fn run(flags: ConnectFlags, opts: GetOptions) -> anyhow::Result<u8> {
+    let format = Format::parse(opts.output.as_deref())?;
+    let names = view::uiresource_names(&opts.args, "get")?;
+    let client = Client::connect(&flags).await?;
+    if opts.watch {
+        return watch(&client, &names, format).await;
+    }
+    let state = view::state_of(&client.view(false).await?);
+    let (found, missing) = select(&state, &names);
+    let mut out = std::io::stdout().lock();
+    let single = names.len() == 1;
+    print_batch(&mut out, &found, format, single, SystemTime::now(), None)?;
+    out.flush()?;
+    report_missing(&missing)
+}
+
+/// The resources named (all when none are), and the names not found.
+fn select<'a>(state: &'a ViewState, names: &[String]) -> (Vec<&'a Value>, Vec<String>) {
+    if names.is_empty() {
+        return (state.resources(), Vec::new());
+    }
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for name in names {
+        match state.resource(name) {
+            Some(res) => found.push(res),
+            None => missing.push(name.clone()),
+        }
+    }
+    (found, missing)
+}
+
+fn report_missing(missing: &[String]) -> anyhow::Result<u8> {
+    for name in missing {
+        eprintln!("Error from server (NotFound): uiresources.tilt.dev {name:?} not found");
+    }
+    Ok(if missing.is_empty() { 0 } else { 1 })
+}
+
+/// Column widths of a table, kept across a watch so later rows line up.
+type Widths = Vec<usize>;
+
+/// Prints resources in `format`; a table gets its header unless `widths` carries those of
+/// an earlier batch. Returns the widths used.
+fn print_batch(
+    out: &mut impl Write,
+    resources: &[&Value],
+    format: Format,
+    single: bool,
+    now: SystemTime,
+    widths: Option<&Widths>,
+) -> anyhow::Result<Widths> {
+    match format {
+        Format::Table | Format::Wide => {
+            let wide = format == Format::Wide;
+            let mut rows: Vec<Vec<String>> = Vec::new();
+            if widths.is_none() {
+                rows.push(header(wide).iter().map(|s| s.to_string()).collect());
+            }
+            rows.extend(resources.iter().map(|r| row(r, wide, now)));
+            let mut used = widths.cloned().unwrap_or_default();
+            for row in &rows {
+                used.resize(used.len().max(row.len()), 0);
+                for (w, cell) in used.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            for row in &rows {
+                writeln!(out, "{}", render_row(row, &used))?;
+            }
+            Ok(used)
+        }
+        Format::Name => {
+            for res in resources {
+                writeln!(out, "uiresource.tilt.dev/{}", view::object_name(res))?;
+            }
+            Ok(Vec::new())
+        }
+        Format::Json | Format::Yaml => {
+            let doc = document(resources, single);
+            if format == Format::Json {
+                serde_json::to_writer_pretty(&mut *out, &doc)?;
+                writeln!(out)?;
+            } else {
+                let text = serde_saphyr::to_string(&PlainValue(&doc))?;
+                write!(out, "{text}")?;
+                if !text.ends_with('\n') {
+                    writeln!(out)?;
+                }
+            }
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// Serializes a JSON value with plain numbers: with serde_json's `arbitrary_precision`
+/// (enabled elsewhere in the build) a `Number` would otherwise reach the YAML writer as a
+/// private struct.
+struct PlainValue<'a>(&'a Value);
+
+impl serde::Serialize for PlainValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    serializer.serialize_i64(i)
+                } else if let Some(u) = n.as_u64() {
+                    serializer.serialize_u64(u)
+                } else {
+                    serializer.serialize_f64(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            Value::String(s) => serializer.serialize_str(s),
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&PlainValue(item))?;
+                }
+                seq.end()
+            }
+            Value::Object(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    map.serialize_entry(k, &PlainValue(v))?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// One object when exactly one name was asked for and found, else a `List`, as kubectl does.
+fn document(resources: &[&Value], single: bool) -> Value {
+    if single && resources.len() == 1 {
+        return view::as_api_object(resources[0]);
+    }
+    let items: Vec<Value> = resources.iter().map(|r| view::as_api_object(r)).collect();
+    json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}})
+}
+
+fn header(wide: bool) -> Vec<&'static str> {
+    let mut h = vec![
+        "NAME",
+        "READY",
+        "UPDATE STATUS",
+        "RUNTIME STATUS",
+        "LAST DEPLOY",
+    ];
+    if wide {
+        h.extend(["TYPE", "TRIGGER MODE", "LABELS", "ENDPOINTS", "WAITING"]);
+    }
+    h
+}
+
+fn row(res: &Value, wide: bool, now: SystemTime) -> Vec<String> {
+    let ready = if view::is_disabled(res) {
+        "Disabled"
+    } else if view::is_ready(res) {
+        "True"
+    } else {
+        "False"
+    };
+    let mut cells = vec![
+        view::object_name(res).to_owned(),
+        ready.to_owned(),
+        view::update_status(res).to_owned(),
+        view::runtime_status(res).to_owned(),
+        super::time::age_of(res["status"]["lastDeployTime"].as_str(), now),
+    ];
+    if wide {
+        let labels = view::labels(res);
+        let endpoints: Vec<&str> = res["status"]["endpointLinks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["url"].as_str())
+            .collect();
+        cells.extend([
+            view::resource_type(res).to_owned(),
+            view::trigger_mode(res).to_owned(),
+            none_if_empty(labels.join(",")),
+            none_if_empty(endpoints.join(",")),
+            view::hold_reason(res).unwrap_or_else(|| "<none>".to_owned()),
+        ]);
+    }
+    cells
+}
+
+fn none_if_empty(s: String) -> String {
+    if s.is_empty() { "<none>".to_owned() } else { s }
+}
+
+/// Cells padded to the widths and separated by three spaces, as kubectl's tabwriter does.
+fn render_row(cells: &[String], widths: &[usize]) -> String {
+    let mut line = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        line.push_str(cell);
+        if i + 1 < cells.len() {
+            let pad = widths
+                .get(i)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(cell.chars().count());
+            line.push_str(&" ".repeat(pad + 3));
+        }
+    }
+    line
+}
+
+/// Prints the current resources, then each changed one as the stream reports it, until lilt
+/// stops.
+async fn watch(client: &Client, names: &[String], format: Format) -> anyhow::Result<u8> {
+    let mut stream = client.watch().await?;
+    let mut state = ViewState::default();
+    let mut widths: Option<Widths> = None;
+    let wanted = |name: &str| names.is_empty() || names.iter().any(|n| n == name);
+    while let Some(msg) = stream.next().await? {
+        let first = widths.is_none();
+        let changed = state.apply(&msg);
+        let batch: Vec<&Value> = if first {
+            let (found, _) = select(&state, names);
+            found
+        } else {
+            changed
+                .iter()
+                .filter(|name| wanted(name))
+                .filter_map(|name| state.resource(name))
+                .collect()
+        };
+        if batch.is_empty() && !first {
+            continue;
+        }
+        let mut out = std::io::stdout().lock();
+        // In a watch every object is printed alone, as kubectl does.
+        if matches!(format, Format::Json | Format::Yaml) {
+            for res in &batch {
+                if format == Format::Yaml && !first {
+                    writeln!(out, "---")?;
+                }
+                print_batch(&mut out, &[res], format, true, SystemTime::now(), None)?;
+            }
+            widths = Some(Vec::new());
+        } else {
+            let used = print_batch(
+                &mut out,
+                &batch,
+                format,
+                false,
+                SystemTime::now(),
+                widths.as_ref().filter(|_| !first),
+            )?;
+            widths = Some(used);
+        }
+        out.flush()?;
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn sample() -> ViewState {
+        view::state_of(&json!({
+            "isComplete": true,
+            "uiResources": [
+                {"metadata": {"name": "(Tiltfile)"}, "status": {"order": 1, "updateStatus": "ok", "runtimeStatus": "not_applicable", "lastDeployTime": "2026-11-26T07:00:00Z", "disableStatus": {"state": "Enabled"}}},
+                {"metadata": {"name": "api", "labels": {"backend": "backend"}}, "status": {"order": 2, "updateStatus": "not_applicable", "runtimeStatus": "ok", "lastDeployTime": "2026-11-26T07:00:30Z", "triggerMode": 0, "specs": [{"type": "local"}], "endpointLinks": [{"url": "http://localhost:8000", "name": ""}], "disableStatus": {"state": "Enabled"}}},
+                {"metadata": {"name": "job"}, "status": {"order": 3, "updateStatus": "none", "runtimeStatus": "none", "triggerMode": 2, "disableStatus": {"state": "Disabled"},
+                  "waiting": {"reason": "waiting-for-dependencies", "on": [{"kind": "UIResource", "name": "api"}]}}},
+            ],
+        }))
+    }
+
+    fn now() -> SystemTime {
+        super::super::time::parse_rfc3339("2026-11-26T07:01:00Z").unwrap() + Duration::ZERO
+    }
+
+    fn render(format: Format, names: &[&str]) -> String {
+        let state = sample();
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let (found, _) = select(&state, &names);
+        let mut out = Vec::new();
+        print_batch(&mut out, &found, format, names.len() == 1, now(), None).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn table_like_kubectl() {
+        assert_eq!(
+            render(Format::Table, &[]),
+            "NAME         READY      UPDATE STATUS    RUNTIME STATUS   LAST DEPLOY\n\
+             (Tiltfile)   True       ok               not_applicable   1m\n\
+             api          True       not_applicable   ok               30s\n\
+             job          Disabled   none             none             <none>\n"
+        );
+        let wide = render(Format::Wide, &["api", "job"]);
+        assert!(wide.contains("TYPE      TRIGGER MODE"), "{wide}");
+        assert!(wide.contains("Local     auto"), "{wide}");
+        assert!(wide.contains("http://localhost:8000"), "{wide}");
+        assert!(
+            wide.contains("waiting-for-dependencies (UIResource/api)"),
+            "{wide}"
+        );
+    }
+
+    #[test]
+    fn objects_and_lists() {
+        let one: Value = serde_json::from_str(&render(Format::Json, &["api"])).unwrap();
+        assert_eq!(one["kind"], "UIResource");
+        assert_eq!(one["apiVersion"], "tilt.dev/v1alpha1");
+        assert_eq!(one["metadata"]["name"], "api");
+        let list: Value = serde_json::from_str(&render(Format::Json, &[])).unwrap();
+        assert_eq!(list["kind"], "List");
+        assert_eq!(list["items"].as_array().unwrap().len(), 3);
+        let yaml = render(Format::Yaml, &["api"]);
+        assert!(yaml.contains("kind: UIResource"), "{yaml}");
+        assert!(yaml.contains("triggerMode: 0"), "{yaml}");
+        assert_eq!(
+            render(Format::Name, &["api", "job"]),
+            "uiresource.tilt.dev/api\nuiresource.tilt.dev/job\n"
+        );
+    }
+
+    #[test]
+    fn unknown_formats_are_refused() {
+        let err = Format::parse(Some("xml")).unwrap_err().to_string();
+        assert!(
+            err.contains("allowed formats are: json,name,wide,yaml"),
+            "{err}"
+        );
+    }
+}

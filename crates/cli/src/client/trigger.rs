@@ -1,0 +1,27 @@
+//! `lilt trigger RESOURCE`: asks the running lilt to update a resource now, as Tilt's
+//! `tilt trigger` does (`POST /api/trigger` with the CLI build reason).
+
+use anyhow::bail;
+use serde_json::json;
+
+use super::{Client, ConnectFlags};
+
+/// Tilt's `BuildReasonFlagTriggerCLI`.
+const BUILD_REASON_CLI: i64 = 32;
+
+pub(crate) async fn run(flags: ConnectFlags, resource: String) -> anyhow::Result<u8> {
+    let client = Client::connect(&flags).await?;
+    let payload = json!({"manifest_names": [resource], "build_reason": BUILD_REASON_CLI});
+    let resp = client.post_json("/api/trigger", &payload).await?;
+    let body = resp.text();
+    match resp.status {
+        200 if body.is_empty() => {
+            println!("Successfully triggered update for resource: {resource:?}");
+            Ok(0)
+        }
+        // "resource \"x\" is currently disabled", passed through as Tilt does.
+        200 => bail!("{body}"),
+        404 => bail!("resource {resource:?} not found"),
+        status => bail!("({status}): {body}"),
+    }
+}
