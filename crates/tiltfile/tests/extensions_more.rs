@@ -430,3 +430,284 @@ fn helm_remote_applies_crds_once_the_chart_is_cached() {
         .to_string();
     assert!(err.contains("Could not find root Tiltfile"), "{err}");
 }
+
+#[test]
+fn secret_renders_with_kubectl_and_values_are_scrubbed() {
+    let mut sb = Sandbox::new();
+    sb.env
+        .insert("SOME_TOKEN".to_owned(), "tok-from-env-123".to_owned());
+    let project = sb.project();
+    write(&project.join(".pgpass"), "db:5432:app:app:pg-pass-456\n");
+    write(&project.join("app.env"), "API_KEY=key-789\nMODE=dev\n");
+    write(
+        &project.join("job.yaml"),
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: busybox\n        envFrom:\n        - secretRef:\n            name: api-keys\n",
+    );
+    std::fs::create_dir_all(&project).expect("project dir");
+    run(
+        &project,
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "tls.key",
+            "-out",
+            "tls.crt",
+            "-subj",
+            "/CN=example.com",
+            "-days",
+            "1",
+        ],
+        &[],
+    );
+    let result = sb.eval(
+        "load('ext://secret', 'secret_from_dict', 'secret_create_generic', 'secret_create_tls', 'secret_create_docker_registry')\n\
+         k8s_yaml(secret_from_dict('api-keys', inputs={'TOKEN': os.getenv('SOME_TOKEN')}))\n\
+         secret_create_generic('pgpass', namespace='db', from_file='.pgpass=./.pgpass')\n\
+         secret_create_generic('app-env', from_env_file='app.env', secret_type='Opaque')\n\
+         secret_create_tls('web-tls', 'tls.crt', 'tls.key')\n\
+         secret_create_docker_registry('regcred', username='robot', password='reg-pass-000', server='registry.example.com')\n\
+         k8s_yaml('job.yaml')\n",
+    );
+    let p = plan(&result);
+    assert_eq!(names(p), ["migrate", UNCATEGORIZED_RESOURCE]);
+    let unc = p.manifest(UNCATEGORIZED_RESOURCE).expect("uncategorized");
+    let mut secrets = objects(unc);
+    secrets.sort();
+    assert_eq!(
+        secrets,
+        pairs(&[
+            ("Secret", "api-keys"),
+            ("Secret", "app-env"),
+            ("Secret", "pgpass"),
+            ("Secret", "regcred"),
+            ("Secret", "web-tls"),
+        ])
+    );
+    assert!(yaml(unc).contains("namespace: db"), "{}", yaml(unc));
+    assert!(
+        yaml(unc).contains("type: kubernetes.io/dockerconfigjson"),
+        "{}",
+        yaml(unc)
+    );
+
+    // Every value is recorded for scrubbing, decoded and as written in the YAML.
+    let recorded = |name: &str, key: &str| {
+        p.secrets
+            .iter()
+            .find(|s| s.name == name && s.key == key)
+            .unwrap_or_else(|| panic!("secret {name}/{key} in {:?}", p.secrets))
+    };
+    let token = recorded("api-keys", "TOKEN");
+    assert_eq!(token.value, "tok-from-env-123");
+    assert_eq!(token.value_encoded, "dG9rLWZyb20tZW52LTEyMw==");
+    assert_eq!(
+        recorded("pgpass", ".pgpass").value,
+        "db:5432:app:app:pg-pass-456\n"
+    );
+    assert_eq!(recorded("app-env", "API_KEY").value, "key-789");
+    assert!(
+        recorded("regcred", ".dockerconfigjson")
+            .value
+            .contains("reg-pass-000")
+    );
+    assert!(recorded("web-tls", "tls.key").value.contains("PRIVATE KEY"));
+
+    // `quiet=True, echo_off=True`: neither the commands nor their output reach the log.
+    let log = log_text(&result);
+    for value in [
+        "tok-from-env-123",
+        "pg-pass-456",
+        "key-789",
+        "reg-pass-000",
+        "kubectl",
+    ] {
+        assert!(!log.contains(value), "{value} in {log}");
+    }
+    // Files kubectl reads are not Tiltfile inputs; the YAML file and the extension are.
+    assert!(p.config_files.contains(&project.join("job.yaml")));
+    assert!(p.config_files.contains(&sb.ext_file("secret")));
+    assert!(!p.config_files.contains(&project.join(".pgpass")));
+
+    let err = sb
+        .eval("load('ext://secret', 'secret_create_generic')\nsecret_create_generic('x')\n")
+        .error
+        .expect("no source")
+        .to_string();
+    assert!(err.contains("No secret generator specified"), "{err}");
+}
+
+/// Stands in for a tool that needs a cluster or a registry: appends its argv, then its
+/// stdin, to `$TOOL_RECORD`, and succeeds.
+const RECORDER: &str = "#!/bin/sh\n\
+    { printf '%s' \"$(basename \"$0\")\"; for a in \"$@\"; do printf ' %s' \"$a\"; done; echo; cat; } >> \"$TOOL_RECORD\"\n";
+
+#[test]
+fn cert_manager_installs_and_checks_at_load_time() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let mut sb = Sandbox::new();
+    let bin = sb.base.join("bin");
+    for tool in ["kubectl", "docker", "kind"] {
+        write(&bin.join(tool), RECORDER);
+        std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
+    let record = sb.base.join("record.txt");
+    let path = format!("{}:{}", bin.display(), sb.env["PATH"]);
+    sb.env.insert("PATH".to_owned(), path);
+    sb.env
+        .insert("TOOL_RECORD".to_owned(), record.display().to_string());
+    let result = sb.eval(
+        "load('ext://cert_manager', 'deploy_cert_manager')\n\
+         deploy_cert_manager(version='v1.12.0', load_to_kind=True, kind_cluster_name='dev')\n\
+         local_resource('verify-cert-manager', cmd='kubectl wait --for=condition=Available --timeout=300s -n cert-manager deployment/cert-manager')\n",
+    );
+    let p = plan(&result);
+    // cert_manager registers nothing: everything it does happens while loading.
+    assert_eq!(names(p), ["verify-cert-manager"]);
+    assert!(p.config_files.contains(&sb.ext_file("cert_manager")));
+
+    let calls = std::fs::read_to_string(&record).expect("tools ran");
+    let mut lines = calls.lines();
+    for image in [
+        "cert-manager-controller",
+        "cert-manager-cainjector",
+        "cert-manager-webhook",
+    ] {
+        assert_eq!(
+            lines.next(),
+            Some(format!("docker pull quay.io/jetstack/{image}:v1.12.0").as_str())
+        );
+        assert_eq!(
+            lines.next(),
+            Some(
+                format!("kind load docker-image --name dev quay.io/jetstack/{image}:v1.12.0")
+                    .as_str()
+            )
+        );
+    }
+    assert_eq!(
+        lines.next(),
+        Some(
+            "kubectl apply -f https://github.com/cert-manager/cert-manager/releases/download/v1.12.0/cert-manager.yaml"
+        )
+    );
+    for deployment in [
+        "cert-manager",
+        "cert-manager-cainjector",
+        "cert-manager-webhook",
+    ] {
+        assert_eq!(
+            lines.next(),
+            Some(format!("kubectl wait --for=condition=Available --timeout=300s -n cert-manager deployment/{deployment}").as_str())
+        );
+    }
+    // The check objects go through a shell here-document: `{{}}` became `{}`.
+    assert_eq!(lines.next(), Some("kubectl apply -f -"));
+    let rest: Vec<&str> = lines.collect();
+    let applied = rest.join("\n");
+    assert!(
+        applied.contains("apiVersion: cert-manager.io/v1\nkind: Issuer"),
+        "{applied}"
+    );
+    assert!(applied.contains("  selfSigned: {}\n"), "{applied}");
+    assert!(applied.contains(
+        "kubectl wait --for=condition=Ready --timeout=300s -n cert-manager-test certificate/selfsigned-cert\n"
+    ));
+    assert!(applied.contains("kubectl delete -f -\n"), "{applied}");
+
+    // `print` reaches the log; the silenced commands do not.
+    let log = log_text(&result);
+    for step in [
+        "Loading images to kind",
+        "Installing cert-manager",
+        "Waiting for cert-manager to start",
+        "Testing cert-manager",
+    ] {
+        assert!(log.contains(step), "{step} in {log}");
+    }
+    assert!(!log.contains("quay.io"), "{log}");
+
+    // cert-manager before v1 used the v1alpha2 API for its check objects.
+    std::fs::remove_file(&record).expect("reset record");
+    plan(&sb.eval(
+        "load('ext://cert_manager', 'deploy_cert_manager')\ndeploy_cert_manager(version='v0.16.1')\n",
+    ));
+    let calls = std::fs::read_to_string(&record).expect("tools ran");
+    assert!(!calls.contains("docker pull"), "{calls}");
+    assert!(
+        calls.contains("apiVersion: cert-manager.io/v1alpha2\nkind: Certificate"),
+        "{calls}"
+    );
+}
+
+#[test]
+fn cert_manager_manifest_vendored_into_k8s_yaml() {
+    // The usual alternative to the extension: the release manifest, checked in.
+    let sb = Sandbox::new();
+    write(
+        &sb.project().join("cert-manager.yaml"),
+        include_str!("ext_fixtures/cert_manager/cert-manager.yaml"),
+    );
+    let result = sb.eval(
+        "k8s_yaml('cert-manager.yaml')\n\
+         local_resource('verify-cert-manager', cmd='kubectl wait --for=condition=Available -n cert-manager deployment/cert-manager-webhook', resource_deps=['cert-manager-webhook'])\n",
+    );
+    let p = plan(&result);
+    assert_eq!(
+        names(p),
+        [
+            "cert-manager-cainjector",
+            "cert-manager",
+            "cert-manager-webhook",
+            "verify-cert-manager",
+            UNCATEGORIZED_RESOURCE
+        ]
+    );
+    // Services join the Deployment their selector matches.
+    let controller = p.manifest("cert-manager").expect("controller");
+    assert_eq!(
+        objects(controller),
+        pairs(&[("Service", "cert-manager"), ("Deployment", "cert-manager")])
+    );
+    let webhook = p.manifest("cert-manager-webhook").expect("webhook");
+    assert_eq!(
+        objects(webhook),
+        pairs(&[
+            ("Service", "cert-manager-webhook"),
+            ("Deployment", "cert-manager-webhook")
+        ])
+    );
+    // In Tilt's apply order (kustomize's kind order: validating webhooks go last).
+    let unc = p.manifest(UNCATEGORIZED_RESOURCE).expect("uncategorized");
+    assert_eq!(
+        objects(unc),
+        pairs(&[
+            ("Namespace", "cert-manager"),
+            ("CustomResourceDefinition", "certificates.cert-manager.io"),
+            ("MutatingWebhookConfiguration", "cert-manager-webhook"),
+            ("ServiceAccount", "cert-manager"),
+            ("ServiceAccount", "cert-manager-webhook"),
+            ("ClusterRole", "cert-manager-controller-certificates"),
+            ("ClusterRoleBinding", "cert-manager-controller-certificates"),
+            ("ValidatingWebhookConfiguration", "cert-manager-webhook"),
+        ])
+    );
+    assert_eq!(
+        p.manifest("verify-cert-manager")
+            .expect("verify")
+            .resource_deps,
+        ["cert-manager-webhook"]
+    );
+    assert!(
+        p.config_files
+            .contains(&sb.project().join("cert-manager.yaml"))
+    );
+}
