@@ -11,6 +11,7 @@ mod cmd;
 mod compose;
 mod image;
 mod k8s;
+pub mod paths;
 mod plan;
 mod probe;
 mod resource;

@@ -147,7 +147,7 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
 fn read_tiltignore(path: &std::path::Path) -> IgnoreSet {
     let base_path = path.parent().map(PathBuf::from).unwrap_or_default();
     let patterns = std::fs::read_to_string(path)
-        .map(|text| crate::paths::parse_ignore_file(&text))
+        .map(|text| lilt_model::paths::parse_ignore_file(&text))
         .unwrap_or_default();
     IgnoreSet {
         base_path,

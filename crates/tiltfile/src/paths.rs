@@ -13,27 +13,7 @@ pub(crate) fn absolute(base: &Path, path: &str) -> PathBuf {
     clean(&joined)
 }
 
-/// Like Go's `filepath.Clean`: removes `.`, resolves `..` lexically, drops trailing slashes.
-pub(crate) fn clean(path: &Path) -> PathBuf {
-    let mut out: Vec<Component<'_>> = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => match out.last() {
-                Some(Component::Normal(_)) => {
-                    out.pop();
-                }
-                Some(Component::RootDir) => {}
-                _ => out.push(c),
-            },
-            other => out.push(other),
-        }
-    }
-    if out.is_empty() {
-        return PathBuf::from(".");
-    }
-    out.iter().collect()
-}
+pub(crate) use lilt_model::paths::clean;
 
 /// `~` and `~/x` expand to the home directory, as `os.path.expanduser` does.
 pub(crate) fn expand_home(path: &str) -> String {
@@ -88,53 +68,9 @@ pub(crate) fn go_io_error(op: &str, path: &Path, err: &std::io::Error) -> String
     format!("{op} {}: {reason}", path.display())
 }
 
-/// Reads `.dockerignore` / `.tiltignore` text as moby's reader does: `#` starts a comment
-/// only in column 1, lines are trimmed and cleaned, a leading `/` is dropped (patterns are
-/// anchored at the base anyway), and `!` keeps its meaning.
-pub(crate) fn parse_ignore_file(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let mut pattern = line.trim();
-        if pattern.is_empty() {
-            continue;
-        }
-        let negate = pattern.starts_with('!');
-        if negate {
-            pattern = pattern[1..].trim_start();
-        }
-        let cleaned = clean(Path::new(pattern));
-        let mut text = cleaned.to_string_lossy().into_owned();
-        if text.len() > 1 && text.starts_with('/') {
-            text.remove(0);
-        }
-        out.push(if negate { format!("!{text}") } else { text });
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clean_matches_go() {
-        assert_eq!(clean(Path::new("/a/b/../c/./d/")), PathBuf::from("/a/c/d"));
-        assert_eq!(clean(Path::new("/../a")), PathBuf::from("/a"));
-        assert_eq!(clean(Path::new("a/../..")), PathBuf::from(".."));
-        assert_eq!(clean(Path::new("")), PathBuf::from("."));
-    }
-
-    #[test]
-    fn ignore_files_read_like_moby() {
-        let text = "# comment\n  # not a comment\n/node_modules\n\n  build/  \n!keep/../keep.txt\n";
-        assert_eq!(
-            parse_ignore_file(text),
-            ["# not a comment", "node_modules", "build", "!keep.txt"]
-        );
-    }
 
     #[test]
     fn relative_paths() {

@@ -380,39 +380,10 @@ pub fn editor_temp_rule(path: &Path) -> Option<&'static str> {
         .map(|(raw, _)| *raw)
 }
 
-/// Reads the text of a `.dockerignore` or `.tiltignore` the way moby's `ignorefile.ReadAll`
-/// does: a UTF-8 BOM is dropped, `#` starts a comment only in column 1, lines are trimmed,
-/// blank lines skipped, and each pattern is cleaned and loses a leading `/` (patterns in
-/// these files are relative to the file's directory).
+/// Reads the text of a `.dockerignore` or `.tiltignore` (see
+/// [`lilt_model::paths::parse_ignore_file`]).
 pub fn parse_dockerignore(text: &str) -> Vec<String> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let mut pattern = line.trim();
-        if pattern.is_empty() {
-            continue;
-        }
-        let invert = pattern.starts_with('!');
-        if invert {
-            pattern = pattern[1..].trim();
-        }
-        let mut cleaned = String::new();
-        if !pattern.is_empty() {
-            cleaned = path_str(&clean(Path::new(pattern))).into_owned();
-            if cleaned.len() > 1 && cleaned.starts_with('/') {
-                cleaned.remove(0);
-            }
-        }
-        out.push(if invert {
-            format!("!{cleaned}")
-        } else {
-            cleaned
-        });
-    }
-    out
+    lilt_model::paths::parse_ignore_file(text)
 }
 
 /// A convenience for tests and callers holding plain patterns: an error-free matcher or the

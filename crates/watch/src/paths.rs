@@ -2,30 +2,9 @@
 
 use std::borrow::Cow;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
-/// Cleans a path lexically: drops `.` and empty components and resolves `..` against the
-/// preceding component, without touching the filesystem (symlinks are not resolved).
-pub fn clean(path: &Path) -> PathBuf {
-    let mut out: Vec<Component<'_>> = Vec::new();
-    for comp in path.components() {
-        match comp {
-            Component::CurDir => {}
-            Component::ParentDir => match out.last() {
-                Some(Component::Normal(_)) => {
-                    out.pop();
-                }
-                Some(Component::RootDir) | Some(Component::Prefix(_)) => {}
-                _ => out.push(comp),
-            },
-            other => out.push(other),
-        }
-    }
-    if out.is_empty() {
-        return PathBuf::from(".");
-    }
-    out.iter().collect()
-}
+pub use lilt_model::paths::clean;
 
 /// The path as text. Non-UTF-8 bytes become U+FFFD, which only matters for patterns that
 /// name such bytes, which dockerignore files (UTF-8 text) cannot do anyway.

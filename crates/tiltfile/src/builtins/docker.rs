@@ -141,7 +141,7 @@ fn dockerignore(state: &TiltState, context: &Path, dockerfile: Option<&Path>) ->
     };
     state.record_config_file(path.clone());
     match std::fs::read_to_string(&path) {
-        Ok(text) => crate::paths::parse_ignore_file(&text),
+        Ok(text) => lilt_model::paths::parse_ignore_file(&text),
         Err(_) => Vec::new(),
     }
 }
