@@ -711,3 +711,132 @@ fn cert_manager_manifest_vendored_into_k8s_yaml() {
             .contains(&sb.project().join("cert-manager.yaml"))
     );
 }
+
+fn image_of<'a>(p: &'a Plan, image_ref: &str) -> &'a lilt_model::DockerBuild {
+    match p.images.iter().find(|i| i.image_ref == image_ref) {
+        Some(lilt_model::ImageTarget {
+            build: lilt_model::BuildDetails::Docker(d),
+            ..
+        }) => d,
+        other => panic!("no docker_build {image_ref}: {other:?}"),
+    }
+}
+
+#[test]
+fn git_resource_clones_builds_and_deploys_then_follows_the_remote() {
+    let sb = Sandbox::new();
+    let src = sb.base.join("src/hello-svc");
+    write(&src.join("Dockerfile"), "FROM alpine:3.19\n");
+    write(&src.join("main.sh"), "echo hi\n");
+    git_commit(&src, "v1");
+    // A bare copy served over (dumb) HTTP, as a remote host would serve it.
+    let served = sb.base.join("served");
+    std::fs::create_dir_all(&served).expect("served dir");
+    let bare = served.join("hello-svc.git");
+    let bare_text = bare.display().to_string();
+    run(
+        &served,
+        "git",
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &src.display().to_string(),
+            &bare_text,
+        ],
+        &[],
+    );
+    run(&bare, "git", &["update-server-info"], &[]);
+    let http = Served::dir(&served);
+
+    let tiltfile = format!(
+        "load('ext://git_resource', 'git_resource', 'git_checkout')\n\
+         local_resource('db', cmd='true')\n\
+         git_resource('hello-svc', '{http}/hello-svc.git', resource_deps=['db'], port_forwards=['8080:80'])\n\
+         vendored = git_checkout('file://{bare_text}#main', checkout_dir='vendor/hello')\n\
+         git_resource('vendored', vendored, namespace='tools')\n",
+        http = http.url
+    );
+    let first = sb.eval(&tiltfile);
+    let p = plan(&first);
+    assert_eq!(names(p), ["hello-svc", "vendored", "db"]);
+
+    // Remote repositories are cloned under `<module cache root>/.git-sources/<name>`.
+    let checkout = sb.ext_cache().join(".git-sources/hello-svc");
+    let hello = p.manifest("hello-svc").expect("hello-svc");
+    assert_eq!(hello.resource_deps, ["db"]);
+    let image_refs: Vec<&str> = hello
+        .image_targets
+        .iter()
+        .map(|i| i.image_ref.as_str())
+        .collect();
+    assert_eq!(image_refs, ["hello-svc-image"]);
+    let build = image_of(p, "hello-svc-image");
+    assert_eq!(build.context, checkout);
+    assert_eq!(build.dockerfile_path, Some(checkout.join("Dockerfile")));
+    assert_eq!(build.dockerfile_contents, "FROM alpine:3.19\n");
+    assert_eq!(build.ssh, ["default"]);
+    match &hello.deploy {
+        DeployTarget::K8s(k) => {
+            assert_eq!(k.image_maps, ["hello-svc-image"]);
+            let fwd: Vec<(u16, u16)> = k
+                .port_forwards
+                .iter()
+                .map(|f| (f.local_port, f.container_port))
+                .collect();
+            assert_eq!(fwd, [(8080, 80)]);
+            assert!(k.yaml.contains("namespace: default"), "{}", k.yaml);
+            assert!(k.yaml.contains("image: hello-svc-image"), "{}", k.yaml);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(objects(hello), pairs(&[("Deployment", "hello-svc")]));
+
+    let vendor = sb.project().join("vendor/hello");
+    let vendored = p.manifest("vendored").expect("vendored");
+    assert!(
+        yaml(vendored).contains("namespace: tools"),
+        "{}",
+        yaml(vendored)
+    );
+    assert_eq!(image_of(p, "vendored-image").context, vendor);
+    for f in [
+        sb.ext_file("git_resource"),
+        checkout.join("Dockerfile"),
+        vendor.join("Dockerfile"),
+    ] {
+        assert!(p.config_files.contains(&f), "{f:?} in {:?}", p.config_files);
+    }
+
+    // A new commit upstream. On the next load both checkouts fetch it; only the one with a
+    // branch (`#main`) checks it out, the other keeps its working tree, as in Tilt.
+    write(&src.join("Dockerfile"), "FROM alpine:3.20\n");
+    git_commit(&src, "v2");
+    run(&src, "git", &["push", "-q", &bare_text, "main"], &[]);
+    run(&bare, "git", &["update-server-info"], &[]);
+    let second = sb.eval(&tiltfile);
+    let p = plan(&second);
+    assert_eq!(
+        image_of(p, "vendored-image").dockerfile_contents,
+        "FROM alpine:3.20\n"
+    );
+    assert_eq!(
+        image_of(p, "hello-svc-image").dockerfile_contents,
+        "FROM alpine:3.19\n"
+    );
+    let log = log_text(&second);
+    assert!(log.contains("local: git fetch -a origin"), "{log}");
+    assert!(log.contains("local: git checkout -f origin/main"), "{log}");
+
+    // Local edits in a checkout stop the load rather than being overwritten.
+    write(&vendor.join("Dockerfile"), "FROM scratch\n");
+    let err = sb
+        .eval(&tiltfile)
+        .error
+        .expect("dirty checkout")
+        .to_string();
+    assert!(
+        err.contains("git_checkout() failed: local modifications present and safe_mode is enabled"),
+        "{err}"
+    );
+}
