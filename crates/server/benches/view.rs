@@ -1,7 +1,8 @@
 //! Measurements for docs/performance.md (not a test: it asserts nothing and prints figures):
 //! the latency from a published snapshot to the WebSocket message that shows it (p50/p99
 //! over 200 changes, with 5 and with 1,000 resources), and the size and build time of the
-//! complete View with 1,000 resources and 1,000,000 retained log lines over `/api/view`.
+//! complete View (which carries the newest 20,000 lines) with 1,000 resources and 1,000,000
+//! retained log lines over `/api/view`, and the log pages and search over that log.
 //!
 //! Run with `cargo bench -p lilt-server --bench view`.
 
@@ -82,21 +83,36 @@ async fn complete_view() {
             ),
         ));
     }
+    // What each endpoint holds the log lock for: copying its lines (the JSON is written
+    // after the lock is released).
     let t0 = Instant::now();
-    let refs = store.since(0, None);
-    let collected = t0.elapsed();
+    let tail = lilt_server::logs::tail(&store, true);
+    let tail_copy = t0.elapsed();
+    let snap = many_resources(resources);
+    let keys = lilt_server::logs::resource_keys(&snap);
     let t0 = Instant::now();
-    let mut json = String::with_capacity(150 << 20);
-    lilt_server::convert::write_complete_log_list(&mut json, &refs, store.checkpoint());
-    let written = t0.elapsed();
+    let page = lilt_server::logs::page(&store, &keys, None, Some(5_001), 5_000);
+    let deep_page = t0.elapsed();
+    let t0 = Instant::now();
+    let rare = lilt_server::logs::page(&store, &keys, Some("svc-0007"), Some(500_000), 200);
+    let resource_page = t0.elapsed();
+    let re = lilt_server::logs::term_regex("/batch 99[0-9] of/").expect("regex");
+    let t0 = Instant::now();
+    let found = lilt_server::logs::search(&store, &re, None, 1_000);
+    let searched = t0.elapsed();
     println!(
-        "  in process: collect lines {:.0} ms, write JSON {:.0} ms ({:.1} MB)",
-        collected.as_secs_f64() * 1e3,
-        written.as_secs_f64() * 1e3,
-        json.len() as f64 / 1e6
+        "  log lock held: complete-View tail copy {:.1} ms ({} lines); oldest 5,000-line page {:.0} ms; one resource's 200-line page {:.1} ms; regex search of all {lines} lines {:.0} ms ({} matches)",
+        tail_copy.as_secs_f64() * 1e3,
+        tail.lines.len(),
+        deep_page.as_secs_f64() * 1e3,
+        resource_page.as_secs_f64() * 1e3,
+        searched.as_secs_f64() * 1e3,
+        found.total,
     );
-    drop((refs, json));
-    let s = start(many_resources(resources), store).await;
+    assert_eq!(page.lines.len(), 5_000);
+    assert_eq!(rare.lines.len(), 200);
+    drop((tail, page, rare, found));
+    let s = start(snap, store).await;
     for _ in 0..2 {
         let t0 = Instant::now();
         let resp = s.get_authed("/api/view?logs=false").await;
@@ -127,6 +143,42 @@ async fn complete_view() {
         no_logs.body.len() as f64 / 1e6,
         no_logs_time.as_secs_f64() * 1e3,
     );
+    let endpoint = |label: &'static str, path: &'static str| {
+        let s = &s;
+        async move {
+            let mut times = Vec::new();
+            let mut size = 0;
+            for _ in 0..5 {
+                let t0 = Instant::now();
+                let resp = s.get_authed(path).await;
+                times.push(t0.elapsed());
+                assert_eq!(resp.status, 200, "{path}");
+                size = resp.body.len();
+            }
+            times.sort();
+            println!(
+                "  {label}: median {:.1} ms of 5 ({:.2} MB)",
+                percentile(&times, 0.5).as_secs_f64() * 1e3,
+                size as f64 / 1e6
+            );
+        }
+    };
+    endpoint("GET /api/logs (5,000 lines, newest)", "/api/logs").await;
+    endpoint(
+        "GET /api/logs?before=5001 (the oldest 5,000)",
+        "/api/logs?before=5001",
+    )
+    .await;
+    endpoint(
+        "GET /api/logs?resource=svc-0007&before=500000&limit=200",
+        "/api/logs?resource=svc-0007&before=500000&limit=200",
+    )
+    .await;
+    endpoint(
+        "GET /api/logs/search?q=/batch 99[0-9] of/ (all lines)",
+        "/api/logs/search?q=%2Fbatch%2099%5B0-9%5D%20of%2F",
+    )
+    .await;
 }
 
 fn main() {

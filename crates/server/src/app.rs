@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use crate::config::{ServerConfig, ServerDeps, ServerError};
 use crate::security::{guard, query_param, text};
-use crate::{actions, assets, convert, rfc3339, stream};
+use crate::{actions, assets, convert, logs, rfc3339, stream};
 
 /// Everything a handler needs, shared by all requests and sockets.
 pub(crate) struct AppState {
@@ -72,6 +72,8 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/view", get(view_handler))
         .route("/api/snapshot", get(snapshot_handler))
+        .route("/api/logs", get(logs::logs_handler))
+        .route("/api/logs/search", get(logs::search_handler))
         .route("/ws/view", get(stream::ws_handler))
         .route(
             "/api/trigger",
@@ -231,25 +233,16 @@ fn push_array<'a>(out: &mut String, key: &str, items: impl Iterator<Item = &'a s
     out.push(']');
 }
 
-/// The complete View as JSON, with every retained log line or none (`logs == false`), and
-/// the checkpoint it reaches.
+/// The complete View as JSON, with the newest lines (see [`logs::VIEW_TAIL_LINES`]) or none
+/// (`logs == false`), and the checkpoint it reaches. Older lines are paged in through
+/// `/api/logs`.
 pub(crate) fn complete_view_json(state: &AppState, logs: bool) -> (String, Checkpoint) {
     let objs = state.objects();
+    // Copy under the lock (bounded by the tail), write the JSON after releasing it.
+    let tail = logs::tail(&state.logs(), logs);
     let mut log_json = String::new();
-    let to = {
-        // Written under the lock, straight from the store: copying the lines out first
-        // would hold the lock longer than writing them.
-        let store = state.logs();
-        let to = store.checkpoint();
-        let lines = if logs {
-            store.since(0, None)
-        } else {
-            Vec::new()
-        };
-        log_json.reserve(lines.iter().map(|l| l.text.len() + 96).sum());
-        convert::write_complete_log_list(&mut log_json, &lines, to);
-        to
-    };
+    logs::write_tail_log_list(&mut log_json, &tail);
+    let to = tail.to;
     let json = view_json(
         true,
         &objs.tilt_start_time,

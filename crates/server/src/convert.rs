@@ -526,7 +526,8 @@ pub fn span_id_string(span: Option<SpanId>, resource: Option<&str>, source: LogS
     }
 }
 
-fn manifest_for(line: &LogLine) -> String {
+/// The resource a line is shown under (`(Tiltfile)` for Tiltfile spans without one).
+pub fn manifest_for(line: &LogLine) -> String {
     match (&line.resource, line.span_id) {
         (Some(res), _) => res.clone(),
         (
@@ -609,6 +610,18 @@ pub fn write_log_list<'a>(
     from: Checkpoint,
     to: Checkpoint,
 ) {
+    write_log_list_with(out, lines, from, to, "");
+}
+
+/// [`write_log_list`] with `extra` (`,"name":value…`, already JSON) appended inside the
+/// object: lilt's additions to a log list.
+pub fn write_log_list_with<'a>(
+    out: &mut String,
+    lines: impl IntoIterator<Item = &'a LogLine>,
+    from: Checkpoint,
+    to: Checkpoint,
+    extra: &str,
+) {
     use std::fmt::Write as _;
     let mut spans: BTreeMap<String, String> = BTreeMap::new();
     let mut last: Option<(Option<SpanId>, Option<&str>, LogSource)> = None;
@@ -646,7 +659,9 @@ pub fn write_log_list<'a>(
         push_json_str(out, manifest);
         out.push('}');
     }
-    let _ = write!(out, r#"}},"fromCheckpoint":{from},"toCheckpoint":{to}}}"#);
+    let _ = write!(out, r#"}},"fromCheckpoint":{from},"toCheckpoint":{to}"#);
+    out.push_str(extra);
+    out.push('}');
 }
 
 /// [`write_log_list`] for a complete View (see [`complete_log_list`] for `fromCheckpoint`).

@@ -7,7 +7,8 @@
 //!   `Host` must be loopback or an allowed name; a present `Origin` must match `Host`;
 //!   there are no CORS headers.
 //! * [`convert`] turns an engine snapshot and log lines into Tilt's `View`, purely.
-//! * `/ws/view` streams a complete View, then per-socket deltas (see `stream`).
+//! * `/ws/view` streams a complete View, then per-socket deltas (see `stream`). A complete
+//!   View carries only the newest log lines; [`logs`] serves older pages and a search.
 //!
 //! Readers may skip intermediate snapshots: a delta describes the newest state relative to
 //! what the same socket sent last, never every step in between.
@@ -17,6 +18,7 @@ mod app;
 mod assets;
 mod config;
 pub mod convert;
+pub mod logs;
 pub mod rfc3339;
 pub mod security;
 mod stream;

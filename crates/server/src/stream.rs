@@ -20,6 +20,7 @@ use lilt_engine::Checkpoint;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::app::{AppState, Objects, complete_view_json, view_json};
+use crate::logs::VIEW_TAIL_LINES;
 use crate::{convert, rfc3339};
 
 /// At most one message per socket per this interval during bursts.
@@ -169,23 +170,34 @@ fn complete(state: &AppState) -> (String, Sent) {
 /// got were dropped from the store.
 fn next_message(state: &AppState, sent: &mut Sent) -> Next {
     let objs = state.objects();
-    let log_json = {
+    let copied = {
         let store = state.logs();
         let to = store.checkpoint();
         if to == sent.checkpoint {
-            None
+            Ok(None)
+        } else if to < sent.checkpoint || to - sent.checkpoint > VIEW_TAIL_LINES {
+            // A client further behind than a complete View's tail starts over from one.
+            Err(())
         } else {
             let lines = store.since(sent.checkpoint, None);
-            if to < sent.checkpoint || (to - sent.checkpoint) as usize != lines.len() {
+            if (to - sent.checkpoint) as usize == lines.len() {
+                Ok(Some((lines.into_iter().cloned().collect::<Vec<_>>(), to)))
+            } else {
                 // Lines the client never got were dropped: only a complete View is right.
-                drop(lines);
-                drop(store);
-                let (json, new_sent) = complete(state);
-                *sent = new_sent;
-                return Next::Message(json);
+                Err(())
             }
+        }
+    };
+    let log_json = match copied {
+        Err(()) => {
+            let (json, new_sent) = complete(state);
+            *sent = new_sent;
+            return Next::Message(json);
+        }
+        Ok(None) => None,
+        Ok(Some((lines, to))) => {
             let mut out = String::with_capacity(lines.iter().map(|l| l.text.len() + 96).sum());
-            convert::write_log_list(&mut out, lines.iter().copied(), sent.checkpoint, to);
+            convert::write_log_list(&mut out, &lines, sent.checkpoint, to);
             sent.checkpoint = to;
             Some(out)
         }
