@@ -307,9 +307,15 @@ pub fn to_yaml(objects: &[K8sObject]) -> String {
     out
 }
 
+/// YAML text for one JSON value, numbers written as plain ints and floats (see
+/// [`PlainNumbers`]). The one place lilt turns JSON data into YAML text.
+pub fn value_to_yaml(value: &Value) -> Result<String, serde_saphyr::SerializeError> {
+    serde_saphyr::to_string(&PlainNumbers(value))
+}
+
 /// Serializes a JSON value with numbers as plain ints and floats. serde_json's own
 /// `Serialize` writes numbers as a private map when another crate in the build turns on
-/// its `arbitrary_precision` feature, which YAML would print verbatim.
+/// its `arbitrary_precision` feature (starlark does), which YAML would print verbatim.
 struct PlainNumbers<'a>(&'a Value);
 
 impl serde::Serialize for PlainNumbers<'_> {

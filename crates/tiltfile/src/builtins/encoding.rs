@@ -102,46 +102,7 @@ pub(crate) fn value_to_json(value: Value<'_>, what: &str) -> anyhow::Result<Json
 
 /// YAML text for one value, in Tilt's style (two-space indent, block lists).
 pub(crate) fn to_yaml(json: &Json) -> anyhow::Result<String> {
-    serde_saphyr::to_string(&PlainNumbers(json)).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-/// Serializes a JSON value with numbers as plain ints and floats. serde_json's own
-/// `Serialize` writes numbers as a private map when another crate in the build turns on
-/// its `arbitrary_precision` feature, which YAML would print verbatim.
-struct PlainNumbers<'a>(&'a Json);
-
-impl serde::Serialize for PlainNumbers<'_> {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        match self.0 {
-            Json::Null => ser.serialize_unit(),
-            Json::Bool(b) => ser.serialize_bool(*b),
-            Json::Number(n) => {
-                if let Some(i) = n.as_i64() {
-                    ser.serialize_i64(i)
-                } else if let Some(u) = n.as_u64() {
-                    ser.serialize_u64(u)
-                } else {
-                    ser.serialize_f64(n.as_f64().unwrap_or(f64::NAN))
-                }
-            }
-            Json::String(s) => ser.serialize_str(s),
-            Json::Array(items) => {
-                let mut seq = ser.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(&PlainNumbers(item))?;
-                }
-                seq.end()
-            }
-            Json::Object(map) => {
-                let mut out = ser.serialize_map(Some(map.len()))?;
-                for (k, v) in map {
-                    out.serialize_entry(k, &PlainNumbers(v))?;
-                }
-                out.end()
-            }
-        }
-    }
+    lilt_manifest::value_to_yaml(json).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn text_arg(value: Value<'_>, what: &str) -> anyhow::Result<String> {
