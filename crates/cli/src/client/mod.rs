@@ -171,8 +171,7 @@ impl Client {
 
 /// The message for a port where nothing listens.
 fn not_running(authority: &str) -> String {
-    let shown = authority.replacen("127.0.0.1:", "localhost:", 1);
-    format!("no lilt is running on {shown}: start one with `lilt up`, or pass --port")
+    format!("no lilt is running on {authority}: start one with `lilt up`, or pass --port")
 }
 
 /// Runs a client command on a small single-threaded runtime.
