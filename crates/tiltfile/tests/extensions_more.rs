@@ -396,7 +396,7 @@ fn helm_remote_applies_crds_once_the_chart_is_cached() {
                 l.update_cmd.argv[2],
                 format!("kubectl apply -f {}", crd_file.display())
             );
-            assert_eq!(l.deps, [crd_file.clone()]);
+            assert_eq!(l.deps, std::slice::from_ref(&crd_file));
         }
         other => panic!("{other:?}"),
     }
