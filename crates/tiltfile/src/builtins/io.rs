@@ -8,7 +8,7 @@ use starlark::eval::Evaluator;
 use starlark::starlark_module;
 use starlark::values::list::AllocList;
 use starlark::values::none::NoneType;
-use starlark::values::{Heap, Value};
+use starlark::values::Value;
 
 use crate::builtins::encoding::{json_to_value, parse_json, parse_yaml_doc, parse_yaml_stream};
 use crate::state::TiltState;
@@ -94,16 +94,7 @@ fn io_builtins(builder: &mut GlobalsBuilder) {
         #[starlark(default = NoneType)] default: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
-        let state = TiltState::get(eval)?;
-        match read_recorded(state, paths, !default.is_none())? {
-            None => Ok(default),
-            Some(text) => {
-                let json = parse_json(&text).with_context(|| {
-                    format!("error parsing JSON from {}", state.abs(paths).display())
-                })?;
-                Ok(json_to_value(eval.heap(), json))
-            }
-        }
+        read_parsed(eval, paths, default, "JSON", parse_json)
     }
 
     fn read_yaml<'v>(
@@ -111,16 +102,7 @@ fn io_builtins(builder: &mut GlobalsBuilder) {
         #[starlark(default = NoneType)] default: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
-        let state = TiltState::get(eval)?;
-        match read_recorded(state, paths, !default.is_none())? {
-            None => Ok(default),
-            Some(text) => {
-                let doc = parse_yaml_doc(&text).with_context(|| {
-                    format!("error parsing YAML from {}", state.abs(paths).display())
-                })?;
-                Ok(json_to_value(eval.heap(), doc))
-            }
-        }
+        read_parsed(eval, paths, default, "YAML", parse_yaml_doc)
     }
 
     fn read_yaml_stream<'v>(
@@ -128,18 +110,29 @@ fn io_builtins(builder: &mut GlobalsBuilder) {
         #[starlark(default = NoneType)] default: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
-        let state = TiltState::get(eval)?;
-        match read_recorded(state, paths, !default.is_none())? {
-            None => Ok(default),
-            Some(text) => {
-                let docs = parse_yaml_stream(&text).with_context(|| {
-                    format!("error parsing YAML from {}", state.abs(paths).display())
-                })?;
-                let heap: Heap<'v> = eval.heap();
-                let values: Vec<Value<'v>> =
-                    docs.into_iter().map(|d| json_to_value(heap, d)).collect();
-                Ok(heap.alloc(AllocList(values)))
-            }
+        read_parsed(eval, paths, default, "YAML", |text| {
+            parse_yaml_stream(text).map(serde_json::Value::Array)
+        })
+    }
+}
+
+/// `read_json`/`read_yaml`/`read_yaml_stream`: read a recorded config file, parse it, or
+/// give `default` when it is missing and a default was passed.
+fn read_parsed<'v>(
+    eval: &mut Evaluator<'v, '_, '_>,
+    path: &str,
+    default: Value<'v>,
+    format: &str,
+    parse: impl FnOnce(&str) -> anyhow::Result<serde_json::Value>,
+) -> anyhow::Result<Value<'v>> {
+    let state = TiltState::get(eval)?;
+    match read_recorded(state, path, !default.is_none())? {
+        None => Ok(default),
+        Some(text) => {
+            let data = parse(&text).with_context(|| {
+                format!("error parsing {format} from {}", state.abs(path).display())
+            })?;
+            Ok(json_to_value(eval.heap(), data))
         }
     }
 }
