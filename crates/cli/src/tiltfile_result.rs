@@ -25,12 +25,18 @@ pub(crate) fn to_json(result: &LoadResult) -> Value {
     let ci_timeout = settings.ci.timeout.unwrap_or(Duration::from_secs(30 * 60));
     let mut ci = Map::new();
     if let Some(grace) = settings.ci.k8s_grace_period {
-        ci.insert("k8sGracePeriod".into(), json!(go_duration(grace)));
+        ci.insert(
+            "k8sGracePeriod".into(),
+            json!(lilt_engine::go_duration(grace)),
+        );
     }
-    ci.insert("timeout".into(), json!(go_duration(ci_timeout)));
+    ci.insert(
+        "timeout".into(),
+        json!(lilt_engine::go_duration(ci_timeout)),
+    );
     ci.insert(
         "readinessTimeout".into(),
-        json!(go_duration(settings.ci.readiness_timeout)),
+        json!(lilt_engine::go_duration(settings.ci.readiness_timeout)),
     );
     json!({
         "Manifests": plan.manifests.iter().map(|m| manifest(plan, m)).collect::<Vec<_>>(),
@@ -335,67 +341,4 @@ pub(crate) fn path_str(path: &Path) -> String {
 
 fn nanos(d: Duration) -> u128 {
     d.as_nanos()
-}
-
-/// Go's `time.Duration.String()`: `30m0s`, `1h0m0s`, `1.5s`, `0s`.
-pub(crate) fn go_duration(d: Duration) -> String {
-    let total = d.as_nanos();
-    if total == 0 {
-        return "0s".to_owned();
-    }
-    if total < 1_000_000_000 {
-        return if total < 1_000 {
-            format!("{total}ns")
-        } else if total < 1_000_000 {
-            trim_fraction(total as f64 / 1e3, "µs")
-        } else {
-            trim_fraction(total as f64 / 1e6, "ms")
-        };
-    }
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    let frac = d.subsec_nanos();
-    let seconds = if frac == 0 {
-        format!("{s}s")
-    } else {
-        let mut f = format!("{s}.{frac:09}");
-        while f.ends_with('0') {
-            f.pop();
-        }
-        format!("{f}s")
-    };
-    if h > 0 {
-        format!("{h}h{m}m{seconds}")
-    } else if m > 0 {
-        format!("{m}m{seconds}")
-    } else {
-        seconds
-    }
-}
-
-fn trim_fraction(value: f64, unit: &str) -> String {
-    let mut s = format!("{value:.9}");
-    while s.ends_with('0') {
-        s.pop();
-    }
-    if s.ends_with('.') {
-        s.pop();
-    }
-    format!("{s}{unit}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::go_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations_print_like_go() {
-        assert_eq!(go_duration(Duration::from_secs(1800)), "30m0s");
-        assert_eq!(go_duration(Duration::from_secs(300)), "5m0s");
-        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
-        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(go_duration(Duration::ZERO), "0s");
-    }
 }

@@ -6,7 +6,8 @@ use serde_json::{Map, Value, json};
 
 use lilt_model::{Cmd, ImageTarget, K8sTarget, Plan};
 
-use crate::tiltfile_result::{env_list, go_duration, ignores, links, path_str};
+use crate::tiltfile_result::{env_list, ignores, links, path_str};
+use lilt_engine::go_duration;
 
 /// Containers whose logs Tilt never streams (service-mesh sidecars).
 const IGNORED_LOG_CONTAINERS: [&str; 4] =
