@@ -30,6 +30,24 @@ export function putButtonStatus(name, body) {
   return send('PUT', `proxy/apis/tilt.dev/v1alpha1/uibuttons/${encodeURIComponent(name)}/status`, body);
 }
 
+async function getJson(path, params) {
+  const url = new URL(path, document.baseURI);
+  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== '') url.searchParams.set(k, String(v));
+  const resp = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
+  if (!resp.ok) throw new Error((await resp.text()).trim() || `GET ${path}: HTTP ${resp.status}`);
+  return resp.json();
+}
+
+/** A page of older lines: {logList, firstCheckpoint, hasOlder} (resource null: all). */
+export function fetchLogPage({ resource, before, limit }) {
+  return getJson('api/logs', { resource, before, limit });
+}
+
+/** Searches every retained line: {matches, total, truncated, firstCheckpoint, toCheckpoint}. */
+export function searchLogs(q, resource, limit = 1) {
+  return getJson('api/logs/search', { q, resource, limit });
+}
+
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 const POLL_MS = 1500;
 // A WebSocket that never opened means polling /api/view at once; the socket is retried now and then.
@@ -38,7 +56,7 @@ const WS_RETRY_WHILE_POLLING_MS = 5000;
 
 /**
  * Keeps a View stream going. onView(view) gets every message (the first after each (re)connect is
- * complete); onStatus(state, detail) gets 'connecting' | 'connected' | 'reconnecting', and detail
+ * complete); onStatus(state, detail) gets 'connecting' | 'connected' | 'reconnecting' | 'unauthorized', and detail
  * 'websocket' or 'polling'.
  */
 export function connectView({ onView, onStatus }) {
@@ -122,6 +140,13 @@ export function connectView({ onView, onStatus }) {
     let delay = POLL_MS;
     try {
       const resp = await fetch(apiUrl('api/view'), { credentials: 'same-origin', cache: 'no-store' });
+      if (resp.status === 401) {
+        // No (or a stale) session token: retrying cannot help until the user opens the URL
+        // `lilt up` printed, which sets the cookie; keep checking slowly for that.
+        status('unauthorized');
+        if (mode === 'polling') pollTimer = setTimeout(poll, WS_RETRY_WHILE_POLLING_MS);
+        return;
+      }
       if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
       const view = await resp.json();
       if (mode !== 'polling') return;

@@ -1,7 +1,7 @@
 // Log filters (resource, source, level, text or /regex/) and the incrementally maintained list of matching line ids.
 
 import { stripAnsi } from './ansi.js';
-import { LEVEL_ERROR, LEVEL_WARN, endId } from './logstore.js';
+import { LEVEL_ERROR, LEVEL_WARN, endId, viewStart } from './logstore.js';
 
 /** Parses a filter term: "/re/" is a case-insensitive regex, anything else a case-insensitive substring. */
 export function parseTerm(term) {
@@ -36,6 +36,8 @@ export function makeLinePredicate(store, f) {
   const term = parseTerm(f.term);
   const wantLevel = f.level === 'error' ? LEVEL_ERROR : f.level === 'warn' ? LEVEL_WARN : -1;
   return (id) => {
+    // Another resource's older run (see history.js) is not part of the all-resources log.
+    if (f.manifest === null && store.prefix && id < store.prefix.endId) return false;
     const i = id - store.base;
     const span = store.spans[store.span[i]];
     if (f.manifest !== null && span.manifest !== f.manifest) return false;
@@ -63,8 +65,28 @@ export class LogView {
     this.trivial = isTrivialFilter(this.filter);
     this.pred = makeLinePredicate(this.store, this.filter);
     this.ids = [];
-    this.next = this.store.base;
+    this.next = this.start();
+    this.low = this.next;
     this.sync();
+  }
+
+  start() {
+    return viewStart(this.store, this.filter.manifest);
+  }
+
+  /** Takes in lines put in front of the store (history.js); returns how many rows were added. */
+  prepended() {
+    const start = this.start();
+    if (this.trivial) {
+      const added = Math.max(0, this.low - start);
+      this.low = start;
+      return added;
+    }
+    const fresh = [];
+    for (let id = start; id < this.low; id++) if (this.pred(id)) fresh.push(id);
+    this.low = start;
+    if (fresh.length) this.ids = fresh.concat(this.ids);
+    return fresh.length;
   }
 
   /** Catches up with lines appended (or trimmed) since the last call; `continued` lists grown lines. */
@@ -72,12 +94,15 @@ export class LogView {
     const store = this.store;
     if (this.trivial) {
       this.next = endId(store);
+      this.low = Math.max(this.low, this.start());
       return;
     }
-    if (this.ids.length && this.ids[0] < store.base) {
-      this.ids.splice(0, lowerBound(this.ids, store.base));
+    const start = this.start();
+    this.low = Math.max(this.low, start);
+    if (this.ids.length && this.ids[0] < start) {
+      this.ids.splice(0, lowerBound(this.ids, start));
     }
-    if (this.next < store.base) this.next = store.base;
+    if (this.next < start) this.next = start;
     // A partial line that grew may now match (or its level may have risen).
     for (const id of continued) {
       if (id >= store.base && id < this.next && this.pred(id)) insertSorted(this.ids, id);
@@ -88,16 +113,16 @@ export class LogView {
   }
 
   get count() {
-    return this.trivial ? endId(this.store) - this.store.base : this.ids.length;
+    return this.trivial ? endId(this.store) - this.start() : this.ids.length;
   }
 
   idAt(i) {
-    return this.trivial ? this.store.base + i : this.ids[i];
+    return this.trivial ? this.start() + i : this.ids[i];
   }
 
   /** Row index of the first visible line with id >= `id`. */
   indexOfId(id) {
-    if (this.trivial) return Math.max(0, id - this.store.base);
+    if (this.trivial) return Math.max(0, id - this.start());
     return lowerBound(this.ids, id);
   }
 }

@@ -1,6 +1,8 @@
 // The log pane: filter bar (source, level, text or /regex/), find box, follow mode, and virtualised rendering of the visible lines only.
 
 import { ansiToHtml, escapeHtml, stripAnsi } from './ansi.js';
+import { fetchLogPage, searchLogs } from './api.js';
+import { hasMore, loadOlder } from './history.js';
 import { h, setText } from './dom.js';
 import { LogView, parseTerm } from './logfilter.js';
 import { LEVEL_ERROR, LEVEL_WARN } from './logstore.js';
@@ -59,6 +61,9 @@ export class LogPane {
         this.findNext(ev.shiftKey ? -1 : 1);
       }
     });
+    this.loading = false;
+    this.autoLoads = 0;
+    this.serverTotal = null;
     this.lineCount = h('span.note#log-count');
     this.toolbar = h('div.log-toolbar', {}, this.sourceSeg, this.levelSeg, this.termInput, this.termNote, this.searchInput, this.searchCount, h('span', { style: 'flex:1' }), this.lineCount);
 
@@ -84,7 +89,9 @@ export class LogPane {
     this.hitRow = -1;
     this.applyFilter(f);
     this.follow = true;
+    this.autoLoads = 0;
     this.render();
+    this.maybeLoadOlder();
   }
 
   changeFilter(part) {
@@ -92,7 +99,9 @@ export class LogPane {
     this.app.setQuery({ source: this.filter.source, level: this.filter.level, term: this.filter.term });
     this.follow = true;
     this.hitRow = -1;
+    this.autoLoads = 0;
     this.render();
+    this.maybeLoadOlder();
   }
 
   applyFilter(f) {
@@ -110,7 +119,10 @@ export class LogPane {
   onLogs(ch) {
     const grew = ch.logsReset || ch.logs.continued.length || ch.logs.trimmed || ch.logs.first < this.store.base + this.store.text.length;
     if (!grew) return;
-    if (ch.logsReset) this.view.setFilter(this.filter);
+    if (ch.logsReset) {
+      this.view.setFilter(this.filter);
+      this.autoLoads = 0;
+    }
     else this.view.sync(ch.logs.continued);
     if (this.needle) this.updateSearchCountSoon();
     this.schedule();
@@ -128,6 +140,52 @@ export class LogPane {
       this.follow = el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
     }
     this.schedule();
+    if (el.scrollTop < (el.clientHeight || 600) * 2) this.maybeLoadOlder(true);
+  }
+
+  /**
+   * Pages in older lines from the server when the view is scrolled near its top (`byUser`), or
+   * when it does not fill the screen (a few times per filter, so a rare match does not page
+   * through the whole log by itself).
+   */
+  async maybeLoadOlder(byUser = false) {
+    if (this.loading || !this.el.isConnected || !hasMore(this.store, this.manifest)) {
+      this.markOlder();
+      return;
+    }
+    const rows = (this.scroller.clientHeight || 600) / ROW_HEIGHT;
+    if (!byUser) {
+      if (this.view.count > rows * 2 || this.autoLoads >= 3) return;
+      this.autoLoads++;
+    }
+    this.loading = true;
+    this.markOlder();
+    const before = this.view.count;
+    const top = computeWindow({ count: before, rowHeight: ROW_HEIGHT, viewportHeight: this.scroller.clientHeight || 600, scrollTop: this.scroller.scrollTop }).topRow;
+    let added = 0;
+    try {
+      const n = await loadOlder(this.store, this.manifest, fetchLogPage);
+      if (n) added = this.view.prepended();
+    } catch (e) {
+      this.app.toast(`Loading older lines: ${e.message}`, 'error');
+    } finally {
+      this.loading = false;
+    }
+    // New rows are all above the old ones: keep the same lines on screen.
+    if (added && !this.follow) {
+      this.scroller.scrollTop = scrollTopForRow({ row: top + added, count: this.view.count, rowHeight: ROW_HEIGHT, viewportHeight: this.scroller.clientHeight || 600 });
+      this.autoTop = this.scroller.scrollTop;
+    }
+    if (this.hitRow >= 0) this.hitRow += added;
+    this.render();
+    this.markOlder();
+    if (this.needle) this.updateSearchCount();
+    if (!byUser) this.maybeLoadOlder();
+  }
+
+  /** `#log[data-older]`: "loading", "more" (scroll up for older lines) or "none". */
+  markOlder() {
+    this.scroller.dataset.older = this.loading ? 'loading' : hasMore(this.store, this.manifest) ? 'more' : 'none';
   }
 
   render() {
@@ -196,7 +254,37 @@ export class LogPane {
     const count = this.view.count;
     for (let row = 0; row < count; row++) if (this.rowMatches(row)) n++;
     this.matchTotal = n;
-    setText(this.searchCount, n ? `${n.toLocaleString()} match${n === 1 ? '' : 'es'}` : 'no matches');
+    let msg = n ? `${n.toLocaleString()} match${n === 1 ? '' : 'es'}` : 'no matches';
+    const older = this.olderMatches();
+    if (older > 0) msg += ` (+${older.toLocaleString()} in older lines: Shift+Enter)`;
+    setText(this.searchCount, msg);
+    this.searchCount.dataset.older = String(Math.max(0, older));
+    if (hasMore(this.store, this.manifest)) this.querySearch();
+  }
+
+  /** How many matches the server has beyond the loaded lines (0 when unknown or none). */
+  olderMatches() {
+    const s = this.serverTotal;
+    if (!s || s.needle !== this.needle || s.manifest !== this.manifest) return 0;
+    return Math.max(0, s.total - this.matchTotal);
+  }
+
+  /** Asks the server how many retained lines match, when not all of them are loaded. */
+  async querySearch() {
+    const needle = this.needle;
+    const manifest = this.manifest;
+    const s = this.serverTotal;
+    if (s && s.needle === needle && s.manifest === manifest && s.checkpoint === this.store.checkpoint) return;
+    const checkpoint = this.store.checkpoint;
+    this.serverTotal = { needle, manifest, checkpoint, total: s?.needle === needle && s?.manifest === manifest ? s.total : 0 };
+    try {
+      const r = await searchLogs(needle, manifest, 1);
+      if (this.needle !== needle || this.manifest !== manifest) return;
+      this.serverTotal = { needle, manifest, checkpoint, total: r.total };
+      this.updateSearchCount();
+    } catch {
+      // Older lines stay unsearched; the loaded ones are still counted.
+    }
   }
 
   rowMatches(row) {
@@ -205,8 +293,15 @@ export class LogPane {
   }
 
   /** Jumps to the next (dir 1) or previous (dir -1) matching line, wrapping around. */
-  findNext(dir) {
+  async findNext(dir) {
     if (!this.needle) return;
+    if (dir < 0 && this.olderMatches() > 0 && !this.loadedMatchBefore(this.hitRow)) {
+      // The previous match is older than the loaded lines: page back until it is loaded.
+      this.follow = false;
+      for (let pages = 0; pages < 40 && hasMore(this.store, this.manifest) && !this.loadedMatchBefore(this.hitRow); pages++) {
+        await this.maybeLoadOlder(true);
+      }
+    }
     const count = this.view.count;
     if (!count) return;
     const viewportHeight = this.scroller.clientHeight || 600;
@@ -223,6 +318,14 @@ export class LogPane {
         return;
       }
     }
+  }
+
+  /** Whether a loaded line above row `row` (-1: the top of the screen) matches the find box. */
+  loadedMatchBefore(row) {
+    let from = row;
+    if (from < 0) from = Math.floor(computeWindow({ count: this.view.count, rowHeight: ROW_HEIGHT, viewportHeight: this.scroller.clientHeight || 600, scrollTop: this.scroller.scrollTop }).topRow);
+    for (let r = from - 1; r >= 0; r--) if (this.rowMatches(r)) return true;
+    return false;
   }
 
   focusFilter() {

@@ -31,6 +31,14 @@ export function createLogStore(maxLines = DEFAULT_MAX_LINES) {
     // Span index -> global id of its last line while that line has no newline yet.
     open: new Map(),
     checkpoint: 0,
+    // Paging older lines (see history.js). `first` is the checkpoint of the oldest line of the
+    // contiguous all-resources range, `hasOlder` whether the server retains older ones; null
+    // `first` means unknown (no paging). `prefix` is a run of one resource's older lines below
+    // that range: {manifest, endId, first, hasOlder}. `epoch` changes on every reset.
+    first: null,
+    hasOlder: false,
+    prefix: null,
+    epoch: 0,
   };
 }
 
@@ -48,6 +56,55 @@ export function resetLogStore(store) {
   store.spanIndex = new Map();
   store.open = new Map();
   store.checkpoint = 0;
+  store.first = null;
+  store.hasOlder = false;
+  store.prefix = null;
+  store.epoch++;
+}
+
+/** The first id a view of `manifest` (null: all resources) may show: the prefix belongs to one resource. */
+export function viewStart(store, manifest) {
+  if (manifest === null && store.prefix) return Math.max(store.base, store.prefix.endId);
+  return store.base;
+}
+
+/**
+ * Puts older lines (a /api/logs page's logList: whole lines, oldest first) in front of the
+ * retained ones; ids of existing lines do not change. Returns how many lines were added.
+ */
+export function prependLogList(store, logList) {
+  const segments = logList?.segments || [];
+  if (logList?.spans) for (const id of Object.keys(logList.spans)) spanFor(store, id, logList.spans);
+  const text = [];
+  const span = [];
+  const level = [];
+  for (const seg of segments) {
+    const spanIdx = spanFor(store, seg.spanId || '', logList.spans);
+    const lv = levelCode(seg.level);
+    const parts = (seg.text || '').split('\n');
+    if (parts[parts.length - 1] === '') parts.pop();
+    for (const part of parts) {
+      text.push(cleanLine(part));
+      span.push(spanIdx);
+      level.push(lv);
+    }
+  }
+  if (!text.length) return 0;
+  store.text = text.concat(store.text);
+  store.span = span.concat(store.span);
+  store.level = level.concat(store.level);
+  store.base -= text.length;
+  return text.length;
+}
+
+/** Drops the `n` oldest lines (ids of the others do not change). */
+export function dropOldest(store, n) {
+  if (n <= 0) return;
+  store.text.splice(0, n);
+  store.span.splice(0, n);
+  store.level.splice(0, n);
+  store.base += n;
+  for (const [span, id] of store.open) if (id < store.base) store.open.delete(span);
 }
 
 function spanFor(store, spanId, spansInfo) {
@@ -126,11 +183,12 @@ function cleanLine(s) {
 export function trimLogStore(store) {
   const over = store.text.length - store.maxLines;
   if (over <= 0 || over < Math.max(1, Math.floor(store.maxLines / 10))) return 0;
-  store.text.splice(0, over);
-  store.span.splice(0, over);
-  store.level.splice(0, over);
-  store.base += over;
-  for (const [span, id] of store.open) if (id < store.base) store.open.delete(span);
+  dropOldest(store, over);
+  // The checkpoint of the new oldest line is unknown: older lines can no longer be paged in.
+  store.first = null;
+  store.hasOlder = false;
+  if (store.prefix && store.prefix.endId <= store.base) store.prefix = null;
+  if (store.prefix) store.prefix.hasOlder = false;
   return over;
 }
 

@@ -93,7 +93,14 @@ class App {
     const bar = this.socketBar;
     bar.dataset.state = state;
     bar.dataset.transport = mode;
-    bar.textContent = state === 'connected' ? `Connected (${mode})` : state === 'reconnecting' ? 'Connection lost — reconnecting…' : 'Connecting to lilt…';
+    bar.textContent =
+      state === 'connected'
+        ? `Connected (${mode})`
+        : state === 'unauthorized'
+          ? 'Not authorised: this browser has no valid session token. Open the URL that `lilt up` printed (it ends in ?token=…).'
+          : state === 'reconnecting'
+            ? 'Connection lost — reconnecting…'
+            : 'Connecting to lilt…';
   }
 
   /** Nav summary, global buttons and the error banner. */

@@ -62,6 +62,12 @@ export function applyView(state, view) {
     mergeAll(state, 'buttons', view.uiButtons || [], 'b:', ch.buttons, ch.buttonsRemoved);
   }
   ch.logs = appendLogList(state.logs, view.logList);
+  if (ch.logsReset && view.logList) {
+    // lilt's complete View carries only the newest lines; these say where paging starts.
+    const l = view.logList;
+    state.logs.first = typeof l.firstCheckpoint === 'number' ? l.firstCheckpoint : null;
+    state.logs.hasOlder = state.logs.first !== null && !!l.hasOlder;
+  }
   return ch;
 }
 
