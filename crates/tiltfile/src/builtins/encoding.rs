@@ -39,13 +39,17 @@ pub(crate) fn parse_yaml_stream(text: &str) -> anyhow::Result<Vec<Json>> {
 
 /// One YAML document; a stream of several is an error. An empty text decodes to None.
 pub(crate) fn parse_yaml_doc(text: &str) -> anyhow::Result<Json> {
-    let mut docs = parse_yaml_stream(text)?;
+    single_yaml_doc(parse_yaml_stream(text)?)
+}
+
+/// The only document of a stream, None for an empty one; Tilt's error for several.
+fn single_yaml_doc(mut docs: Vec<Json>) -> anyhow::Result<Json> {
     match docs.len() {
         0 => Ok(Json::Null),
         1 => Ok(docs.remove(0)),
-        n => {
-            bail!("expected a single YAML document, found {n} (use decode_yaml_stream for streams)")
-        }
+        _ => bail!(
+            "expected a yaml document but found a yaml stream (documents separated by `---`). use decode_yaml_stream instead to decode a yaml stream"
+        ),
     }
 }
 
@@ -133,10 +137,9 @@ fn encoding_builtins(builder: &mut GlobalsBuilder) {
 
     fn decode_yaml<'v>(yaml: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
         let text = text_arg(yaml, "decode_yaml")?;
-        Ok(json_to_value(
-            heap,
-            parse_yaml_doc(&text).context("error parsing YAML")?,
-        ))
+        // Only a parse failure is "error parsing YAML"; a stream keeps Tilt's own message.
+        let docs = parse_yaml_stream(&text).context("error parsing YAML")?;
+        Ok(json_to_value(heap, single_yaml_doc(docs)?))
     }
 
     fn decode_yaml_stream<'v>(yaml: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
