@@ -419,32 +419,5 @@ fn tiltfile_result_cmd(file: PathBuf, args: Vec<String>, verbose: bool) -> anyho
 
 /// Go's duration syntax (`30m`, `1h30m`, `0`), as Tilt's `--timeout` takes it.
 fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let s = text.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..n]
-            .parse()
-            .map_err(|_| anyhow::anyhow!("invalid duration {text:?}"))?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..u] {
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => anyhow::bail!("invalid duration {text:?}: use a unit such as 30s, 10m or 1h"),
-        };
-        total += number * scale;
-        rest = &rest[u..];
-    }
-    Ok(Duration::from_secs_f64(total))
+    Ok(lilt_model::parse_go_duration(text)?)
 }

@@ -250,46 +250,6 @@ fn serve_target(res: &ResourceState, decision: &Decision) -> Option<CiTarget> {
     })
 }
 
-/// Formats a duration as Go's `time.Duration.String` does (`30m0s`, `1h0m0s`, `1.5s`,
-/// `250ms`), because Tilt's timeout messages use it.
-pub fn go_duration(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos == 0 {
-        return "0s".to_owned();
-    }
-    if nanos < 1_000_000_000 {
-        let (unit, per) = if nanos < 1_000 {
-            ("ns", 1)
-        } else if nanos < 1_000_000 {
-            ("µs", 1_000)
-        } else {
-            ("ms", 1_000_000)
-        };
-        return format!("{}{unit}", fraction(nanos, per));
-    }
-    let total_secs = d.as_secs();
-    let hours = total_secs / 3600;
-    let minutes = (total_secs % 3600) / 60;
-    let secs = fraction(nanos % 60_000_000_000, 1_000_000_000);
-    let mut out = String::new();
-    if hours > 0 {
-        out.push_str(&format!("{hours}h{minutes}m"));
-    } else if minutes > 0 {
-        out.push_str(&format!("{minutes}m"));
-    }
-    out.push_str(&secs);
-    out.push('s');
-    out
-}
-
-/// `value / per` with the fraction's trailing zeros trimmed, as Go prints it.
-fn fraction(value: u128, per: u128) -> String {
-    let whole = value / per;
-    let rest = value % per;
-    if rest == 0 {
-        return whole.to_string();
-    }
-    let width = per.to_string().len() - 1;
-    let digits = format!("{rest:0width$}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
-}
+/// Formats a duration as Go's `time.Duration.String` does (`30m0s`), because Tilt's timeout
+/// messages use it.
+pub use lilt_model::format_go_duration as go_duration;

@@ -9,6 +9,7 @@ mod api_object;
 mod button;
 mod cmd;
 mod compose;
+pub mod duration;
 mod image;
 mod k8s;
 pub mod paths;
@@ -24,6 +25,7 @@ pub use button::{
 };
 pub use cmd::Cmd;
 pub use compose::{ComposeProject, DockerComposeBuild, DockerComposeTarget};
+pub use duration::{DurationError, format_go_duration, parse_go_duration};
 pub use image::{
     BuildDetails, CustomBuild, DockerBuild, ImageTarget, LiveUpdate, LiveUpdateRun, LiveUpdateSync,
 };

@@ -261,49 +261,9 @@ fn opt_duration(value: Value<'_>, what: &str) -> anyhow::Result<Option<Duration>
             value.get_type()
         );
     };
-    parse_go_duration(text)
+    lilt_model::parse_go_duration(text)
         .map(Some)
         .with_context(|| format!("{what}: invalid duration {text:?}"))
-}
-
-/// Parses Go's duration syntax: `300ms`, `1.5h`, `2h45m`, `0`.
-pub(crate) fn parse_go_duration(text: &str) -> anyhow::Result<Duration> {
-    let s = text.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() || s.starts_with('-') {
-        bail!("expected a positive duration such as \"30m\" or \"1h30m\"");
-    }
-    let s = s.strip_prefix('+').unwrap_or(s);
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            bail!("missing number");
-        }
-        let number: f64 = rest[..num_len].parse().context("bad number")?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => bail!("missing unit"),
-            other => bail!("unknown unit {other:?}"),
-        };
-        total += number * scale;
-        rest = &rest[unit_len..];
-    }
-    Ok(Duration::from_secs_f64(total))
 }
 
 /// Just enough semver for `version_settings(constraint=)`: comparators (`>=`, `>`, `<`,
@@ -377,22 +337,6 @@ mod semver {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("30m").unwrap(), Duration::from_secs(1800));
-        assert_eq!(
-            parse_go_duration("1h30m").unwrap(),
-            Duration::from_secs(5400)
-        );
-        assert_eq!(
-            parse_go_duration("1.5s").unwrap(),
-            Duration::from_millis(1500)
-        );
-        assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
-        assert!(parse_go_duration("5 minutes").is_err());
-        assert!(parse_go_duration("10").is_err());
-    }
 
     #[test]
     fn semver_ranges() {
