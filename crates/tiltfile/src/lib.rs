@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use lilt_model::Plan;
 
+pub use builtins::os::shell_split;
 pub use error::{Frame, LoadError, Location};
 pub use state::{LogLevel, LogLine};
 

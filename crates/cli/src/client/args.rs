@@ -107,65 +107,9 @@ fn parse_edit_result(text: &str) -> anyhow::Result<Vec<String>> {
     split_shell_words(line).with_context(|| format!("error parsing {line:?}"))
 }
 
-/// Splits a line into words with shell quoting: `'…'`, `"…"` (with `\` escapes) and `\`.
+/// Splits a line into words with shell quoting, as `shlex.split` does in a Tiltfile.
 fn split_shell_words(line: &str) -> anyhow::Result<Vec<String>> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => bail!("unterminated single-quoted string"),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => bail!("unterminated double-quoted string"),
-                        },
-                        Some(c) => word.push(c),
-                        None => bail!("unterminated double-quoted string"),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(c) => word.push(c),
-                    None => bail!("unterminated backslash-escape"),
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
+    lilt_tiltfile::shell_split(line)
 }
 
 #[cfg(test)]

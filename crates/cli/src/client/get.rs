@@ -128,52 +128,13 @@ fn print_batch(
                 serde_json::to_writer_pretty(&mut *out, &doc)?;
                 writeln!(out)?;
             } else {
-                let text = serde_saphyr::to_string(&PlainValue(&doc))?;
+                let text = lilt_manifest::value_to_yaml(&doc)?;
                 write!(out, "{text}")?;
                 if !text.ends_with('\n') {
                     writeln!(out)?;
                 }
             }
             Ok(Vec::new())
-        }
-    }
-}
-
-/// Serializes a JSON value with plain numbers: with serde_json's `arbitrary_precision`
-/// (enabled elsewhere in the build) a `Number` would otherwise reach the YAML writer as a
-/// private struct.
-struct PlainValue<'a>(&'a Value);
-
-impl serde::Serialize for PlainValue<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        match self.0 {
-            Value::Null => serializer.serialize_unit(),
-            Value::Bool(b) => serializer.serialize_bool(*b),
-            Value::Number(n) => {
-                if let Some(i) = n.as_i64() {
-                    serializer.serialize_i64(i)
-                } else if let Some(u) = n.as_u64() {
-                    serializer.serialize_u64(u)
-                } else {
-                    serializer.serialize_f64(n.as_f64().unwrap_or(f64::NAN))
-                }
-            }
-            Value::String(s) => serializer.serialize_str(s),
-            Value::Array(items) => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(&PlainValue(item))?;
-                }
-                seq.end()
-            }
-            Value::Object(fields) => {
-                let mut map = serializer.serialize_map(Some(fields.len()))?;
-                for (k, v) in fields {
-                    map.serialize_entry(k, &PlainValue(v))?;
-                }
-                map.end()
-            }
         }
     }
 }

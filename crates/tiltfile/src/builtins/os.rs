@@ -207,7 +207,7 @@ pub(crate) fn shell_quote(s: &str) -> String {
 }
 
 /// Splits a string into words like a POSIX shell (quotes, backslashes), without expansion.
-pub(crate) fn shell_split(s: &str) -> anyhow::Result<Vec<String>> {
+pub fn shell_split(s: &str) -> anyhow::Result<Vec<String>> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
