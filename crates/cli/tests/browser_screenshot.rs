@@ -1,0 +1,67 @@
+//! The dashboard of the repository's `Tiltfile.example`, screenshotted by headless Chromium:
+//! every resource of the example is in the table and the page renders to a PNG. With
+//! `LILT_WRITE_SCREENSHOT=1` the picture replaces `docs/dashboard.png`. Skipped (with a
+//! message) only when chromedriver is not installed.
+
+mod browser_support;
+
+use std::path::Path;
+
+use browser_support::{Lilt, browser, driver, wait_for, wait_js};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read example dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_dashboard_renders() {
+    let Some(driver) = driver() else { return };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().expect("project");
+    std::fs::copy(repo.join("Tiltfile.example"), dir.path().join("Tiltfile")).expect("Tiltfile");
+    copy_dir(&repo.join("example"), &dir.path().join("example"));
+    let lilt = Lilt::start(dir.path());
+    let profile = tempfile::tempdir().expect("profile");
+    let client = browser(&driver, profile.path()).await;
+    client
+        .set_window_size(1400, 860)
+        .await
+        .expect("window size");
+    client.goto(&lilt.url).await.expect("open dashboard");
+    wait_for(&client, "html[data-complete-rendered-ms]").await;
+    wait_js(
+        &client,
+        "every resource of Tiltfile.example",
+        "const names = new Set([...document.querySelectorAll('tr.res-row')].map(r => r.dataset.resource));
+         return ['codegen', 'api', 'worker', 'frontend', 'tests'].every(n => names.has(n));",
+    )
+    .await;
+    // A realistic moment: the servers have come up (or given up), nothing is mid-build.
+    wait_js(
+        &client,
+        "the example to settle",
+        "const rows = [...document.querySelectorAll('tr.res-row td.status-cell')];
+         return rows.length > 0 && rows.every(c => !['building', 'pending'].includes(c.dataset.status));",
+    )
+    .await;
+    let png = client.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    assert!(
+        png.len() > 10_000,
+        "a picture with content ({} bytes)",
+        png.len()
+    );
+    if std::env::var_os("LILT_WRITE_SCREENSHOT").is_some_and(|v| v == "1") {
+        std::fs::write(repo.join("docs/dashboard.png"), &png).expect("write docs/dashboard.png");
+    }
+    client.close().await.expect("close browser");
+}
