@@ -250,8 +250,9 @@ mod tests {
         };
         assert!(line("(Tiltfile)").contains("loaded"), "{text}");
         assert!(line("db").contains("updating"), "{text}");
+        // db is a local command without allow_parallel: nothing else starts while it runs.
         assert!(
-            line("api").contains("waiting (waiting-for-dep: db)"),
+            line("api").contains("waiting (waiting-for-local: db)"),
             "{text}"
         );
     }
