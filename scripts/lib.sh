@@ -5,8 +5,9 @@ set -euo pipefail
 
 # Packages the tests and the example need. docker.io and docker-registry back the image
 # build tests; chromium and chromium-driver back the dashboard's browser tests and the
-# browser button; hyperfine and time measure the figures in docs/performance.md.
-LILT_PACKAGES=(docker.io docker-registry chromium chromium-driver hyperfine time python3 git)
+# browser button; kubectl (kustomize) and openssl back the Tiltfile tests; hyperfine and
+# time measure the figures in docs/performance.md.
+LILT_PACKAGES=(docker.io docker-registry chromium chromium-driver hyperfine time python3 git kubectl openssl tmux)
 
 # Installs whatever of LILT_PACKAGES is missing (needs root or sudo).
 install_packages() {
