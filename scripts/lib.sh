@@ -3,11 +3,11 @@
 # lilt's examples and tests use, on a fresh machine, without asking.
 set -euo pipefail
 
-# Packages the tests and the example need. docker.io and docker-registry back the image
-# build tests; chromium and chromium-driver back the dashboard's browser tests and the
+# Packages the tests and the example need. docker.io and docker-registry are for image
+# builds (the Docker runtime and its tests come next); chromium and chromium-driver back the dashboard's browser tests and the
 # browser button; kubectl (kustomize) and openssl back the Tiltfile tests; hyperfine and
 # time measure the figures in docs/performance.md.
-LILT_PACKAGES=(docker.io docker-registry chromium chromium-driver hyperfine time python3 git kubectl openssl tmux)
+LILT_PACKAGES=(docker.io docker-registry chromium chromium-driver hyperfine time python3 git kubectl openssl)
 
 # Installs whatever of LILT_PACKAGES is missing (needs root or sudo).
 install_packages() {
