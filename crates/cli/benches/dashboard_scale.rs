@@ -15,7 +15,7 @@ use browser_support::{Lilt, browser, driver, js, project};
 
 const TILTFILE: &str = r#"
 for i in range(999):
-    local_resource('svc-%03d' % i, cmd='true', labels=['group-%d' % (i % 20)])
+    local_resource('svc-' + str(1000 + i), cmd='true', labels=['group-' + str(i % 20)])
 local_resource('big', cmd='seq 1000000', labels=['logs'])
 "#;
 
@@ -78,7 +78,10 @@ async fn main() {
         if done == true {
             break;
         }
-        assert!(Instant::now() < deadline, "the resources did not all finish");
+        assert!(
+            Instant::now() < deadline,
+            "the resources did not all finish"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     println!(
