@@ -6,9 +6,9 @@ use anyhow::Context;
 use starlark::environment::GlobalsBuilder;
 use starlark::eval::Evaluator;
 use starlark::starlark_module;
+use starlark::values::Value;
 use starlark::values::list::AllocList;
 use starlark::values::none::NoneType;
-use starlark::values::Value;
 
 use crate::builtins::encoding::{json_to_value, parse_json, parse_yaml_doc, parse_yaml_stream};
 use crate::state::TiltState;
