@@ -286,33 +286,12 @@ pub(crate) fn secrets(plan: &Plan) -> Value {
                 "Name": s.name,
                 "Key": s.key,
                 "Value": s.value_encoded,
-                "ValueEncoded": base64(s.value_encoded.as_bytes()),
-                "Replacement": base64(replacement.as_bytes()),
+                "ValueEncoded": lilt_model::base64::encode(s.value_encoded.as_bytes()),
+                "Replacement": lilt_model::base64::encode(replacement.as_bytes()),
             }),
         );
     }
     Value::Object(o)
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                B64[((n >> (18 - 6 * i)) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -326,11 +305,5 @@ mod tests {
             "example:example-image"
         );
         assert_eq!(api_name("fe", "gcr.io/a/b"), "fe:gcr.io_a_b");
-    }
-
-    #[test]
-    fn base64_matches_go() {
-        assert_eq!(base64(b"cGFzcw=="), "Y0dGemN3PT0=");
-        assert_eq!(base64(b"ab"), "YWI=");
     }
 }

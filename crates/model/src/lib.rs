@@ -6,6 +6,7 @@
 //! this crate can change shape without breaking a wire contract.
 
 mod api_object;
+pub mod base64;
 mod button;
 mod cmd;
 mod compose;

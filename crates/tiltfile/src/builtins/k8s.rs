@@ -185,7 +185,7 @@ fn secrets_of(objects: &[K8sObject]) -> Vec<lilt_model::SecretValue> {
             for (key, v) in map {
                 let Some(text) = v.as_str() else { continue };
                 let value = if encoded {
-                    match decode_base64(text) {
+                    match lilt_model::base64::decode_text(text) {
                         Some(v) => v,
                         None => continue,
                     }
@@ -195,54 +195,13 @@ fn secrets_of(objects: &[K8sObject]) -> Vec<lilt_model::SecretValue> {
                 out.push(lilt_model::SecretValue {
                     name: obj.name().to_owned(),
                     key: key.clone(),
-                    value_encoded: encode_base64(value.as_bytes()),
+                    value_encoded: lilt_model::base64::encode(value.as_bytes()),
                     value,
                 });
             }
         }
     }
     out
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn encode_base64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn decode_base64(text: &str) -> Option<String> {
-    let mut bits = 0u32;
-    let mut nbits = 0u32;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
-        if c == b'=' {
-            break;
-        }
-        let v = B64.iter().position(|&b| b == c)? as u32;
-        bits = (bits << 6) | v;
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push(((bits >> nbits) & 0xff) as u8);
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// `port_forwards=`: an int, a `'[host:]local[:container]'` string, a `port_forward()`, or
@@ -918,15 +877,6 @@ pub(crate) fn secrets(state: &TiltState) -> Vec<lilt_model::SecretValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_round_trips() {
-        for text in ["", "a", "ab", "abc", "password123", "ünïcode"] {
-            let enc = encode_base64(text.as_bytes());
-            assert_eq!(decode_base64(&enc).as_deref(), Some(text), "{enc}");
-        }
-        assert_eq!(encode_base64(b"hello"), "aGVsbG8=");
-    }
 
     #[test]
     fn port_forward_strings() {
