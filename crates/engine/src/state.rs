@@ -226,7 +226,8 @@ impl EngineState {
 }
 
 impl ResourceState {
-    pub(crate) fn new(manifest: Arc<Manifest>, enabled: bool) -> ResourceState {
+    /// A resource as the engine first sees it: nothing built, nothing pending.
+    pub fn new(manifest: Arc<Manifest>, enabled: bool) -> ResourceState {
         ResourceState {
             trigger_mode: manifest.trigger_mode,
             manifest,

@@ -5,7 +5,7 @@
     reason = "each test binary uses a different subset of the helpers"
 )]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -84,20 +84,7 @@ pub fn with_labels(mut m: Manifest, labels: &[&str]) -> Manifest {
 }
 
 pub fn resource(m: Manifest) -> ResourceState {
-    ResourceState {
-        trigger_mode: m.trigger_mode,
-        manifest: Arc::new(m),
-        enabled: true,
-        pending_files: BTreeMap::new(),
-        pending_config_change: None,
-        triggered_at: None,
-        current_build: None,
-        history: VecDeque::new(),
-        build_count: 0,
-        last_ready_or_succeeded: None,
-        last_deploy_time: None,
-        serve: ServeState::default(),
-    }
+    ResourceState::new(Arc::new(m), true)
 }
 
 pub fn build(seq: u64, start: u64, finish: Option<u64>, error: Option<&str>) -> BuildRecord {
