@@ -152,6 +152,13 @@ enum Command {
         /// The resource to update.
         resource: String,
     },
+    /// Open a browser button of a running lilt: start its browser on its URL.
+    Open {
+        #[command(flatten)]
+        connect: client::ConnectFlags,
+        /// The button's name (the first argument of `browser_button`).
+        name: String,
+    },
     /// Enable resources of a running lilt: `--all`, `[--only] RESOURCE...` or `-l LABEL`.
     Enable {
         #[command(flatten)]
@@ -334,6 +341,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             )
         }
         Command::Trigger { connect, resource } => client::trigger(connect, resource),
+        Command::Open { connect, name } => client::open(connect, name),
         Command::Enable {
             connect,
             all,

@@ -1,5 +1,5 @@
 //! The client commands (`get`, `logs`, `trigger`, `enable`, `disable`, `args`, `wait`,
-//! `describe`) that talk to a running `lilt up` over its dashboard API, authenticated with
+//! `describe`, `open`) that talk to a running `lilt up` over its dashboard API, authenticated with
 //! the session token that `lilt up` left in the per-user state directory.
 
 mod args;
@@ -8,6 +8,7 @@ mod enable;
 mod get;
 mod http;
 mod logs;
+mod open;
 mod time;
 mod trigger;
 mod view;
@@ -217,4 +218,9 @@ pub(crate) fn wait(flags: ConnectFlags, opts: WaitOptions) -> anyhow::Result<u8>
 /// `lilt describe uiresource [NAME]`.
 pub(crate) fn describe(flags: ConnectFlags, args: Vec<String>) -> anyhow::Result<u8> {
     block_on(describe::run(flags, args))
+}
+
+/// `lilt open NAME`.
+pub(crate) fn open(flags: ConnectFlags, name: String) -> anyhow::Result<u8> {
+    block_on(open::run(flags, name))
 }

@@ -61,9 +61,23 @@ impl Lilt {
     /// Starts `lilt up` on [`TILTFILE`] and waits until the API answers and the Tiltfile
     /// has loaded.
     pub fn start() -> Lilt {
+        Lilt::start_with(TILTFILE, &[])
+    }
+
+    /// Like [`Lilt::start`] with another Tiltfile and extra files (path, content, executable).
+    pub fn start_with(tiltfile: &str, files: &[(&str, &str, bool)]) -> Lilt {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let state = tempfile::tempdir().expect("state dir");
-        std::fs::write(dir.path().join("Tiltfile"), TILTFILE).expect("write Tiltfile");
+        std::fs::write(dir.path().join("Tiltfile"), tiltfile).expect("write Tiltfile");
+        for (path, content, executable) in files {
+            let path = dir.path().join(path);
+            std::fs::write(&path, content).expect("write file");
+            if *executable {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                    .expect("chmod");
+            }
+        }
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("up.log")).expect("up.log");
         let child = Command::new(env!("CARGO_BIN_EXE_lilt"))
