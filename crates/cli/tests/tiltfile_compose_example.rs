@@ -8,10 +8,13 @@
 //!   dependencies first). Manifests are compared by name, `EnabledManifests` as a set.
 //! * `Hashes` (analytics only) is not produced.
 
+mod tilt_compare;
+
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+use tilt_compare::{copy_tree, differences};
 
 const TILT_DIR: &str = "/home/dev/project";
 
@@ -20,48 +23,6 @@ fn expected() -> Value {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tilt-output/compose.json");
     let text = std::fs::read_to_string(&path).expect("a recorded Tilt output");
     serde_json::from_str(&text).expect("valid JSON")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with("expected.") {
-            continue;
-        }
-        let target = to.join(&name);
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-/// Every path where the two values differ, as `a.b[0].c: expected != actual`.
-fn differences(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
-    match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => {
-            for (k, ev) in e {
-                let p = format!("{path}.{k}");
-                match a.get(k) {
-                    Some(av) => differences(&p, ev, av, out),
-                    None => out.push(format!("{p}: missing in lilt")),
-                }
-            }
-            for k in a.keys().filter(|k| !e.contains_key(*k)) {
-                out.push(format!("{path}.{k}: only in lilt"));
-            }
-        }
-        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
-            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
-                differences(&format!("{path}[{i}]"), ev, av, out);
-            }
-        }
-        _ if expected == actual => {}
-        _ => out.push(format!("{path}: {expected} != {actual}")),
-    }
 }
 
 fn sort_by_name(doc: &mut Value) {

@@ -1,0 +1,49 @@
+//! Helpers shared by the tests that compare lilt's `tiltfile-result` with Tilt's own recorded
+//! output for the example projects.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// Copies a fixture project, leaving out its `expected.*` files.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("expected.") {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Every path where the two values differ, as `a.b[0].c: expected != actual`.
+pub fn differences(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                let p = format!("{path}.{k}");
+                match a.get(k) {
+                    Some(av) => differences(&p, ev, av, out),
+                    None => out.push(format!("{p}: missing in lilt")),
+                }
+            }
+            for k in a.keys().filter(|k| !e.contains_key(*k)) {
+                out.push(format!("{path}.{k}: only in lilt"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                differences(&format!("{path}[{i}]"), ev, av, out);
+            }
+        }
+        _ if expected == actual => {}
+        _ => out.push(format!("{path}: {expected} != {actual}")),
+    }
+}
