@@ -21,6 +21,17 @@ pub struct ImageTarget {
 }
 
 impl ImageTarget {
+    /// A `custom_build` whose command is `:` and that has live-update syncs or runs: it
+    /// builds nothing and only live-updates (the `file_sync_only` extension relies on this
+    /// convention of Tilt's). Such images are not injected into deployed objects.
+    pub fn is_live_update_only(&self) -> bool {
+        let BuildDetails::Custom(c) = &self.build else {
+            return false;
+        };
+        c.cmd.argv == ["sh", "-c", ":"]
+            && (!self.live_update.syncs.is_empty() || !self.live_update.runs.is_empty())
+    }
+
     /// The directories whose changes rebuild this image.
     pub fn watched_paths(&self) -> Vec<PathBuf> {
         match &self.build {
@@ -76,6 +87,41 @@ pub struct CustomBuild {
     pub ignores: Vec<IgnoreSet>,
 }
 
+impl CustomBuild {
+    /// Where the command leaves the image, from `skips_local_docker` and `disable_push`.
+    pub fn output_mode(&self) -> CustomOutputMode {
+        if self.skips_local_docker {
+            CustomOutputMode::Remote
+        } else if self.disable_push {
+            CustomOutputMode::LocalDockerAndRemote
+        } else {
+            CustomOutputMode::LocalDocker
+        }
+    }
+}
+
+/// Where a `custom_build` command puts its image (Tilt's `CmdImageOutputMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomOutputMode {
+    /// In the local daemon; lilt pushes it when a registry is configured.
+    LocalDocker,
+    /// In the local daemon and pushed by the command itself (`disable_push=True`).
+    LocalDockerAndRemote,
+    /// Only in a registry, never in the local daemon (`skips_local_docker=True`).
+    Remote,
+}
+
+impl CustomOutputMode {
+    /// Tilt's wire value.
+    pub fn wire(self) -> &'static str {
+        match self {
+            CustomOutputMode::LocalDocker => "local-docker",
+            CustomOutputMode::LocalDockerAndRemote => "local-docker-and-remote",
+            CustomOutputMode::Remote => "remote",
+        }
+    }
+}
+
 /// Steps that update a running container in place instead of rebuilding.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LiveUpdate {
@@ -89,6 +135,14 @@ pub struct LiveUpdate {
 }
 
 impl LiveUpdate {
+    /// The trigger paths of a `run` step, resolved against the base path.
+    pub fn trigger_paths(&self, run: &LiveUpdateRun) -> Vec<PathBuf> {
+        run.triggers
+            .iter()
+            .map(|t| crate::paths::clean(&self.base_path.join(t)))
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         !self.initial_sync
             && self.fall_back_on.is_empty()
@@ -107,7 +161,9 @@ pub struct LiveUpdateSync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveUpdateRun {
     pub argv: Vec<String>,
-    /// Run only when a changed file is under one of these; empty means always.
-    pub triggers: Vec<PathBuf>,
+    /// Run only when a changed file is under one of these; empty means always. Kept as
+    /// written (Tilt's `triggerPaths`); relative ones resolve against
+    /// [`LiveUpdate::base_path`] (see [`LiveUpdate::trigger_paths`]).
+    pub triggers: Vec<String>,
     pub echo_off: bool,
 }

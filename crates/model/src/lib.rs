@@ -28,7 +28,8 @@ pub use cmd::Cmd;
 pub use compose::{ComposeProject, DockerComposeBuild, DockerComposeTarget};
 pub use duration::{DurationError, format_go_duration, parse_go_duration};
 pub use image::{
-    BuildDetails, CustomBuild, DockerBuild, ImageTarget, LiveUpdate, LiveUpdateRun, LiveUpdateSync,
+    BuildDetails, CustomBuild, CustomOutputMode, DockerBuild, ImageTarget, LiveUpdate,
+    LiveUpdateRun, LiveUpdateSync,
 };
 pub use k8s::{
     DefaultRegistry, ImageLocatorSpec, K8sContext, K8sCustomDeploy, K8sTarget, PodReadinessMode,

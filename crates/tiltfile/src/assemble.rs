@@ -79,14 +79,7 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
                 update_cmd: r.update_cmd.clone(),
                 serve_cmd: r.serve_cmd.clone(),
                 deps: r.deps.clone(),
-                ignores: if r.ignores.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![IgnoreSet {
-                        base_path: r.dir.clone(),
-                        patterns: r.ignores.clone(),
-                    }]
-                },
+                ignores: local_ignores(r),
                 allow_parallel: r.allow_parallel,
                 readiness_probe: r.readiness_probe.clone(),
                 links: r.links.clone(),
@@ -144,14 +137,15 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
     })
 }
 
+/// The `.tiltignore` beside the main Tiltfile; an empty base path when there is none (as in
+/// Tilt, where a missing file gives an empty `Dockerignore`).
 fn read_tiltignore(path: &std::path::Path) -> IgnoreSet {
-    let base_path = path.parent().map(PathBuf::from).unwrap_or_default();
-    let patterns = std::fs::read_to_string(path)
-        .map(|text| lilt_model::paths::parse_ignore_file(&text))
-        .unwrap_or_default();
-    IgnoreSet {
-        base_path,
-        patterns,
+    match std::fs::read_to_string(path) {
+        Ok(text) => IgnoreSet {
+            base_path: path.parent().map(PathBuf::from).unwrap_or_default(),
+            patterns: lilt_model::paths::parse_ignore_file(&text),
+        },
+        Err(_) => IgnoreSet::default(),
     }
 }
 
@@ -309,4 +303,22 @@ fn enabled_resources(
         .filter(|m| selected.contains(m.name.as_str()) || m.name == UNCATEGORIZED_RESOURCE)
         .map(|m| m.name.clone())
         .collect())
+}
+
+/// A local resource's ignores as Tilt builds them: the `.git` of any repository root among
+/// its deps and its Tiltfile's directory, then `ignore=` relative to that directory.
+fn local_ignores(r: &crate::state::LocalResourceDecl) -> Vec<IgnoreSet> {
+    let mut out = crate::ignores::repo_ignores(
+        r.deps
+            .iter()
+            .map(|p| p.as_path())
+            .chain(std::iter::once(r.dir.as_path())),
+    );
+    if !r.ignores.is_empty() {
+        out.push(IgnoreSet {
+            base_path: r.dir.clone(),
+            patterns: r.ignores.clone(),
+        });
+    }
+    out
 }

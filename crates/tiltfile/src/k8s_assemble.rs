@@ -290,8 +290,10 @@ pub(crate) fn translate(state: &TiltState, default_auto: bool) -> Result<K8sAsse
             } else {
                 lilt_manifest::to_yaml(&r.objects)
             },
+            // Live-update-only images are never injected (Tilt's FilterLiveUpdateOnly).
             image_maps: direct
                 .iter()
+                .filter(|&&i| !images[i].is_live_update_only())
                 .map(|&i| images[i].image_ref.clone())
                 .collect(),
             image_locators: r

@@ -15,6 +15,7 @@ mod compose_file;
 mod error;
 mod eval;
 mod extensions;
+mod ignores;
 mod k8s_assemble;
 mod k8s_context;
 mod paths;

@@ -327,3 +327,18 @@ fn dockerignore_files_have_comments_only_in_column_one() {
     check(&["# not a comment"], "# not a comment", true);
     assert!(parse_dockerignore("# generated code\n").is_empty());
 }
+
+/// `only=['./src', 'requirements.txt']` is written as Tilt writes it: `**` then `!<path as
+/// given>`. The paths re-included keep everything under them, `./` or not, and
+/// `matches_entire_dir` must not prune a re-included directory.
+#[test]
+fn only_patterns_spelled_as_tilt_reinclude_their_trees() {
+    let only = ["**", "!./src", "!requirements.txt"];
+    check(&only, "src/main.py", false);
+    check(&only, "src/pkg/deep.py", false);
+    check(&only, "requirements.txt", false);
+    check(&only, "Dockerfile", true);
+    check(&only, "tests/test_main.py", true);
+    check_dir(&only, "src", false);
+    check_dir(&only, "tests", true);
+}

@@ -508,6 +508,7 @@ pub(crate) fn assemble(
                         && !context.is_empty()
                     {
                         image_targets.push(compose_build_image(
+                            state,
                             &consumed.familiar_string(),
                             &svc.parsed,
                             context,
@@ -569,6 +570,7 @@ pub(crate) fn assemble(
 /// A `DockerComposeBuild` image: Compose builds it; Tilt watches the context but not
 /// the Dockerfile (read by Compose) nor bind-mounted sources (the container sees them).
 fn compose_build_image(
+    state: &TiltState,
     selector: &str,
     svc: &Service,
     context: &str,
@@ -580,7 +582,14 @@ fn compose_build_image(
     } else {
         context.join(dockerfile)
     };
-    let mut watch_ignores = dockerignore_sets(&context, &dockerfile);
+    let mut watch_ignores = crate::ignores::repo_ignores([dockerfile.as_path(), context.as_path()]);
+    watch_ignores.extend(crate::ignores::build_dir_ignores(
+        state,
+        std::slice::from_ref(&context),
+        &[],
+        &[],
+        Some(&dockerfile),
+    ));
     watch_ignores.push(IgnoreSet {
         base_path: dockerfile.clone(),
         patterns: Vec::new(),
@@ -605,32 +614,6 @@ fn compose_build_image(
         container_args: None,
         image_deps: Vec::new(),
     }
-}
-
-/// `<dockerfile>.dockerignore` if it exists, else `<context>/.dockerignore`.
-fn dockerignore_sets(context: &Path, dockerfile: &Path) -> Vec<IgnoreSet> {
-    let specific = PathBuf::from(format!("{}.dockerignore", dockerfile.display()));
-    let path = if specific.is_file() {
-        specific
-    } else {
-        context.join(".dockerignore")
-    };
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Vec::new();
-    };
-    let patterns: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
-    if patterns.is_empty() {
-        return Vec::new();
-    }
-    vec![IgnoreSet {
-        base_path: context.to_path_buf(),
-        patterns,
-    }]
 }
 
 /// The unused-image warning when Compose services exist (Tilt reports the first one).

@@ -16,6 +16,7 @@ use starlark::values::Value;
 use starlark::values::none::NoneType;
 
 use crate::builtins::{args, live_update};
+use crate::ignores;
 use crate::state::TiltState;
 use crate::values::{CustomBuildValue, string_like};
 
@@ -127,25 +128,6 @@ fn container_args(value: Value<'_>) -> anyhow::Result<Option<Vec<String>>> {
     args::strict_string_list(Some(value), "Argument 'container_args'").map(Some)
 }
 
-/// The `.dockerignore` for a build: `<Dockerfile>.dockerignore` when it exists, else the
-/// context's. It is recorded as a config file either way, so creating it reloads.
-fn dockerignore(state: &TiltState, context: &Path, dockerfile: Option<&Path>) -> Vec<String> {
-    let specific = dockerfile.map(|d| {
-        let mut p = d.as_os_str().to_owned();
-        p.push(".dockerignore");
-        PathBuf::from(p)
-    });
-    let path = match specific {
-        Some(p) if p.is_file() => p,
-        _ => context.join(".dockerignore"),
-    };
-    state.record_config_file(path.clone());
-    match std::fs::read_to_string(&path) {
-        Ok(text) => lilt_model::paths::parse_ignore_file(&text),
-        Err(_) => Vec::new(),
-    }
-}
-
 fn check_patterns(patterns: &[String], what: &str) -> anyhow::Result<()> {
     for p in patterns {
         if p.contains('\n') {
@@ -155,21 +137,12 @@ fn check_patterns(patterns: &[String], what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `only=` becomes "ignore everything, then re-include these" in dockerignore syntax.
-fn only_patterns(only: &[String]) -> anyhow::Result<Vec<String>> {
-    if only.is_empty() {
-        return Ok(Vec::new());
+/// `only=` entries are paths: a glob there is a mistake Tilt reports.
+fn check_only(only: &[String]) -> anyhow::Result<()> {
+    if let Some(path) = only.iter().find(|p| p.contains('*')) {
+        bail!("'only' does not support '*' file globs. Must be a real path: {path}");
     }
-    let mut out = vec!["**".to_owned()];
-    for path in only {
-        if path.contains('*') {
-            bail!("'only' does not support '*' file globs. Must be a real path: {path}");
-        }
-        let p = path.trim_start_matches("./").trim_end_matches('/');
-        out.push(format!("!{p}"));
-        out.push(format!("!{p}/**"));
-    }
-    Ok(out)
+    Ok(())
 }
 
 #[starlark_module]
@@ -224,11 +197,11 @@ fn docker_builtins(builder: &mut GlobalsBuilder) {
         }
         let live_update = live_update::from_steps(state, Some(live_update))
             .map_err(|e| anyhow::anyhow!("live_update: {e}"))?;
-        let ignores = args::string_list(Some(ignore), "ignore")?;
-        check_patterns(&ignores, "ignore")?;
-        let onlys = args::string_list(Some(only), "only")?;
-        check_patterns(&onlys, "only")?;
-        let only = only_patterns(&onlys)?;
+        let ignore_patterns = args::string_list(Some(ignore), "ignore")?;
+        check_patterns(&ignore_patterns, "ignore")?;
+        let only = args::string_list(Some(only), "only")?;
+        check_patterns(&only, "only")?;
+        check_only(&only)?;
         let extra_tags = args::string_list(Some(extra_tag), "extra_tag")?;
         for tag in &extra_tags {
             validate_ref(tag).map_err(|e| {
@@ -245,26 +218,34 @@ fn docker_builtins(builder: &mut GlobalsBuilder) {
             Some(p) if !p.is_empty() => p,
             _ => state.env_var("DOCKER_DEFAULT_PLATFORM").unwrap_or_default(),
         };
+        // Tilt's order: the Tiltfile, repository roots, then ignore=, only= and the
+        // .dockerignore of the context.
         let mut context_ignores = vec![IgnoreSet {
             base_path: state.current_file(),
             patterns: Vec::new(),
         }];
-        let dockerignore = dockerignore(state, &context, dockerfile_path.as_deref());
-        for patterns in [dockerignore, ignores, only] {
-            if !patterns.is_empty() {
-                context_ignores.push(IgnoreSet {
-                    base_path: context.clone(),
-                    patterns,
-                });
-            }
-        }
+        // Tilt keeps `<context>/Dockerfile` as the Dockerfile path even when the contents
+        // come from `dockerfile_contents`, and derives ignores from it.
+        let ignore_dockerfile = dockerfile_path
+            .clone()
+            .unwrap_or_else(|| context.join("Dockerfile"));
+        context_ignores.extend(ignores::repo_ignores([
+            ignore_dockerfile.as_path(),
+            context.as_path(),
+        ]));
+        context_ignores.extend(ignores::build_dir_ignores(
+            state,
+            std::slice::from_ref(&context),
+            &ignore_patterns,
+            &only,
+            Some(&ignore_dockerfile),
+        ));
+        // The Tiltfile reads the Dockerfile, so a change to it reloads rather than rebuilds.
         let mut watch_ignores = context_ignores.clone();
-        if let Some(path) = &dockerfile_path {
-            watch_ignores.push(IgnoreSet {
-                base_path: path.clone(),
-                patterns: Vec::new(),
-            });
-        }
+        watch_ignores.push(IgnoreSet {
+            base_path: ignore_dockerfile,
+            patterns: Vec::new(),
+        });
         let image = ImageTarget {
             image_ref: r#ref.to_owned(),
             build: BuildDetails::Docker(DockerBuild {
@@ -338,19 +319,22 @@ fn docker_builtins(builder: &mut GlobalsBuilder) {
         for dep in &image_deps {
             validate_ref(dep).map_err(|e| anyhow::anyhow!("image_deps: {e}"))?;
         }
+        // A custom build has no Dockerfile: Tilt checks the empty path (the working
+        // directory) for a repository too, then each dep.
         let mut ignore_sets = vec![IgnoreSet {
             base_path: state.current_file(),
             patterns: Vec::new(),
         }];
-        if !ignores.is_empty() {
-            // Tilt applies custom_build ignores relative to each dep.
-            for dep in &deps {
-                ignore_sets.push(IgnoreSet {
-                    base_path: dep.clone(),
-                    patterns: ignores.clone(),
-                });
-            }
-        }
+        ignore_sets.extend(ignores::repo_ignores(
+            std::iter::once(Path::new("")).chain(deps.iter().map(PathBuf::as_path)),
+        ));
+        ignore_sets.extend(ignores::build_dir_ignores(
+            state,
+            &deps,
+            &ignores,
+            &[],
+            None,
+        ));
         let outputs = if outputs_image_ref_to.is_empty() {
             None
         } else {

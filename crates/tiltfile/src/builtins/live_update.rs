@@ -172,10 +172,7 @@ pub(crate) fn from_steps(
                 echo_off,
             } => spec.runs.push(LiveUpdateRun {
                 argv: argv.clone(),
-                triggers: triggers
-                    .iter()
-                    .map(|t| crate::paths::absolute(&base, t))
-                    .collect(),
+                triggers: triggers.clone(),
                 echo_off: *echo_off,
             }),
             StepKind::RestartContainer => spec.restart_container = true,
