@@ -41,9 +41,10 @@ pub(crate) fn to_json(result: &LoadResult) -> Value {
     json!({
         "Manifests": plan.manifests.iter().map(|m| manifest(plan, m)).collect::<Vec<_>>(),
         "EnabledManifests": plan.enabled,
+        // `LocalPath` is the directory and `Source` the file; both empty without a file.
         "Tiltignore": {
-            "LocalPath": if plan.tiltignore.patterns.is_empty() { String::new() } else { path_str(&plan.tiltignore.base_path.join(".tiltignore")) },
-            "Source": "",
+            "LocalPath": path_str(&plan.tiltignore.base_path),
+            "Source": if plan.tiltignore.base_path.as_os_str().is_empty() { String::new() } else { path_str(&plan.tiltignore.base_path.join(".tiltignore")) },
             "Patterns": null_if_empty(&plan.tiltignore.patterns),
         },
         "ConfigFiles": plan.config_files.iter().map(|p| path_str(p)).collect::<Vec<_>>(),
@@ -65,7 +66,8 @@ pub(crate) fn to_json(result: &LoadResult) -> Value {
             "Interval": nanos(settings.docker_prune.interval),
             "KeepRecent": settings.docker_prune.keep_recent,
         },
-        "AnalyticsOpt": match settings.analytics { None => 0, Some(true) => 1, Some(false) => 2 },
+        // Tilt's analytics.Opt: 0 default, 1 opted out, 2 opted in.
+        "AnalyticsOpt": match settings.analytics { None => 0, Some(false) => 1, Some(true) => 2 },
         "VersionSettings": { "CheckUpdates": settings.version.check_updates },
         "UpdateSettings": {
             "SuppressUnusedImageWarnings": null_if_empty(&settings.update.suppress_unused_image_warnings),
@@ -88,7 +90,7 @@ fn manifest(plan: &Plan, m: &Manifest) -> Value {
         Value::Array(
             m.image_targets
                 .iter()
-                .map(|i| image_target(plan, &m.name, i))
+                .map(|i| image_target(&m.name, i))
                 .collect(),
         )
     };
@@ -174,7 +176,12 @@ fn compose_target(name: &str, dc: &DockerComposeTarget) -> Value {
     spec.insert("service".into(), json!(dc.service));
     spec.insert("project".into(), Value::Object(project));
     if !dc.image_maps.is_empty() {
-        spec.insert("imageMaps".into(), json!(dc.image_maps));
+        let names: Vec<String> = dc
+            .image_maps
+            .iter()
+            .map(|r| crate::tiltfile_result_k8s::image_map_name(r))
+            .collect();
+        spec.insert("imageMaps".into(), json!(names));
     }
     json!({
         "Spec": spec,
@@ -185,14 +192,20 @@ fn compose_target(name: &str, dc: &DockerComposeTarget) -> Value {
 }
 
 /// An image target as Tilt prints it (`model.ImageTarget`).
-fn image_target(plan: &Plan, manifest: &str, image: &ImageTarget) -> Value {
-    let _ = plan;
+fn image_target(manifest: &str, image: &ImageTarget) -> Value {
+    let image_maps: Vec<String> = image
+        .image_deps
+        .iter()
+        .map(|dep| crate::tiltfile_result_k8s::image_map_name(dep))
+        .collect();
     let build = match &image.build {
+        // `v1alpha1.DockerImageSpec`, in Go's field order, empty fields left out.
         BuildDetails::Docker(d) => {
             let mut b = Map::new();
             b.insert("ref".into(), json!(""));
             b.insert("dockerfileContents".into(), json!(d.dockerfile_contents));
             b.insert("context".into(), json!(path_str(&d.context)));
+            b.insert("contextIgnores".into(), ignores(&d.context_ignores));
             if !d.build_args.is_empty() {
                 let args: Vec<String> = d
                     .build_args
@@ -204,22 +217,47 @@ fn image_target(plan: &Plan, manifest: &str, image: &ImageTarget) -> Value {
                     .collect();
                 b.insert("args".into(), json!(args));
             }
-            if !d.target.is_empty() {
-                b.insert("target".into(), json!(d.target));
+            put_str(&mut b, "target", &d.target);
+            put_list(&mut b, "sshAgentConfigs", &d.ssh);
+            put_list(&mut b, "secrets", &d.secret);
+            put_str(&mut b, "network", &d.network);
+            if d.pull {
+                b.insert("pull".into(), json!(true));
             }
-            if let Some(path) = &d.dockerfile_path {
-                b.insert("dockerfile".into(), json!(path_str(path)));
-            }
-            b.insert("contextIgnores".into(), ignores(&d.context_ignores));
+            put_list(&mut b, "cacheFrom", &d.cache_from);
+            put_str(&mut b, "platform", &d.platform);
+            put_list(&mut b, "extraTags", &d.extra_tags);
+            put_list(&mut b, "imageMaps", &image_maps);
+            put_list(&mut b, "extraHosts", &d.extra_hosts);
             Value::Object(b)
         }
-        BuildDetails::Custom(c) => json!({
-            "args": c.cmd.argv,
-            "dir": path_str(&c.cmd.dir),
-            "deps": c.deps.iter().map(|p| path_str(p)).collect::<Vec<_>>(),
-            "outputTag": c.tag,
-            "outputsImageRefTo": c.outputs_image_ref_to.as_deref().map(path_str).unwrap_or_default(),
-        }),
+        // `model.CustomBuild`: the `CmdImageSpec` inlined, then `Deps`.
+        BuildDetails::Custom(c) => {
+            let mut b = Map::new();
+            b.insert("ref".into(), json!(""));
+            b.insert("args".into(), json!(c.cmd.argv));
+            b.insert("dir".into(), json!(path_str(&c.cmd.dir)));
+            if !c.cmd.env.is_empty() {
+                b.insert("env".into(), json!(env_list(&c.cmd)));
+            }
+            put_list(&mut b, "imageMaps", &image_maps);
+            b.insert("outputMode".into(), json!(c.output_mode().wire()));
+            if !c.tag.is_empty() {
+                b.insert("outputTag".into(), json!(c.tag));
+            }
+            if let Some(path) = &c.outputs_image_ref_to {
+                b.insert("outputsImageRefTo".into(), json!(path_str(path)));
+            }
+            b.insert(
+                "Deps".into(),
+                if c.deps.is_empty() {
+                    Value::Null
+                } else {
+                    json!(c.deps.iter().map(|p| path_str(p)).collect::<Vec<_>>())
+                },
+            );
+            Value::Object(b)
+        }
         BuildDetails::DockerCompose(dc) => json!({
             "Service": dc.service,
             "Context": path_str(&dc.context),
@@ -252,7 +290,10 @@ fn image_target(plan: &Plan, manifest: &str, image: &ImageTarget) -> Value {
         json!(object_name(matches!(image.build, BuildDetails::Custom(_)))),
     );
     out.insert("BuildDetails".into(), build);
-    out.insert("IsLiveUpdateOnly".into(), json!(false));
+    out.insert(
+        "IsLiveUpdateOnly".into(),
+        json!(image.is_live_update_only()),
+    );
     out.insert("FileWatchIgnores".into(), watch_ignores);
     Value::Object(out)
 }
@@ -279,9 +320,64 @@ pub(crate) fn links(links: &[Link]) -> Value {
     Value::Array(
         links
             .iter()
-            .map(|l| json!({ "URL": l.url, "Name": l.name }))
+            .map(|l| json!({ "URL": go_url(&l.url), "Name": l.name }))
             .collect(),
     )
+}
+
+/// A URL as Go's `encoding/json` writes a `*url.URL` (Tilt's `model.Link.URL`): the parsed
+/// parts as fields. lilt keeps percent-escapes in `Path` as written and leaves `RawPath`
+/// empty (Go decodes `Path` and keeps the escaped form in `RawPath` only when it differs).
+fn go_url(url: &str) -> Value {
+    let (rest, fragment) = url.split_once('#').unwrap_or((url, ""));
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, q),
+        None => (rest, ""),
+    };
+    let force_query = url.contains('?') && query.is_empty();
+    let (scheme, rest) = match rest.split_once(':') {
+        Some((scheme, r))
+            if !scheme.is_empty()
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+        {
+            (scheme.to_ascii_lowercase(), r)
+        }
+        _ => (String::new(), rest),
+    };
+    let (opaque, user, host, path) = match rest.strip_prefix("//") {
+        Some(authority_and_path) => {
+            let (authority, path) = match authority_and_path.find('/') {
+                Some(i) => authority_and_path.split_at(i),
+                None => (authority_and_path, ""),
+            };
+            let (user, host) = match authority.rsplit_once('@') {
+                // Go's Userinfo has only unexported fields: it prints as `{}`.
+                Some((_, host)) => (json!({}), host),
+                None => (Value::Null, authority),
+            };
+            (String::new(), user, host.to_owned(), path.to_owned())
+        }
+        None if !scheme.is_empty() && !rest.starts_with('/') => {
+            (rest.to_owned(), Value::Null, String::new(), String::new())
+        }
+        None => (String::new(), Value::Null, String::new(), rest.to_owned()),
+    };
+    json!({
+        "Scheme": scheme,
+        "Opaque": opaque,
+        "User": user,
+        "Host": host,
+        "Path": path,
+        "RawPath": "",
+        "OmitHost": false,
+        "ForceQuery": force_query,
+        "RawQuery": query,
+        "Fragment": fragment,
+        "RawFragment": "",
+    })
 }
 
 fn probe(p: &Probe) -> Value {
@@ -325,6 +421,20 @@ fn probe(p: &Probe) -> Value {
 
 pub(crate) fn env_list(cmd: &Cmd) -> Vec<String> {
     cmd.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// Inserts a string field that Go leaves out when empty (`omitempty`).
+fn put_str(map: &mut Map<String, Value>, key: &str, value: &str) {
+    if !value.is_empty() {
+        map.insert(key.into(), json!(value));
+    }
+}
+
+/// Inserts a list field that Go leaves out when empty (`omitempty`).
+fn put_list(map: &mut Map<String, Value>, key: &str, items: &[String]) {
+    if !items.is_empty() {
+        map.insert(key.into(), json!(items));
+    }
 }
 
 fn null_if_empty(items: &[String]) -> Value {

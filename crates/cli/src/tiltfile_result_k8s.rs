@@ -13,12 +13,9 @@ use lilt_engine::go_duration;
 const IGNORED_LOG_CONTAINERS: [&str; 4] =
     ["istio-init", "istio-proxy", "linkerd-proxy", "linkerd-init"];
 
-/// The name of an API object Tilt derives from a manifest and a target
-/// (`apis.SanitizeName("<manifest>:<target>")`): characters not allowed in object names
-/// become `_`.
-pub(crate) fn api_name(manifest: &str, target: &str) -> String {
-    format!("{manifest}:{target}")
-        .chars()
+/// Tilt's `apis.SanitizeName`: characters not allowed in object names become `_`.
+fn sanitize_name(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':') {
                 c
@@ -27,6 +24,18 @@ pub(crate) fn api_name(manifest: &str, target: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The name of an API object Tilt derives from a manifest and a target
+/// (`apis.SanitizeName("<manifest>:<target>")`).
+pub(crate) fn api_name(manifest: &str, target: &str) -> String {
+    sanitize_name(&format!("{manifest}:{target}"))
+}
+
+/// The name of the `ImageMap` Tilt makes for an image ref
+/// (`registry.local:5000/shop/web` → `registry.local:5000_shop_web`).
+pub(crate) fn image_map_name(image_ref: &str) -> String {
+    sanitize_name(image_ref)
 }
 
 /// The `ImageMapSpec` fields Tilt inlines at the start of an image target.
@@ -81,10 +90,8 @@ pub(crate) fn live_update_spec(image: &ImageTarget) -> Value {
             ),
         );
     }
-    out.insert(
-        "selector".into(),
-        json!({ "kubernetes": { "image": image.image_ref } }),
-    );
+    // Tilt fills the selector when it creates the LiveUpdate object, not at load time.
+    out.insert("selector".into(), json!({}));
     if !lu.syncs.is_empty() {
         out.insert(
             "syncs".into(),
@@ -103,18 +110,13 @@ pub(crate) fn live_update_spec(image: &ImageTarget) -> Value {
                 lu.runs
                     .iter()
                     .map(|r| {
-                        let mut e = Map::new();
-                        e.insert("args".into(), json!(r.argv));
-                        if !r.triggers.is_empty() {
-                            e.insert(
-                                "triggerPaths".into(),
-                                json!(r.triggers.iter().map(|t| rel(t)).collect::<Vec<_>>()),
-                            );
-                        }
-                        if r.echo_off {
-                            e.insert("echoOff".into(), json!(true));
-                        }
-                        Value::Object(e)
+                        // `triggerPaths` and `echoOff` have no omitempty in Go.
+                        let triggers = if r.triggers.is_empty() {
+                            Value::Null
+                        } else {
+                            json!(r.triggers)
+                        };
+                        json!({ "args": r.argv, "triggerPaths": triggers, "echoOff": r.echo_off })
                     })
                     .collect(),
             ),
@@ -123,6 +125,9 @@ pub(crate) fn live_update_spec(image: &ImageTarget) -> Value {
     if lu.restart_container {
         out.insert("restart".into(), json!("always"));
     }
+    if lu.initial_sync {
+        out.insert("initialSync".into(), json!({}));
+    }
     Value::Object(out)
 }
 
@@ -130,9 +135,15 @@ fn cmd_spec(cmd: &Cmd) -> Value {
     let mut o = Map::new();
     o.insert("args".into(), json!(cmd.argv));
     o.insert("dir".into(), json!(path_str(&cmd.dir)));
-    if !cmd.env.is_empty() {
-        o.insert("env".into(), json!(env_list(cmd)));
-    }
+    // `KubernetesApplyCmd.env` has no omitempty.
+    o.insert(
+        "env".into(),
+        if cmd.env.is_empty() {
+            Value::Null
+        } else {
+            json!(env_list(cmd))
+        },
+    );
     Value::Object(o)
 }
 
@@ -143,7 +154,15 @@ pub(crate) fn k8s_target(plan: &Plan, name: &str, k8s: &K8sTarget) -> Value {
         spec.insert("yaml".into(), json!(k8s.yaml));
     }
     if !k8s.image_maps.is_empty() {
-        spec.insert("imageMaps".into(), json!(k8s.image_maps));
+        spec.insert(
+            "imageMaps".into(),
+            json!(
+                k8s.image_maps
+                    .iter()
+                    .map(|r| image_map_name(r))
+                    .collect::<Vec<_>>()
+            ),
+        );
     }
     if !k8s.image_locators.is_empty() {
         let locators: Vec<Value> = k8s
@@ -151,15 +170,20 @@ pub(crate) fn k8s_target(plan: &Plan, name: &str, k8s: &K8sTarget) -> Value {
             .iter()
             .map(|l| {
                 let mut o = Map::new();
-                o.insert(
-                    "objectSelector".into(),
-                    json!({
-                        "apiVersionRegexp": l.api_version,
-                        "kindRegexp": l.kind,
-                        "nameRegexp": l.name,
-                        "namespaceRegexp": l.namespace,
-                    }),
-                );
+                // k8s_kind and k8s_image_json_path match case-insensitively and leave
+                // unset fields out (Tilt's NewPartialMatchObjectSelector).
+                let mut selector = Map::new();
+                for (key, value) in [
+                    ("apiVersionRegexp", &l.api_version),
+                    ("kindRegexp", &l.kind),
+                    ("nameRegexp", &l.name),
+                    ("namespaceRegexp", &l.namespace),
+                ] {
+                    if !value.is_empty() {
+                        selector.insert(key.into(), json!(format!("(?i){value}")));
+                    }
+                }
+                o.insert("objectSelector".into(), Value::Object(selector));
                 o.insert("path".into(), json!(l.path));
                 if !l.repo_field.is_empty() {
                     o.insert(
@@ -195,9 +219,7 @@ pub(crate) fn k8s_target(plan: &Plan, name: &str, k8s: &K8sTarget) -> Value {
             .map(|pf| {
                 let mut o = Map::new();
                 o.insert("localPort".into(), json!(pf.local_port));
-                if pf.container_port != 0 {
-                    o.insert("containerPort".into(), json!(pf.container_port));
-                }
+                o.insert("containerPort".into(), json!(pf.container_port));
                 // An empty host means the web host (`--host`, normally localhost).
                 let host = if pf.host.is_empty() {
                     "localhost"
@@ -230,6 +252,10 @@ pub(crate) fn k8s_target(plan: &Plan, name: &str, k8s: &K8sTarget) -> Value {
     let mut file_watch_ignores = Value::Null;
     if let Some(custom) = &k8s.custom_deploy {
         spec.insert("applyCmd".into(), cmd_spec(&custom.apply_cmd));
+        spec.insert(
+            "restartOn".into(),
+            json!({ "fileWatches": [api_name(name, "apply")] }),
+        );
         spec.insert("deleteCmd".into(), cmd_spec(&custom.delete_cmd));
         // Paths live update syncs are not re-applied on change.
         let lu = &custom.live_update;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use tilt_compare::{copy_tree, differences};
+use tilt_compare::{copy_tree, differences, yaml_data};
 
 const TILT_DIR: &str = "/home/dev/project";
 
@@ -54,26 +54,6 @@ fn lilt_output(dir: &Path, home: &Path) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-/// YAML as data, without the empty maps and null timestamps Go's typed serializer adds.
-fn yaml_data(text: &str) -> Value {
-    fn strip(v: &mut Value) {
-        match v {
-            Value::Object(map) => {
-                map.retain(|k, v| {
-                    !(v.as_object().is_some_and(|o| o.is_empty())
-                        || (k == "creationTimestamp" && v.is_null()))
-                });
-                map.values_mut().for_each(strip);
-            }
-            Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let mut v: Value = serde_saphyr::from_str(text).expect("valid YAML");
-    strip(&mut v);
-    v
 }
 
 #[test]
