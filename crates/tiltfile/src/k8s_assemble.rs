@@ -31,9 +31,10 @@ const ALL_UNRESOURCED_WARNING: &str = "No Kubernetes configs with images found.\
 
 const RESTART_CONTAINER_DEPRECATION: &str = "Found `restart_container()` LiveUpdate step in resource(s): [{}]. `restart_container()`  has been deprecated for k8s resources. We recommend the restart_process extension: https://github.com/tilt-dev/tilt-extensions/tree/master/restart_process. For more information, see https://docs.tilt.dev/live_update_reference.html#restarting-your-process";
 
-/// The image refs a Dockerfile's `FROM` lines name, with `ARG` defaults declared before the
-/// first stage and `build_args` substituted. Stage names (`FROM a AS b`, `FROM b`) and
-/// `scratch` are not images.
+/// The image refs a Dockerfile's `FROM` and `COPY --from=` lines name, with `ARG` defaults
+/// declared before the first stage and `build_args` substituted. Stage names (`FROM a AS b`,
+/// `FROM b`, `COPY --from=b` or a stage index) and `scratch` are not images. Like Tilt, every
+/// stage counts, whatever `target=` builds.
 pub(crate) fn from_images(
     dockerfile: &str,
     build_args: &[(String, Option<String>)],
@@ -79,6 +80,21 @@ pub(crate) fn from_images(
                     continue;
                 }
                 out.push(image);
+            }
+            // `COPY --from=<image>` copies out of another image; Tilt counts it as a
+            // dependency too (a stage name is not an image).
+            "COPY" => {
+                for word in rest.split_whitespace().take_while(|w| w.starts_with("--")) {
+                    let Some(from) = word.strip_prefix("--from=") else {
+                        continue;
+                    };
+                    let image = substitute(from, &args);
+                    let is_stage = stages.contains(&image.to_ascii_lowercase())
+                        || image.chars().all(|c| c.is_ascii_digit());
+                    if !image.is_empty() && !is_stage && !out.contains(&image) {
+                        out.push(image);
+                    }
+                }
             }
             _ => {}
         }
@@ -487,6 +503,12 @@ mod tests {
             from_images("ARG V\nFROM img:${V:-latest}\n", &[]),
             ["img:latest"]
         );
+    }
+
+    #[test]
+    fn copy_from_an_image_is_a_dependency_but_not_from_a_stage() {
+        let df = "ARG TOOLS=shop/tools\nFROM shop/base AS build\nCOPY --from=build /a /a\nFROM scratch\nCOPY --chown=1 --from=$TOOLS /bin/t /t\nCOPY --from=0 /b /b\n";
+        assert_eq!(from_images(df, &[]), ["shop/base", "shop/tools"]);
     }
 
     #[test]
