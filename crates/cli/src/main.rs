@@ -5,6 +5,7 @@ mod down;
 mod terminal;
 mod tiltfile_result;
 mod tiltfile_result_k8s;
+mod tiltfile_result_objects;
 mod token;
 mod up;
 mod why;

@@ -76,7 +76,7 @@ pub(crate) fn to_json(result: &LoadResult) -> Value {
             "Ignores": if settings.watch_ignores.is_empty() { Value::Null } else { ignores(&settings.watch_ignores) },
         },
         "DefaultRegistry": crate::tiltfile_result_k8s::default_registry(plan),
-        "ObjectSet": {},
+        "ObjectSet": crate::tiltfile_result_objects::object_set(plan),
         "CISettings": ci,
     })
 }

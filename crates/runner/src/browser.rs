@@ -103,7 +103,8 @@ fn browser_binary(configured: &str) -> Result<PathBuf, BrowserError> {
     Err(BrowserError::NoBrowser)
 }
 
-fn to_json(value: &FreeJson) -> Json {
+/// The model's serde-free JSON tree as a `serde_json` value (numbers were kept as text).
+pub fn to_json(value: &FreeJson) -> Json {
     match value {
         FreeJson::Null => Json::Null,
         FreeJson::Bool(b) => Json::Bool(*b),

@@ -14,6 +14,8 @@ mod effects;
 mod env;
 mod serve;
 
+pub use browser::to_json as model_json;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

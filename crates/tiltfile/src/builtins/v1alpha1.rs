@@ -351,7 +351,8 @@ fn call<'v>(
                 annotations = args::string_dict(Some(v), &format!("{full}: annotations"))?;
             }
             _ => {
-                spec.insert(camel(p), to_json(v, false, &full)?);
+                // Map-valued parameters (a ConfigMap's `data`) keep their keys as written.
+                spec.insert(camel(p), to_json(v, MAP_FIELDS.contains(&p), &full)?);
             }
         }
     }
