@@ -28,11 +28,19 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
 }
 
 /// Checks a Docker image reference: `[host[:port]/]path[:tag][@digest]`, lowercase path.
+/// The error is Docker's parser's own text; callers add the context Tilt adds.
 pub(crate) fn validate_ref(reference: &str) -> anyhow::Result<()> {
-    let invalid =
-        |why: &str| anyhow::anyhow!("can't parse {reference:?}: invalid reference format{why}");
+    let invalid = |why: &str| anyhow::anyhow!("invalid reference format{why}");
     if reference.is_empty() {
         return Err(invalid(""));
+    }
+    // Docker's normalization checks the repository path (with `library/` added to a
+    // one-component Docker Hub name, up to the tag) for uppercase before anything else.
+    let remote = normalized_remote(reference);
+    if remote.chars().any(|c| c.is_uppercase()) {
+        return Err(invalid(&format!(
+            ": repository name ({remote}) must be lowercase"
+        )));
     }
     let (name, digest) = match reference.split_once('@') {
         Some((n, d)) => (n, Some(d)),
@@ -89,9 +97,6 @@ pub(crate) fn validate_ref(reference: &str) -> anyhow::Result<()> {
         }
     }
     for component in parts {
-        if component.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(invalid(": repository name must be lowercase"));
-        }
         let ok = !component.is_empty()
             && component.starts_with(|c: char| c.is_ascii_alphanumeric())
             && component.ends_with(|c: char| c.is_ascii_alphanumeric())
@@ -103,6 +108,34 @@ pub(crate) fn validate_ref(reference: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The repository path Docker's `ParseNormalizedNamed` checks for case: the part after the
+/// registry host (a first component with `.` or `:`, `localhost`, or uppercase letters is a
+/// host), with `library/` for a one-component Docker Hub name, up to the first `:`.
+fn normalized_remote(reference: &str) -> String {
+    let remainder = match reference.split_once('/') {
+        Some((first, rest))
+            if first == "localhost"
+                || first.contains(['.', ':'])
+                || first.to_lowercase() != first =>
+        {
+            rest.to_owned()
+        }
+        Some((first, rest)) if first == "docker.io" || first == "index.docker.io" => {
+            if rest.contains('/') {
+                rest.to_owned()
+            } else {
+                format!("library/{rest}")
+            }
+        }
+        Some(_) => reference.to_owned(),
+        None => format!("library/{reference}"),
+    };
+    match remainder.split_once(':') {
+        Some((remote, _)) => remote.to_owned(),
+        None => remainder,
+    }
 }
 
 fn add_image(state: &TiltState, image: ImageTarget) -> anyhow::Result<()> {
@@ -172,7 +205,8 @@ fn docker_builtins(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let state = TiltState::get(eval)?;
-        validate_ref(r#ref).map_err(|e| anyhow::anyhow!("Argument 1 (ref): {e}"))?;
+        validate_ref(r#ref)
+            .map_err(|e| anyhow::anyhow!("Argument 1 (ref): can't parse {:?}: {e}", r#ref))?;
         let context = state.abs(context);
         if !dockerfile_contents.is_none() && !dockerfile.is_none() {
             bail!("Cannot specify both dockerfile and dockerfile_contents keyword arguments");
@@ -297,7 +331,8 @@ fn docker_builtins(builder: &mut GlobalsBuilder) {
     ) -> anyhow::Result<Value<'v>> {
         let _ = (command_bat_val, command_bat); // Windows only.
         let state = TiltState::get(eval)?;
-        validate_ref(r#ref).map_err(|e| anyhow::anyhow!("Argument 1 (ref): {e}"))?;
+        validate_ref(r#ref)
+            .map_err(|e| anyhow::anyhow!("Argument 1 (ref): can't parse {:?}: {e}", r#ref))?;
         let dir = match args::opt_string(Some(dir), "dir")? {
             Some(d) => state.abs(&d),
             None => state.cwd(),
@@ -317,7 +352,9 @@ fn docker_builtins(builder: &mut GlobalsBuilder) {
         check_patterns(&ignores, "ignore")?;
         let image_deps = args::string_list(Some(image_deps), "image_deps")?;
         for dep in &image_deps {
-            validate_ref(dep).map_err(|e| anyhow::anyhow!("image_deps: {e}"))?;
+            validate_ref(dep).map_err(|e| {
+                anyhow::anyhow!("for parameter image_deps: must be a valid image reference: {e}")
+            })?;
         }
         // A custom build has no Dockerfile: Tilt checks the empty path (the working
         // directory) for a repository too, then each dep.
@@ -382,5 +419,24 @@ mod tests {
         for bad in ["", "Foo", "a//b", "a:", "-a", "a/b:tag with space"] {
             assert!(validate_ref(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Docker's reference parser names the normalized repository path it found uppercase in.
+    #[test]
+    fn uppercase_errors_name_the_normalized_repository() {
+        let message = |r: &str| validate_ref(r).err().map(|e| e.to_string());
+        assert_eq!(
+            message("Not A Ref!").as_deref(),
+            Some(
+                "invalid reference format: repository name (library/Not A Ref!) must be lowercase"
+            )
+        );
+        assert_eq!(
+            message("gcr.io/Proj/app:Tag").as_deref(),
+            Some("invalid reference format: repository name (Proj/app) must be lowercase")
+        );
+        // A tag may hold uppercase letters; an uppercase first component is a host.
+        assert!(validate_ref("app:TAG").is_ok());
+        assert!(validate_ref("Registry/app").is_ok());
     }
 }

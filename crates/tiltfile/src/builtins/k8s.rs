@@ -624,13 +624,15 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
                 _ => {}
             }
             if !image_selector.is_empty() {
-                crate::builtins::docker::validate_ref(image_selector)?;
+                crate::builtins::docker::validate_ref(image_selector)
+                    .map_err(|e| anyhow::anyhow!("can't parse {image_selector:?}: {e}"))?;
             }
         }
         let image_deps = args::string_list(Some(image_deps), "image_deps")?;
         for dep in &image_deps {
-            crate::builtins::docker::validate_ref(dep)
-                .map_err(|e| anyhow::anyhow!("image_deps: {e}"))?;
+            crate::builtins::docker::validate_ref(dep).map_err(|e| {
+                anyhow::anyhow!("for parameter image_deps: must be a valid image reference: {e}")
+            })?;
         }
         let decl = CustomDeployDecl {
             name: name.to_owned(),
