@@ -38,6 +38,9 @@ pub enum IgnoreSource {
     ComposeBindMount { service: String },
     /// `ignore=` of a `local_resource`.
     LocalResource { resource: String },
+    /// The `.git` directory of a repository whose root a build directory, dep or Tiltfile
+    /// directory is (Tilt's repository ignores).
+    Repository { git_dir: PathBuf },
     /// Anything else, described by the caller.
     Other(String),
 }
@@ -76,6 +79,9 @@ impl fmt::Display for IgnoreSource {
             ),
             IgnoreSource::LocalResource { resource } => {
                 write!(f, "local_resource('{resource}', ignore=)")
+            }
+            IgnoreSource::Repository { git_dir } => {
+                write!(f, "the repository's own data {}", git_dir.display())
             }
             IgnoreSource::Other(text) => f.write_str(text),
         }
@@ -287,7 +293,17 @@ fn under_or_equal(path: &str, base: &str) -> bool {
 }
 
 fn compile_set(set: &SourcedIgnore) -> Result<CompiledSet, IgnoreError> {
-    let base = clean(&set.set.base_path);
+    // Tilt writes one base path relative (a custom build's `.git`): it means the working
+    // directory, as in Tilt.
+    let base = if set.set.base_path.is_relative() {
+        clean(
+            &std::env::current_dir()
+                .unwrap_or_default()
+                .join(&set.set.base_path),
+        )
+    } else {
+        clean(&set.set.base_path)
+    };
     let base_str = path_str(&base).into_owned();
     let rule = if set.set.patterns.is_empty() {
         Rule::WholeBase

@@ -215,12 +215,12 @@ impl WatchSet {
                         .ignores
                         .iter()
                         .map(|set| {
-                            SourcedIgnore::new(
+                            let source = repository_source(set).unwrap_or_else(|| {
                                 IgnoreSource::LocalResource {
                                     resource: manifest.name.clone(),
-                                },
-                                set.clone(),
-                            )
+                                }
+                            });
+                            SourcedIgnore::new(source, set.clone())
                         })
                         .collect(),
                 }),
@@ -380,6 +380,15 @@ impl CompiledTarget {
     }
 }
 
+/// A whole-directory ignore of a repository's `.git` (the Tiltfile adds one for each
+/// repository root among a target's paths).
+fn repository_source(set: &IgnoreSet) -> Option<IgnoreSource> {
+    (set.patterns.is_empty() && set.base_path.file_name() == Some(std::ffi::OsStr::new(".git")))
+        .then(|| IgnoreSource::Repository {
+            git_dir: set.base_path.clone(),
+        })
+}
+
 fn image_spec(image: &ImageTarget) -> WatchSpec {
     let id = TargetId::image(&image.image_ref);
     match &image.build {
@@ -388,9 +397,13 @@ fn image_spec(image: &ImageTarget) -> WatchSpec {
                 .watch_ignores
                 .iter()
                 .map(|set| {
-                    let source = if set.patterns.is_empty()
-                        && docker.dockerfile_path.as_ref() == Some(&set.base_path)
-                    {
+                    let dockerfile = docker
+                        .dockerfile_path
+                        .clone()
+                        .unwrap_or_else(|| docker.context.join("Dockerfile"));
+                    let source = if let Some(repo) = repository_source(set) {
+                        repo
+                    } else if set.patterns.is_empty() && set.base_path == dockerfile {
                         IgnoreSource::Dockerfile {
                             file: set.base_path.clone(),
                         }
@@ -417,7 +430,9 @@ fn image_spec(image: &ImageTarget) -> WatchSpec {
                 .ignores
                 .iter()
                 .map(|set| {
-                    let source = if set.patterns.is_empty() {
+                    let source = if let Some(repo) = repository_source(set) {
+                        repo
+                    } else if set.patterns.is_empty() {
                         IgnoreSource::Tiltfile {
                             file: set.base_path.clone(),
                         }
@@ -449,7 +464,9 @@ fn image_spec(image: &ImageTarget) -> WatchSpec {
                 .watch_ignores
                 .iter()
                 .map(|set| {
-                    let source = if !set.patterns.is_empty() {
+                    let source = if let Some(repo) = repository_source(set) {
+                        repo
+                    } else if !set.patterns.is_empty() {
                         IgnoreSource::ComposeBuild {
                             service: dc.service.clone(),
                         }

@@ -449,3 +449,48 @@ fn k8s_custom_deploy_deps_and_compose_builds_get_specs() {
          a bind mount of docker compose service 'svc' (the container sees it directly)"
     );
 }
+
+/// A repository root among a target's paths gets its `.git` ignored (Tilt's repository
+/// ignores); `lilt why` names it, and a relative `.git` (Tilt writes one for custom builds)
+/// means the working directory's.
+#[test]
+fn repository_git_dirs_are_ignored_and_named() {
+    let mut p = plan();
+    if let DeployTarget::Local(local) = &mut p.manifests[0].deploy {
+        local.deps.push(PathBuf::from("/proj"));
+        local.ignores.insert(0, set("/proj/.git", &[]));
+    }
+    let (ws, errors) = WatchSet::from_plan(&p);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(ws.affected([Path::new("/proj/.git/index")]).is_empty());
+    assert_eq!(
+        ws.affected([Path::new("/proj/main.go")]),
+        vec![TargetId::local("app")]
+    );
+    assert!(
+        ws.explain(Path::new("/proj/.git/HEAD"))
+            .to_string()
+            .contains("the repository's own data /proj/.git"),
+        "{}",
+        ws.explain(Path::new("/proj/.git/HEAD"))
+    );
+
+    let cwd = std::env::current_dir().expect("cwd");
+    let relative = WatchSpec {
+        id: TargetId::image("gen"),
+        paths: vec![cwd.clone()],
+        ignores: vec![SourcedIgnore::new(
+            IgnoreSource::Repository {
+                git_dir: PathBuf::from(".git"),
+            },
+            set(".git", &[]),
+        )],
+    };
+    let (ws, errors) = WatchSet::build(vec![relative], &[]);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(ws.affected([cwd.join(".git/config").as_path()]).is_empty());
+    assert_eq!(
+        ws.affected([cwd.join("src/lib.rs").as_path()]),
+        vec![TargetId::image("gen")]
+    );
+}
