@@ -11,6 +11,7 @@ mod button;
 mod cmd;
 mod compose;
 pub mod duration;
+mod graph;
 mod image;
 mod k8s;
 pub mod paths;
@@ -27,6 +28,7 @@ pub use button::{
 pub use cmd::Cmd;
 pub use compose::{ComposeProject, DockerComposeBuild, DockerComposeTarget};
 pub use duration::{DurationError, format_go_duration, parse_go_duration};
+pub use graph::DepGraph;
 pub use image::{
     BuildDetails, CustomBuild, CustomOutputMode, DockerBuild, ImageTarget, LiveUpdate,
     LiveUpdateRun, LiveUpdateSync,

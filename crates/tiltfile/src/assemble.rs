@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use lilt_model::{
-    DeployTarget, IgnoreSet, LocalTarget, Manifest, Plan, TriggerMode, UNCATEGORIZED_RESOURCE,
+    DepGraph, DeployTarget, IgnoreSet, LocalTarget, Manifest, Plan, TriggerMode,
+    UNCATEGORIZED_RESOURCE,
 };
 
 use crate::state::{EnabledResources, TiltState};
@@ -175,69 +176,19 @@ fn sanitize_dependencies(manifests: &mut [Manifest]) -> Result<Vec<String>, Stri
         }
         m.resource_deps = kept;
     }
-    let edges: HashMap<&str, Vec<&str>> = manifests
-        .iter()
-        .map(|m| {
-            (
-                m.name.as_str(),
-                m.resource_deps.iter().map(String::as_str).collect(),
-            )
-        })
-        .collect();
-    if let Some(cycle) = find_cycle(manifests.iter().map(|m| m.name.as_str()), &edges) {
+    let mut graph = DepGraph::new(manifests.iter().map(|m| m.name.as_str()));
+    for m in manifests.iter() {
+        for dep in &m.resource_deps {
+            graph.depends_on(&m.name, dep);
+        }
+    }
+    if let Some(cycle) = graph.cycle() {
         return Err(format!(
             "cycle detected in resource dependency graph: {}",
             cycle.join(" -> ")
         ));
     }
     Ok(warnings)
-}
-
-/// The first dependency cycle found by depth-first search, closed (`a -> b -> a`).
-fn find_cycle<'a>(
-    nodes: impl Iterator<Item = &'a str>,
-    edges: &HashMap<&'a str, Vec<&'a str>>,
-) -> Option<Vec<String>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        Active,
-        Done,
-    }
-    fn visit<'a>(
-        node: &'a str,
-        edges: &HashMap<&'a str, Vec<&'a str>>,
-        marks: &mut HashMap<&'a str, Mark>,
-        path: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        match marks.get(node) {
-            Some(Mark::Done) => return None,
-            Some(Mark::Active) => {
-                let start = path.iter().position(|n| *n == node).unwrap_or(0);
-                let mut cycle: Vec<String> =
-                    path[start..].iter().map(|s| (*s).to_owned()).collect();
-                cycle.push(node.to_owned());
-                return Some(cycle);
-            }
-            None => {}
-        }
-        marks.insert(node, Mark::Active);
-        path.push(node);
-        for next in edges.get(node).into_iter().flatten() {
-            if let Some(c) = visit(next, edges, marks, path) {
-                return Some(c);
-            }
-        }
-        path.pop();
-        marks.insert(node, Mark::Done);
-        None
-    }
-    let mut marks = HashMap::new();
-    for node in nodes {
-        if let Some(c) = visit(node, edges, &mut marks, &mut Vec::new()) {
-            return Some(c);
-        }
-    }
-    None
 }
 
 /// Which resources run: all, the ones named (plus their transitive deps), or none.

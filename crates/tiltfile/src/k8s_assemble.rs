@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use lilt_manifest::{ImageRef, K8sResource, PodReadiness, RefSelector, TriggerChoice};
 use lilt_model::{
-    BuildDetails, DeployTarget, ImageTarget, K8sTarget, Manifest, PodReadinessMode, TriggerMode,
-    UNCATEGORIZED_RESOURCE,
+    BuildDetails, DepGraph, DeployTarget, ImageTarget, K8sTarget, Manifest, PodReadinessMode,
+    TriggerMode, UNCATEGORIZED_RESOURCE,
 };
 
 use crate::state::TiltState;
@@ -191,44 +191,44 @@ fn selectors(images: &[ImageTarget]) -> Vec<Option<RefSelector>> {
         .collect()
 }
 
-/// The image targets for `direct` (indices into `images`), each after its dependencies.
-fn targets_with_deps(images: &[ImageTarget], direct: &[usize]) -> Result<Vec<ImageTarget>, String> {
-    fn visit(
-        images: &[ImageTarget],
-        idx: usize,
-        claims: &mut Vec<Option<bool>>,
-        out: &mut Vec<ImageTarget>,
-    ) -> Result<(), String> {
-        match claims[idx] {
-            Some(true) => return Ok(()),
-            Some(false) => {
-                return Err(format!("Image dependency cycle: {}", images[idx].image_ref));
+/// The image targets for `direct` (indices into `images`), each after its dependencies (a
+/// base image is built before the images built `FROM` it).
+pub(crate) fn targets_with_deps(
+    images: &[ImageTarget],
+    direct: &[usize],
+) -> Result<Vec<ImageTarget>, String> {
+    let mut graph = DepGraph::new(images.iter().map(|i| i.image_ref.as_str()));
+    for image in images {
+        for dep in &image.image_deps {
+            if !images.iter().any(|i| i.image_ref == *dep) {
+                return Err(format!(
+                    "image {:?}: image dep {:?} not found",
+                    image.image_ref, dep
+                ));
             }
-            None => {}
+            graph.depends_on(&image.image_ref, dep);
         }
-        claims[idx] = Some(false);
-        for dep in &images[idx].image_deps {
-            let dep_idx = images
-                .iter()
-                .position(|i| i.image_ref == *dep)
-                .ok_or_else(|| {
-                    format!(
-                        "image {:?}: image dep {:?} not found",
-                        images[idx].image_ref, dep
-                    )
-                })?;
-            visit(images, dep_idx, claims, out)?;
+    }
+    let roots: Vec<&str> = direct
+        .iter()
+        .map(|&i| images[i].image_ref.as_str())
+        .collect();
+    let needed = graph.deps_first(&roots);
+    // Only a cycle among the images these resources need is an error, as in Tilt.
+    let needed_images = images.iter().filter(|i| needed.contains(&i.image_ref));
+    let mut sub = DepGraph::new(needed_images.clone().map(|i| i.image_ref.as_str()));
+    for image in needed_images {
+        for dep in &image.image_deps {
+            sub.depends_on(&image.image_ref, dep);
         }
-        claims[idx] = Some(true);
-        out.push(images[idx].clone());
-        Ok(())
     }
-    let mut claims = vec![None; images.len()];
-    let mut out = Vec::new();
-    for &idx in direct {
-        visit(images, idx, &mut claims, &mut out)?;
+    if let Some(cycle) = sub.cycle() {
+        return Err(format!("Image dependency cycle: {}", cycle[0]));
     }
-    Ok(out)
+    Ok(needed
+        .iter()
+        .filter_map(|r| images.iter().find(|i| i.image_ref == *r).cloned())
+        .collect())
 }
 
 fn readiness(p: PodReadiness) -> PodReadinessMode {

@@ -493,15 +493,11 @@ pub(crate) fn assemble(
                                 .to_owned(),
                         );
                     }
-                    // Images this one is built from come first.
-                    for dep in &image.image_deps {
-                        if let Some(d) = images.iter().find(|i| i.image_ref == *dep) {
-                            image_targets.push(d.clone());
-                            out.matched_images.push(d.image_ref.clone());
-                        }
+                    // Images this one is built from (transitively) come first.
+                    for target in crate::k8s_assemble::targets_with_deps(images, &[idx])? {
+                        out.matched_images.push(target.image_ref.clone());
+                        image_targets.push(target);
                     }
-                    image_targets.push(image.clone());
-                    out.matched_images.push(image.image_ref.clone());
                 }
                 None => {
                     if let Some((context, dockerfile)) = &svc.parsed.build
