@@ -5,9 +5,10 @@ set -euo pipefail
 
 # Packages the tests and the example need. docker.io and docker-registry are for image
 # builds (the Docker runtime and its tests come next); chromium and chromium-driver back the dashboard's browser tests and the
-# browser button; kubectl (kustomize) and openssl back the Tiltfile tests; hyperfine and
+# browser button; kubectl (kustomize) and openssl back the Tiltfile tests; nodejs runs the
+# dashboard's unit tests (web/test); hyperfine and
 # time measure the figures in docs/performance.md.
-LILT_PACKAGES=(docker.io docker-registry chromium chromium-driver hyperfine time python3 git kubectl openssl)
+LILT_PACKAGES=(docker.io docker-registry chromium chromium-driver hyperfine time python3 git kubectl openssl nodejs)
 
 # Installs whatever of LILT_PACKAGES is missing (needs root or sudo).
 install_packages() {

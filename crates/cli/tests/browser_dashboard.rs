@@ -1,7 +1,7 @@
 //! The dashboard in real headless Chromium against the real `lilt up`: the table shows every
 //! resource, a trigger click re-runs one, the log filters (text, /regex/, source, level)
 //! show only matching lines, and without the session token the page says it is not
-//! authorised. Skipped (with a message) only when chromedriver is not installed.
+//! authorised. Skipped (with a message) only when chromedriver is not installed and `CI` is unset (under CI it fails).
 
 mod browser_support;
 
@@ -249,4 +249,25 @@ async fn the_token_is_required() {
     );
 
     client.close().await.expect("close browser");
+}
+
+/// Regression: the browser tests passed silently without chromedriver. Under CI a missing
+/// driver now fails the test; outside CI it is skipped with a message.
+#[test]
+fn browser_tests_fail_under_ci_when_chromedriver_is_missing() {
+    let under_ci =
+        std::panic::catch_unwind(|| browser_support::required_tool("chromedriver", None, true));
+    assert!(
+        under_ci.is_err(),
+        "a missing chromedriver must fail under CI"
+    );
+    assert_eq!(
+        browser_support::required_tool("chromedriver", None, false),
+        None
+    );
+    let found = std::path::PathBuf::from("/usr/bin/chromedriver");
+    assert_eq!(
+        browser_support::required_tool("chromedriver", Some(found.clone()), true),
+        Some(found)
+    );
 }

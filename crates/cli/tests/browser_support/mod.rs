@@ -77,6 +77,17 @@ fn stop_group(child: &mut Child, grace: Duration) {
     let _ = child.wait();
 }
 
+/// The tool's path; when it is missing, `None` (the test is skipped, with a message) outside
+/// CI, and a failure under CI.
+pub fn required_tool(name: &str, found: Option<PathBuf>, ci: bool) -> Option<PathBuf> {
+    if found.is_none() {
+        let install = "apt-get install -y chromium chromium-driver";
+        assert!(!ci, "CI is set but {name} is not installed ({install})");
+        eprintln!("skipping: {name} is not installed ({install})");
+    }
+    found
+}
+
 /// `chromedriver --port=<free>`, stopped on drop.
 pub struct Driver {
     child: Child,
@@ -89,15 +100,15 @@ impl Drop for Driver {
     }
 }
 
-/// Starts chromedriver, or returns `None` after printing why the test is skipped (only when
-/// chromedriver is not installed).
+/// Starts chromedriver, or returns `None` after printing why the test is skipped: only
+/// when chromedriver is not installed and `CI` is not set. Under CI a missing browser is a
+/// failure, so a broken install step cannot hide behind skipped tests.
 pub fn driver() -> Option<Driver> {
-    let Some(path) = on_path("chromedriver") else {
-        eprintln!(
-            "skipping: chromedriver is not installed (apt-get install -y chromium chromium-driver)"
-        );
-        return None;
-    };
+    let path = required_tool(
+        "chromedriver",
+        on_path("chromedriver"),
+        std::env::var_os("CI").is_some(),
+    )?;
     let port = free_port();
     let child = Command::new(path)
         .arg(format!("--port={port}"))
