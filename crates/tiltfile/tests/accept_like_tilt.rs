@@ -352,3 +352,22 @@ fn os_path_functions_have_go_semantics() {
         p.error()
     );
 }
+
+// encoding/json.go and yaml.go: `default` is any value, and passing None explicitly is a
+// default (Go tells it from "not passed"), so a missing file gives None.
+#[test]
+fn read_json_and_read_yaml_default_none_gives_none() {
+    let (_, lines) = run(&[(
+        "Tiltfile",
+        "print(read_json('missing.json', default=None), read_yaml('missing.yaml', default=None))\n\
+         print(read_json('missing.json', None), read_yaml('missing.yaml', default=[1]))\n",
+    )]);
+    assert_eq!(lines, ["None None", "None [1]"]);
+    let p = Project::new(&[("Tiltfile", "read_json('missing.json')\n")]);
+    assert!(
+        p.error()
+            .contains("missing.json: no such file or directory"),
+        "{}",
+        p.error()
+    );
+}

@@ -93,7 +93,8 @@ fn io_builtins(builder: &mut GlobalsBuilder) {
 
     fn read_json<'v>(
         paths: PathArg<'v>,
-        #[starlark(default = NoneType)] default: Value<'v>,
+        // Tilt tells "not passed" from None: `default=None` gives None for a missing file.
+        default: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         read_parsed(eval, &paths, default, "JSON", parse_json)
@@ -101,7 +102,8 @@ fn io_builtins(builder: &mut GlobalsBuilder) {
 
     fn read_yaml<'v>(
         paths: PathArg<'v>,
-        #[starlark(default = NoneType)] default: Value<'v>,
+        // Tilt tells "not passed" from None: `default=None` gives None for a missing file.
+        default: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         read_parsed(eval, &paths, default, "YAML", parse_yaml_doc)
@@ -112,6 +114,8 @@ fn io_builtins(builder: &mut GlobalsBuilder) {
         #[starlark(default = NoneType)] default: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
+        // Tilt wants a list here, so None is "no default".
+        let default = Some(default).filter(|d| !d.is_none());
         read_parsed(eval, &paths, default, "YAML", |text| {
             parse_yaml_stream(text).map(serde_json::Value::Array)
         })
@@ -123,13 +127,13 @@ fn io_builtins(builder: &mut GlobalsBuilder) {
 fn read_parsed<'v>(
     eval: &mut Evaluator<'v, '_, '_>,
     path: &str,
-    default: Value<'v>,
+    default: Option<Value<'v>>,
     format: &str,
     parse: impl FnOnce(&str) -> anyhow::Result<serde_json::Value>,
 ) -> anyhow::Result<Value<'v>> {
     let state = TiltState::get(eval)?;
-    match read_recorded(state, path, !default.is_none())? {
-        None => Ok(default),
+    match read_recorded(state, path, default.is_some())? {
+        None => Ok(default.unwrap_or_else(Value::new_none)),
         Some(text) => {
             let data = parse(&text).with_context(|| {
                 format!("error parsing {format} from {}", state.abs(path).display())
