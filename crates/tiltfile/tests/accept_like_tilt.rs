@@ -371,3 +371,21 @@ fn read_json_and_read_yaml_default_none_gives_none() {
         p.error()
     );
 }
+
+// value/value.go: a command's dir goes through ValueToAbsPath, which takes a git repo
+// (a PathMaker) as its root.
+#[test]
+fn local_git_repo_as_a_command_dir() {
+    let p = Project::new(&[
+        ("sub/.git/HEAD", "ref: refs/heads/main\n"),
+        (
+            "Tiltfile",
+            "repo = local_git_repo('sub')\n\
+             print(str(local('pwd', dir=repo, quiet=True, echo_off=True)).strip())\n\
+             local_resource('r', cmd='true', dir=repo)\n",
+        ),
+    ]);
+    let sub = p.path("sub");
+    assert_eq!(log(&p), [sub.display().to_string()]);
+    assert_eq!(local_target(&p.plan(), "r").update_cmd.dir, sub);
+}

@@ -164,6 +164,17 @@ pub(crate) fn opt_string(value: Option<Value<'_>>, what: &str) -> anyhow::Result
     }
 }
 
+/// A path argument that may be unset: a string, a blob or a `local_git_repo()`; `None`
+/// and missing give `None`. Not yet absolute.
+pub(crate) fn opt_path(value: Option<Value<'_>>, what: &str) -> anyhow::Result<Option<String>> {
+    match value.filter(|v| !v.is_none()) {
+        None => Ok(None),
+        Some(v) => path_str(v)
+            .map(|p| Some(p.to_owned()))
+            .with_context(|| format!("{what}: expected a path string, got {}", v.get_type())),
+    }
+}
+
 /// Paths, each resolved against the executing Tiltfile's directory.
 pub(crate) fn path_list(
     state: &TiltState,

@@ -301,7 +301,7 @@ fn generator_builtins(builder: &mut GlobalsBuilder) {
         let state = TiltState::get(eval)?;
         let dir = state.abs(&paths);
         let cwd = state.cwd();
-        let bin = args::opt_string(Some(kustomize_bin), "kustomize: kustomize_bin")?;
+        let bin = args::opt_path(Some(kustomize_bin), "kustomize: kustomize_bin")?;
         let mut argv: Vec<String> = match &bin {
             Some(b) => {
                 let abs = state.abs(b);

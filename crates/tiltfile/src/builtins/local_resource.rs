@@ -56,8 +56,8 @@ fn declare(
     let ignores = args::string_list(Some(a.ignore), "ignore")?;
     let env = args::string_dict(Some(a.env), "local_resource: env")?;
     let serve_env = args::string_dict(Some(a.serve_env), "local_resource: serve_env")?;
-    let dir = args::opt_string(Some(a.dir), "local_resource: dir")?;
-    let serve_dir = args::opt_string(Some(a.serve_dir), "local_resource: serve_dir")?;
+    let dir = args::opt_path(Some(a.dir), "local_resource: dir")?;
+    let serve_dir = args::opt_path(Some(a.serve_dir), "local_resource: serve_dir")?;
     let cwd = state.cwd();
     let update_cmd = args::command(
         Some(a.cmd),
