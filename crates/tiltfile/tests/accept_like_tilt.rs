@@ -389,3 +389,13 @@ fn local_git_repo_as_a_command_dir() {
     assert_eq!(log(&p), [sub.display().to_string()]);
     assert_eq!(local_target(&p.plan(), "r").update_cmd.dir, sub);
 }
+
+// go.starlark.net's print takes `sep=` (Tilt keeps that builtin, only redirecting output).
+#[test]
+fn print_accepts_sep_like_go_starlark() {
+    let (_, lines) = run(&[(
+        "Tiltfile",
+        "print('a', 1, None, blob('b'))\nprint('a', 'b', sep='-')\nprint()\n",
+    )]);
+    assert_eq!(lines, ["a 1 None b", "a-b", ""]);
+}

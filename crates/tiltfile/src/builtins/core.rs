@@ -12,6 +12,7 @@ use starlark::values::dict::AllocDict;
 use starlark::values::none::NoneType;
 use starlark::values::range::Range;
 use starlark::values::structs::AllocStruct;
+use starlark::values::tuple::UnpackTuple;
 use starlark::values::{Heap, Value, ValueLike};
 
 use crate::builtins::args::{self, Str};
@@ -39,6 +40,18 @@ fn core_builtins(builder: &mut GlobalsBuilder) {
         }
         state.exited.set(true);
         Err(ExitRequested.into())
+    }
+
+    /// go.starlark.net's `print(*args, sep=" ")`: strings as they are, other values as
+    /// `str()` would show them, to the `(Tiltfile)` log.
+    fn print<'v>(
+        #[starlark(args)] args: UnpackTuple<Value<'v>>,
+        #[starlark(require = named, default = Str(" "))] sep: Str<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        let parts: Vec<String> = args.items.iter().map(|v| v.to_str()).collect();
+        TiltState::get(eval)?.print(parts.join(&sep));
+        Ok(NoneType)
     }
 
     /// Logs a warning to the `(Tiltfile)` log.
