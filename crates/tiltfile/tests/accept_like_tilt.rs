@@ -399,3 +399,23 @@ fn print_accepts_sep_like_go_starlark() {
     )]);
     assert_eq!(lines, ["a 1 None b", "a-b", ""]);
 }
+
+// loaddynamic/load.go and include/include.go go through Thread.Load, so `ext://` names
+// resolve as they do for load().
+#[test]
+fn load_dynamic_and_include_resolve_ext_names() {
+    let exts = tempfile::tempdir().expect("tempdir");
+    common::write_files(
+        exts.path(),
+        &[("hello/Tiltfile", "greeting = 'hi'\nprint('hello ran')\n")],
+    );
+    let tiltfile = format!(
+        "v1alpha1.extension_repo(name='mine', url='file://{}', load_host='mine')\n\
+         d = load_dynamic('ext://mine/hello')\n\
+         include('ext://mine/hello')\n\
+         print(d['greeting'], sorted(d.keys()))\n",
+        exts.path().display()
+    );
+    let (_, lines) = run(&[("Tiltfile", &tiltfile)]);
+    assert_eq!(lines, ["hello ran", r#"hi ["greeting"]"#]);
+}
