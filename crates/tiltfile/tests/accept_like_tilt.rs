@@ -372,8 +372,8 @@ fn read_json_and_read_yaml_default_none_gives_none() {
     );
 }
 
-// value/value.go: a command's dir goes through ValueToAbsPath, which takes a git repo
-// (a PathMaker) as its root.
+// value/value.go: a command's dir goes through ValueToAbsPath, and deps through
+// LocalPathList, which take a git repo (a PathMaker) as its root.
 #[test]
 fn local_git_repo_as_a_command_dir() {
     let p = Project::new(&[
@@ -382,12 +382,14 @@ fn local_git_repo_as_a_command_dir() {
             "Tiltfile",
             "repo = local_git_repo('sub')\n\
              print(str(local('pwd', dir=repo, quiet=True, echo_off=True)).strip())\n\
-             local_resource('r', cmd='true', dir=repo)\n",
+             local_resource('r', cmd='true', dir=repo, deps=[repo, 'x'])\n",
         ),
     ]);
     let sub = p.path("sub");
     assert_eq!(log(&p), [sub.display().to_string()]);
-    assert_eq!(local_target(&p.plan(), "r").update_cmd.dir, sub);
+    let r = local_target(&p.plan(), "r");
+    assert_eq!(r.update_cmd.dir, sub);
+    assert_eq!(r.deps, [sub.clone(), p.path("x")]);
 }
 
 // go.starlark.net's print takes `sep=` (Tilt keeps that builtin, only redirecting output).
