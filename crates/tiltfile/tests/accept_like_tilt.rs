@@ -421,3 +421,25 @@ fn load_dynamic_and_include_resolve_ext_names() {
     let (_, lines) = run(&[("Tiltfile", &tiltfile)]);
     assert_eq!(lines, ["hello ran", r#"hi ["greeting"]"#]);
 }
+
+// go.starlark.net's dict() copies any IterableMapping, os.environ included; the other
+// forms of dict() are Starlark's.
+#[test]
+fn dict_of_os_environ_is_a_copy() {
+    let (p, lines) = run(&[(
+        "Tiltfile",
+        "os.environ['SHOP_A'] = 'a'\n\
+         env = dict(os.environ, SHOP_B='b')\n\
+         env['SHOP_C'] = 'c'\n\
+         print(type(env), env['SHOP_A'], env['SHOP_B'], 'SHOP_C' in os.environ, 'SHOP_B' in os.environ)\n\
+         print(dict(), dict(a=1), dict([('a', 1)], b=2), dict({'a': 1}))\n",
+    )]);
+    assert_eq!(
+        lines,
+        [
+            "dict a b False False",
+            r#"{} {"a": 1} {"a": 1, "b": 2} {"a": 1}"#
+        ]
+    );
+    assert!(!p.result().env_changes.contains_key("SHOP_B"));
+}

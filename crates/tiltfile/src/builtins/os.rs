@@ -4,22 +4,23 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use allocative::Allocative;
 use anyhow::bail;
 use starlark::any::ProvidesStaticType;
 use starlark::collections::SmallMap;
-use starlark::environment::{GlobalsBuilder, Methods, MethodsBuilder, MethodsStatic};
+use starlark::environment::{Globals, GlobalsBuilder, Methods, MethodsBuilder, MethodsStatic};
 use starlark::eval::Evaluator;
 use starlark::starlark_module;
 use starlark::starlark_simple_value;
-use starlark::values::dict::DictRef;
+use starlark::values::dict::{AllocDict, DictRef};
 use starlark::values::list::AllocList;
 use starlark::values::none::NoneType;
 use starlark::values::tuple::UnpackTuple;
 use starlark::values::{
-    Heap, NoSerialize, StarlarkPagablePanic, StarlarkValue, StringValue, Value, ValueLike,
-    starlark_value,
+    FrozenValue, Heap, NoSerialize, StarlarkPagablePanic, StarlarkValue, StringValue, Value,
+    ValueLike, starlark_value,
 };
 
 use crate::builtins::args::{Str, sequence};
@@ -69,6 +70,47 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         sys.set("executable", exe);
     });
     builder.namespace("shlex", shlex_module);
+    dict_builtin(builder);
+}
+
+/// Starlark's own `dict`, kept to delegate to.
+fn standard_dict() -> Option<FrozenValue> {
+    static STANDARD: OnceLock<Globals> = OnceLock::new();
+    STANDARD
+        .get_or_init(Globals::standard)
+        .iter()
+        .find(|(name, _)| *name == "dict")
+        .map(|(_, value)| value)
+}
+
+#[starlark_module]
+fn dict_builtin(builder: &mut GlobalsBuilder) {
+    /// Starlark's `dict`, which in go.starlark.net also copies any mapping, so
+    /// `dict(os.environ, K='v')` works as in Tilt.
+    fn dict<'v>(
+        #[starlark(args)] args: UnpackTuple<Value<'v>>,
+        #[starlark(kwargs)] kwargs: SmallMap<StringValue<'v>, Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let Some(standard) = standard_dict() else {
+            bail!("dict: the standard dict builtin is missing");
+        };
+        let heap = eval.heap();
+        let positional: Vec<Value<'v>> = args
+            .items
+            .iter()
+            .map(|a| {
+                if a.downcast_ref::<Environ>().is_some() {
+                    heap.alloc(AllocDict(snapshot()))
+                } else {
+                    *a
+                }
+            })
+            .collect();
+        let named: Vec<(&str, Value<'v>)> = kwargs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        eval.eval_function(standard.to_value(), &positional, &named)
+            .map_err(starlark::Error::into_anyhow)
+    }
 }
 
 #[starlark_module]
