@@ -319,15 +319,24 @@ fn command_strings_are_trimmed_like_tilt() {
     assert_eq!(local.serve_cmd.argv, ["sh", "-c", "run"]);
 }
 
-// encoding/yaml.go: sigs.k8s.io/yaml marshals Go maps, so keys come out sorted.
+// encoding/yaml.go: sigs.k8s.io/yaml marshals Go maps, so keys come out sorted, and goes
+// through JSON, so integral floats come out as integers.
 #[test]
 fn encode_yaml_sorts_keys_like_go() {
     let (_, lines) = run(&[(
         "Tiltfile",
         "print(str(encode_yaml({'b': 1, 'a': {'q': 2, 'p': 3}})))\n\
-         print(str(encode_yaml_stream([{'d': 1, 'c': 2}])))\n",
+         print(str(encode_yaml_stream([{'d': 1, 'c': 2}])))\n\
+         print(str(encode_yaml({'f': [1.0, -2.0, 0.5]})))\n",
     )]);
-    assert_eq!(lines, ["a:\n  p: 3\n  q: 2\nb: 1\n", "c: 2\nd: 1\n"]);
+    assert_eq!(
+        lines,
+        [
+            "a:\n  p: 3\n  q: 2\nb: 1\n",
+            "c: 2\nd: 1\n",
+            "f:\n- 1\n- -2\n- 0.5\n"
+        ]
+    );
 }
 
 // os/os.go: basename, dirname and join are Go's filepath functions, and relpath is

@@ -127,6 +127,25 @@ pub(crate) fn sort_keys(json: Json) -> Json {
     }
 }
 
+/// The data as Tilt's YAML encoder sees it: `sigs.k8s.io/yaml` goes through JSON, where
+/// an integral float is written as an integer (`1.0` becomes `1`), and reads it back.
+fn go_yaml_numbers(json: Json) -> Json {
+    match json {
+        Json::Number(n) if n.is_f64() => match n.as_f64() {
+            // Below 2^63 the integer fits an int64, as yaml.v2 reads it back.
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Json::from(f as i64),
+            _ => Json::Number(n),
+        },
+        Json::Array(items) => Json::Array(items.into_iter().map(go_yaml_numbers).collect()),
+        Json::Object(map) => Json::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, go_yaml_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// Go's `json.Encoder` output with `SetIndent("", "  ")`, without the final newline.
 fn write_go_json(out: &mut String, json: &Json, depth: usize) {
     let indent = |out: &mut String, depth: usize| {
@@ -258,7 +277,7 @@ fn encoding_builtins(builder: &mut GlobalsBuilder) {
 
     /// Keys come out sorted: Tilt goes through Go maps (`sigs.k8s.io/yaml`).
     fn encode_yaml<'v>(obj: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
-        let json = sort_keys(value_to_json(obj, "encode_yaml")?);
+        let json = go_yaml_numbers(sort_keys(value_to_json(obj, "encode_yaml")?));
         Ok(heap.alloc(Blob {
             text: to_yaml(&json)?,
         }))
@@ -276,10 +295,8 @@ fn encoding_builtins(builder: &mut GlobalsBuilder) {
             if i > 0 {
                 text.push_str("---\n");
             }
-            text.push_str(&to_yaml(&sort_keys(value_to_json(
-                item,
-                "encode_yaml_stream",
-            )?))?);
+            let json = go_yaml_numbers(sort_keys(value_to_json(item, "encode_yaml_stream")?));
+            text.push_str(&to_yaml(&json)?);
         }
         Ok(heap.alloc(Blob { text }))
     }
