@@ -130,6 +130,15 @@ pub(crate) fn eval_file(
             return Err(nested(path));
         }
     };
+    let bindings = ast
+        .loads()
+        .iter()
+        .flat_map(|l| l.symbols.keys().map(|k| (*k).to_owned()))
+        .collect();
+    state
+        .load_bindings
+        .borrow_mut()
+        .insert(path.to_path_buf(), bindings);
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let loader = Loader { state, dir };
     let printer = Printer(state);

@@ -131,6 +131,9 @@ pub(crate) struct TiltState {
     files: RefCell<Vec<PathBuf>>,
     pub(crate) sources: RefCell<HashMap<PathBuf, SourceFile>>,
     pub(crate) cache: RefCell<HashMap<PathBuf, FrozenModule>>,
+    /// Per file, the names its `load()` statements bind. They are file-local in Tilt, so
+    /// `load_dynamic` leaves them out of what it returns.
+    pub(crate) load_bindings: RefCell<HashMap<PathBuf, HashSet<String>>>,
     pub(crate) config_files: RefCell<BTreeSet<PathBuf>>,
     pub(crate) log: RefCell<Vec<LogLine>>,
     pub(crate) warnings: RefCell<Vec<String>>,
@@ -165,6 +168,7 @@ impl TiltState {
             files: RefCell::new(Vec::new()),
             sources: RefCell::new(HashMap::new()),
             cache: RefCell::new(HashMap::new()),
+            load_bindings: RefCell::new(HashMap::new()),
             config_files: RefCell::new(BTreeSet::new()),
             log: RefCell::new(Vec::new()),
             warnings: RefCell::new(Vec::new()),

@@ -160,7 +160,7 @@ fn repo_and_extension_overrides_and_load_host() {
 
     let bad = Project::new(&[(
         "Tiltfile",
-        "v1alpha1.extension_repo(name='x', url='http://example.com/r')\n",
+        "v1alpha1.extension_repo(name='x', url='ftp://example.com/r')\n",
     )]);
     assert!(
         bad.error()

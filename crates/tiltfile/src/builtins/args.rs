@@ -1,17 +1,107 @@
 //! Argument conversion shared by builtins: Tilt accepts "a string or a list of strings",
 //! blobs where strings are expected, and commands as strings or argv lists.
 
+use std::convert::Infallible;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use lilt_model::{Cmd, Link, Probe};
+use starlark::typing::Ty;
 use starlark::values::dict::DictRef;
 use starlark::values::list::ListRef;
 use starlark::values::tuple::TupleRef;
-use starlark::values::{Value, ValueLike};
+use starlark::values::type_repr::StarlarkTypeRepr;
+use starlark::values::{UnpackValue, Value, ValueLike};
 
+use crate::builtins::git::GitRepo;
 use crate::state::TiltState;
-use crate::values::{LinkValue, ProbeValue, TriggerModeValue, string_like};
+use crate::values::{Blob, LinkValue, ProbeValue, TriggerModeValue, string_like};
+
+/// A string parameter that also takes a blob (its text), as Tilt's `value.Stringable`
+/// does. lilt uses it for every string parameter, so a blob is never refused where a
+/// string is expected (docs/compatibility.md).
+// Not `Clone`, so `.to_owned()` reaches `str::to_owned` and gives a `String`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Str<'v>(pub(crate) &'v str);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Str<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl From<Str<'_>> for String {
+    fn from(s: Str<'_>) -> String {
+        s.0.to_owned()
+    }
+}
+
+impl StarlarkTypeRepr for Str<'_> {
+    type Canonical = <String as StarlarkTypeRepr>::Canonical;
+
+    fn starlark_type_repr() -> Ty {
+        String::starlark_type_repr()
+    }
+}
+
+impl<'v> UnpackValue<'v> for Str<'v> {
+    type Error = Infallible;
+
+    fn unpack_value_impl(value: Value<'v>) -> Result<Option<Self>, Infallible> {
+        if let Some(s) = value.unpack_str() {
+            return Ok(Some(Str(s)));
+        }
+        Ok(value.downcast_ref::<Blob>().map(|b| Str(b.text.as_str())))
+    }
+}
+
+/// A path parameter: a string, a blob, or a `local_git_repo()` (its root), as Tilt's
+/// `value.LocalPath` takes a repo. Not yet absolute: resolve it with `TiltState::abs`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PathArg<'v>(pub(crate) &'v str);
+
+impl std::ops::Deref for PathArg<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.0
+    }
+}
+
+impl StarlarkTypeRepr for PathArg<'_> {
+    type Canonical = <String as StarlarkTypeRepr>::Canonical;
+
+    fn starlark_type_repr() -> Ty {
+        String::starlark_type_repr()
+    }
+}
+
+impl<'v> UnpackValue<'v> for PathArg<'v> {
+    type Error = Infallible;
+
+    fn unpack_value_impl(value: Value<'v>) -> Result<Option<Self>, Infallible> {
+        Ok(path_str(value).map(PathArg))
+    }
+}
+
+/// The text of a path value: a string, a blob, or a git repo's root.
+pub(crate) fn path_str<'v>(value: Value<'v>) -> Option<&'v str> {
+    if let Some(s) = value.unpack_str() {
+        return Some(s);
+    }
+    if let Some(b) = value.downcast_ref::<Blob>() {
+        return Some(b.text.as_str());
+    }
+    value.downcast_ref::<GitRepo>().map(|r| r.base.as_str())
+}
 
 /// The items of a list or tuple, or `None` for any other value.
 pub(crate) fn sequence<'v>(value: Value<'v>) -> Option<Vec<Value<'v>>> {
@@ -74,12 +164,40 @@ pub(crate) fn opt_string(value: Option<Value<'_>>, what: &str) -> anyhow::Result
     }
 }
 
+/// A path argument that may be unset: a string, a blob or a `local_git_repo()`; `None`
+/// and missing give `None`. Not yet absolute.
+pub(crate) fn opt_path(value: Option<Value<'_>>, what: &str) -> anyhow::Result<Option<String>> {
+    match value.filter(|v| !v.is_none()) {
+        None => Ok(None),
+        Some(v) => path_str(v)
+            .map(|p| Some(p.to_owned()))
+            .with_context(|| format!("{what}: expected a path string, got {}", v.get_type())),
+    }
+}
+
 /// Paths, each resolved against the executing Tiltfile's directory.
 pub(crate) fn path_list(
     state: &TiltState,
     value: Option<Value<'_>>,
     what: &str,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    let value = value.filter(|v| !v.is_none());
+    if let Some(v) = value {
+        // A git repo stands for its root, alone or in a list (Tilt's LocalPathList).
+        let items = sequence(v).unwrap_or_else(|| vec![v]);
+        if items.iter().any(|i| i.downcast_ref::<GitRepo>().is_some()) {
+            return items
+                .into_iter()
+                .map(|item| match path_str(item) {
+                    Some(p) => Ok(state.abs(p)),
+                    None => bail!(
+                        "{what}: expected a string or a list of strings, but it contains a {}",
+                        item.get_type()
+                    ),
+                })
+                .collect();
+        }
+    }
     Ok(string_list(value, what)?
         .iter()
         .map(|p| state.abs(p))
@@ -115,7 +233,8 @@ pub(crate) fn string_dict(
         .collect()
 }
 
-/// A command: a string runs under `sh -c`, a list is argv. `None`/empty give an empty Cmd.
+/// A command: a string runs under `sh -c` (trimmed), a list is argv. `None`/empty give
+/// an empty Cmd.
 pub(crate) fn command(
     value: Option<Value<'_>>,
     dir: PathBuf,
@@ -126,7 +245,8 @@ pub(crate) fn command(
         None => Vec::new(),
         Some(v) => match string_like(v) {
             Some(s) if s.is_empty() => Vec::new(),
-            Some(s) => vec!["sh".to_owned(), "-c".to_owned(), s],
+            // Tilt trims the script (`model.ToUnixCmd`), after the emptiness check.
+            Some(s) => vec!["sh".to_owned(), "-c".to_owned(), s.trim().to_owned()],
             None => match sequence(v) {
                 Some(_) => string_list(Some(v), what)?,
                 None => bail!(

@@ -20,7 +20,7 @@ use starlark::values::{
     Heap, NoSerialize, StarlarkPagablePanic, StarlarkValue, Value, starlark_value,
 };
 
-use crate::builtins::args;
+use crate::builtins::args::{self, Str};
 use crate::builtins::encoding::{json_to_value, parse_json};
 use crate::state::{ConfigKind, ConfigSetting, EnabledResources, TiltState};
 
@@ -116,69 +116,69 @@ fn define(
 fn config_methods(builder: &mut MethodsBuilder) {
     fn define_string<'v>(
         #[starlark(this)] _this: Value<'v>,
-        name: &str,
+        name: Str<'v>,
         #[starlark(default = false)] args: bool,
-        #[starlark(default = "")] usage: &str,
+        #[starlark(default = Str(""))] usage: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         define(
             TiltState::get(eval)?,
             "config.define_string",
             ConfigKind::String,
-            name,
+            &name,
             args,
-            usage,
+            &usage,
         )
     }
 
     fn define_string_list<'v>(
         #[starlark(this)] _this: Value<'v>,
-        name: &str,
+        name: Str<'v>,
         #[starlark(default = false)] args: bool,
-        #[starlark(default = "")] usage: &str,
+        #[starlark(default = Str(""))] usage: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         define(
             TiltState::get(eval)?,
             "config.define_string_list",
             ConfigKind::StringList,
-            name,
+            &name,
             args,
-            usage,
+            &usage,
         )
     }
 
     fn define_bool<'v>(
         #[starlark(this)] _this: Value<'v>,
-        name: &str,
+        name: Str<'v>,
         #[starlark(default = false)] args: bool,
-        #[starlark(default = "")] usage: &str,
+        #[starlark(default = Str(""))] usage: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         define(
             TiltState::get(eval)?,
             "config.define_bool",
             ConfigKind::Bool,
-            name,
+            &name,
             args,
-            usage,
+            &usage,
         )
     }
 
     fn define_object<'v>(
         #[starlark(this)] _this: Value<'v>,
-        name: &str,
+        name: Str<'v>,
         #[starlark(default = false)] args: bool,
-        #[starlark(default = "")] usage: &str,
+        #[starlark(default = Str(""))] usage: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         define(
             TiltState::get(eval)?,
             "config.define_object",
             ConfigKind::Object,
-            name,
+            &name,
             args,
-            usage,
+            &usage,
         )
     }
 

@@ -12,9 +12,10 @@ use starlark::values::dict::AllocDict;
 use starlark::values::none::NoneType;
 use starlark::values::range::Range;
 use starlark::values::structs::AllocStruct;
-use starlark::values::{Heap, Value};
+use starlark::values::tuple::UnpackTuple;
+use starlark::values::{Heap, Value, ValueLike};
 
-use crate::builtins::args;
+use crate::builtins::args::{self, Str};
 use crate::error::ExitRequested;
 use crate::eval::load_module;
 use crate::state::TiltState;
@@ -41,34 +42,58 @@ fn core_builtins(builder: &mut GlobalsBuilder) {
         Err(ExitRequested.into())
     }
 
+    /// go.starlark.net's `print(*args, sep=" ")`: strings as they are, other values as
+    /// `str()` would show them, to the `(Tiltfile)` log.
+    fn print<'v>(
+        #[starlark(args)] args: UnpackTuple<Value<'v>>,
+        #[starlark(require = named, default = Str(" "))] sep: Str<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        let parts: Vec<String> = args.items.iter().map(|v| v.to_str()).collect();
+        TiltState::get(eval)?.print(parts.join(&sep));
+        Ok(NoneType)
+    }
+
     /// Logs a warning to the `(Tiltfile)` log.
-    fn warn<'v>(msg: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
+    fn warn<'v>(msg: Str<'v>, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
         TiltState::get(eval)?.warn(msg);
         Ok(NoneType)
     }
 
     /// Executes another Tiltfile for its side effects.
-    fn include<'v>(path: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
+    fn include<'v>(path: Str<'v>, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
         let state = TiltState::get(eval)?;
-        let abs = state.abs(path);
+        let abs = module_path(state, &path)?;
         load_module(state, &abs).map_err(starlark::Error::into_anyhow)?;
         Ok(NoneType)
     }
 
     /// Loads a file at run time and returns its globals as a dict.
-    fn load_dynamic<'v>(path: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<Value<'v>> {
+    fn load_dynamic<'v>(
+        path: Str<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
         let state = TiltState::get(eval)?;
-        let abs = state.abs(path);
+        let abs = module_path(state, &path)?;
         let module = load_module(state, &abs).map_err(starlark::Error::into_anyhow)?;
         // Keep the loaded module's heap alive as long as this evaluation's values.
         eval.frozen_heap().add_reference(module.frozen_heap());
+        let bindings = state
+            .load_bindings
+            .borrow()
+            .get(&abs)
+            .cloned()
+            .unwrap_or_default();
         let mut entries: Vec<(String, Value<'v>)> = Vec::new();
-        for name in module.names() {
+        for name in module.names().filter(|n| !bindings.contains(n.as_str())) {
             if let Ok(owned) = module.get(name.as_str()) {
                 // SAFETY: the heap that owns this value was added as a reference of the
                 // current frozen heap just above, so the value outlives `'v`.
                 let frozen = unsafe { owned.unchecked_frozen_value() };
-                entries.push((name.as_str().to_owned(), frozen.to_value()));
+                let value = frozen.to_value();
+                if !is_predeclared(name.as_str(), value) {
+                    entries.push((name.as_str().to_owned(), value));
+                }
             }
         }
         Ok(eval.heap().alloc(AllocDict(entries)))
@@ -84,7 +109,7 @@ fn core_builtins(builder: &mut GlobalsBuilder) {
 
     /// A named struct (go.starlark.net's `module`); the name is not kept.
     fn module<'v>(
-        #[starlark(require = pos)] name: &str,
+        #[starlark(require = pos)] name: Str<'v>,
         #[starlark(kwargs)] kwargs: starlark::values::dict::UnpackDictEntries<&'v str, Value<'v>>,
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
@@ -114,22 +139,28 @@ fn core_builtins(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
-    fn enable_feature<'v>(msg: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
-        set_feature(TiltState::get(eval)?, msg, true)
+    fn enable_feature<'v>(
+        msg: Str<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        set_feature(TiltState::get(eval)?, &msg, true)
     }
 
     fn disable_feature<'v>(
-        msg: &str,
+        msg: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
-        set_feature(TiltState::get(eval)?, msg, false)
+        set_feature(TiltState::get(eval)?, &msg, false)
     }
 
     fn disable_snapshots<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
         set_feature(TiltState::get(eval)?, "snapshots", false)
     }
 
-    fn set_team<'v>(team_id: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
+    fn set_team<'v>(
+        team_id: Str<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
         let state = TiltState::get(eval)?;
         if team_id.is_empty() {
             bail!("team_id cannot be empty");
@@ -147,20 +178,20 @@ fn core_builtins(builder: &mut GlobalsBuilder) {
 
     /// A named link for `links=`.
     fn link<'v>(
-        url: &str,
-        #[starlark(default = "")] name: &str,
+        url: Str<'v>,
+        #[starlark(default = Str(""))] name: Str<'v>,
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
-        Ok(heap.alloc(LinkValue(args::make_link(url, name)?)))
+        Ok(heap.alloc(LinkValue(args::make_link(&url, &name)?)))
     }
 
     /// A port forward for `k8s_resource(port_forwards=)`.
     fn port_forward<'v>(
         local_port: i32,
         #[starlark(default = 0)] container_port: i32,
-        #[starlark(default = "")] name: &str,
-        #[starlark(default = "")] link_path: &str,
-        #[starlark(default = "")] host: &str,
+        #[starlark(default = Str(""))] name: Str<'v>,
+        #[starlark(default = Str(""))] link_path: Str<'v>,
+        #[starlark(default = Str(""))] host: Str<'v>,
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
         let port = |p: i32, what: &str| -> anyhow::Result<u16> {
@@ -179,6 +210,28 @@ fn core_builtins(builder: &mut GlobalsBuilder) {
 
 /// Tilt's feature flags: only active flags change anything; obsolete ones warn; unknown
 /// ones are errors.
+/// The file `include`/`load_dynamic` run: like `load()`, an `ext://` name is an extension.
+fn module_path(state: &TiltState, path: &str) -> anyhow::Result<std::path::PathBuf> {
+    match path.strip_prefix("ext://") {
+        Some(name) => crate::extensions::resolve(state, name)
+            .map_err(|e| anyhow::anyhow!("cannot load {path}: {e}")),
+        None => Ok(state.abs(path)),
+    }
+}
+
+/// Whether `name` still holds what `eval.rs` predeclares in every file (`__file__`,
+/// `__name__`, `config`). In Tilt these are predeclared, not globals of the file, so
+/// `load_dynamic` does not return them; a file that assigns its own keeps it.
+fn is_predeclared(name: &str, value: Value<'_>) -> bool {
+    match name {
+        "__file__" | "__name__" => value.unpack_str().is_some(),
+        "config" => value
+            .downcast_ref::<crate::builtins::config::ConfigNamespace>()
+            .is_some(),
+        _ => false,
+    }
+}
+
 fn set_feature(state: &TiltState, name: &str, on: bool) -> anyhow::Result<NoneType> {
     let mut decl = state.decl.borrow_mut();
     let flags = &mut decl.settings.features;

@@ -109,6 +109,129 @@ pub(crate) fn to_yaml(json: &Json) -> anyhow::Result<String> {
     lilt_manifest::value_to_yaml(json).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// The same data with every map's keys in sorted order, as Go's encoders write maps.
+pub(crate) fn sort_keys(json: Json) -> Json {
+    match json {
+        Json::Object(map) => {
+            let mut entries: Vec<(String, Json)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Json::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
+        }
+        Json::Array(items) => Json::Array(items.into_iter().map(sort_keys).collect()),
+        other => other,
+    }
+}
+
+/// The data as Tilt's YAML encoder sees it: `sigs.k8s.io/yaml` goes through JSON, where
+/// an integral float is written as an integer (`1.0` becomes `1`), and reads it back.
+fn go_yaml_numbers(json: Json) -> Json {
+    match json {
+        Json::Number(n) if n.is_f64() => match n.as_f64() {
+            // Below 2^63 the integer fits an int64, as yaml.v2 reads it back.
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Json::from(f as i64),
+            _ => Json::Number(n),
+        },
+        Json::Array(items) => Json::Array(items.into_iter().map(go_yaml_numbers).collect()),
+        Json::Object(map) => Json::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, go_yaml_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Go's `json.Encoder` output with `SetIndent("", "  ")`, without the final newline.
+fn write_go_json(out: &mut String, json: &Json, depth: usize) {
+    let indent = |out: &mut String, depth: usize| {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str("  ");
+        }
+    };
+    match json {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => out.push_str(&i.to_string()),
+            (None, Some(u), _) => out.push_str(&u.to_string()),
+            (None, None, Some(f)) => out.push_str(&go_float(f)),
+            _ => out.push_str(&n.to_string()),
+        },
+        Json::String(s) => write_go_string(out, s),
+        Json::Array(items) if items.is_empty() => out.push_str("[]"),
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                indent(out, depth + 1);
+                write_go_json(out, item, depth + 1);
+            }
+            indent(out, depth);
+            out.push(']');
+        }
+        Json::Object(map) if map.is_empty() => out.push_str("{}"),
+        Json::Object(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                indent(out, depth + 1);
+                write_go_string(out, k);
+                out.push_str(": ");
+                write_go_json(out, v, depth + 1);
+            }
+            indent(out, depth);
+            out.push('}');
+        }
+    }
+}
+
+/// A JSON string as Go escapes it: `<`, `>`, `&`, U+2028 and U+2029 as `\u` escapes.
+fn write_go_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A float as Go's JSON encoder writes it: plain digits between 1e-6 and 1e21, otherwise
+/// an exponent (`1e+21`, `1e-7`).
+fn go_float(f: f64) -> String {
+    let abs = f.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        return format!("{f}");
+    }
+    let exp = format!("{f:e}");
+    match exp.split_once('e') {
+        Some((mantissa, e)) if !e.starts_with('-') => format!("{mantissa}e+{e:0>2}"),
+        Some((mantissa, e)) => format!("{mantissa}e{e}"),
+        None => exp,
+    }
+}
+
 fn text_arg(value: Value<'_>, what: &str) -> anyhow::Result<String> {
     string_like(value).with_context(|| {
         format!(
@@ -128,11 +251,14 @@ fn encoding_builtins(builder: &mut GlobalsBuilder) {
         ))
     }
 
+    /// A string (not a blob, as in Tilt), written as Go's `json.Encoder` with a two-space
+    /// indent writes it: sorted keys, HTML characters escaped, a final newline.
     fn encode_json<'v>(obj: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
         let json = value_to_json(obj, "encode_json")?;
-        let mut text = serde_json::to_string_pretty(&json)?;
+        let mut text = String::new();
+        write_go_json(&mut text, &sort_keys(json), 0);
         text.push('\n');
-        Ok(heap.alloc(Blob { text }))
+        Ok(heap.alloc(text))
     }
 
     fn decode_yaml<'v>(yaml: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
@@ -149,8 +275,9 @@ fn encoding_builtins(builder: &mut GlobalsBuilder) {
         Ok(heap.alloc(AllocList(values)))
     }
 
+    /// Keys come out sorted: Tilt goes through Go maps (`sigs.k8s.io/yaml`).
     fn encode_yaml<'v>(obj: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
-        let json = value_to_json(obj, "encode_yaml")?;
+        let json = go_yaml_numbers(sort_keys(value_to_json(obj, "encode_yaml")?));
         Ok(heap.alloc(Blob {
             text: to_yaml(&json)?,
         }))
@@ -168,7 +295,8 @@ fn encoding_builtins(builder: &mut GlobalsBuilder) {
             if i > 0 {
                 text.push_str("---\n");
             }
-            text.push_str(&to_yaml(&value_to_json(item, "encode_yaml_stream")?)?);
+            let json = go_yaml_numbers(sort_keys(value_to_json(item, "encode_yaml_stream")?));
+            text.push_str(&to_yaml(&json)?);
         }
         Ok(heap.alloc(Blob { text }))
     }

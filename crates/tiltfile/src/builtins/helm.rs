@@ -17,6 +17,7 @@ use starlark::starlark_module;
 use starlark::values::Value;
 use starlark::values::none::NoneType;
 
+use crate::builtins::args::{PathArg, Str};
 use crate::builtins::{args, local};
 use crate::state::TiltState;
 use crate::values::Blob;
@@ -206,17 +207,17 @@ fn kustomize_deps(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
 #[starlark_module]
 fn generator_builtins(builder: &mut GlobalsBuilder) {
     fn helm<'v>(
-        paths: &str,
-        #[starlark(default = "")] name: &str,
-        #[starlark(default = "")] namespace: &str,
+        paths: PathArg<'v>,
+        #[starlark(default = Str(""))] name: Str<'v>,
+        #[starlark(default = Str(""))] namespace: Str<'v>,
         #[starlark(default = NoneType)] values: Value<'v>,
         #[starlark(default = NoneType)] set: Value<'v>,
-        #[starlark(default = "")] kube_version: &str,
+        #[starlark(default = Str(""))] kube_version: Str<'v>,
         #[starlark(default = false)] skip_crds: bool,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let state = TiltState::get(eval)?;
-        let chart = state.abs(paths);
+        let chart = state.abs(&paths);
         match std::fs::metadata(&chart) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
                 "Could not read Helm chart directory {:?}: does not exist",
@@ -254,7 +255,7 @@ fn generator_builtins(builder: &mut GlobalsBuilder) {
             },
         )?;
         let include_crds = helm_includes_crds_flag(&version)?;
-        let release = if name.is_empty() { "chart" } else { name };
+        let release = if name.is_empty() { "chart" } else { &name };
         let mut argv: Vec<String> = vec![
             "helm".into(),
             "template".into(),
@@ -262,7 +263,7 @@ fn generator_builtins(builder: &mut GlobalsBuilder) {
             chart.display().to_string(),
         ];
         if !namespace.is_empty() {
-            argv.extend(["--namespace".into(), namespace.into()]);
+            argv.extend(["--namespace".into(), namespace.to_string()]);
         }
         if !kube_version.is_empty() {
             argv.extend(["--kube-version".into(), kube_version.into()]);
@@ -286,21 +287,21 @@ fn generator_builtins(builder: &mut GlobalsBuilder) {
         let out = local::run_logged_command(state, &cmd)?;
         let mut yaml = drop_helm_tests(&out);
         if !namespace.is_empty() {
-            yaml = add_namespace(&yaml, namespace)?;
+            yaml = add_namespace(&yaml, &namespace)?;
         }
         Ok(eval.heap().alloc(Blob { text: yaml }))
     }
 
     fn kustomize<'v>(
-        paths: &str,
+        paths: PathArg<'v>,
         #[starlark(default = NoneType)] kustomize_bin: Value<'v>,
         #[starlark(default = NoneType)] flags: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let state = TiltState::get(eval)?;
-        let dir = state.abs(paths);
+        let dir = state.abs(&paths);
         let cwd = state.cwd();
-        let bin = args::opt_string(Some(kustomize_bin), "kustomize: kustomize_bin")?;
+        let bin = args::opt_path(Some(kustomize_bin), "kustomize: kustomize_bin")?;
         let mut argv: Vec<String> = match &bin {
             Some(b) => {
                 let abs = state.abs(b);

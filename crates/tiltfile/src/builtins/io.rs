@@ -10,6 +10,7 @@ use starlark::values::Value;
 use starlark::values::list::AllocList;
 use starlark::values::none::NoneType;
 
+use crate::builtins::args::PathArg;
 use crate::builtins::encoding::{json_to_value, parse_json, parse_yaml_doc, parse_yaml_stream};
 use crate::state::TiltState;
 use crate::values::{Blob, string_like};
@@ -41,7 +42,7 @@ fn read_recorded(
 fn io_builtins(builder: &mut GlobalsBuilder) {
     /// The file's content as a blob; `default` when it does not exist.
     fn read_file<'v>(
-        paths: &str,
+        paths: PathArg<'v>,
         #[starlark(default = NoneType)] default: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
@@ -56,7 +57,7 @@ fn io_builtins(builder: &mut GlobalsBuilder) {
                 )
             })?)
         };
-        let text = match read_recorded(state, paths, default_text.is_some())? {
+        let text = match read_recorded(state, &paths, default_text.is_some())? {
             Some(text) => text,
             None => default_text.unwrap_or_default(),
         };
@@ -64,53 +65,58 @@ fn io_builtins(builder: &mut GlobalsBuilder) {
     }
 
     /// Re-runs the Tiltfile when this path (a file, or a directory recursively) changes.
-    fn watch_file<'v>(paths: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
+    fn watch_file<'v>(
+        paths: PathArg<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
         let state = TiltState::get(eval)?;
-        state.record_config_file(state.abs(paths));
+        state.record_config_file(state.abs(&paths));
         Ok(NoneType)
     }
 
     /// Absolute paths of the files in a directory; `recursive=True` also watches it.
     fn listdir<'v>(
-        dir: &str,
+        dir: PathArg<'v>,
         #[starlark(default = false)] recursive: bool,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let state = TiltState::get(eval)?;
-        let abs = state.abs(dir);
+        let abs = state.abs(&dir);
         if recursive {
             state.record_config_file(abs.clone());
         }
         let mut files = Vec::new();
-        list_files(&abs, recursive, &mut files)
-            .with_context(|| format!("listdir: cannot read {}", abs.display()))?;
-        files.sort();
+        list_files(&abs, recursive, &mut files);
         let files: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
         Ok(eval.heap().alloc(AllocList(files)))
     }
 
     fn read_json<'v>(
-        paths: &str,
-        #[starlark(default = NoneType)] default: Value<'v>,
+        paths: PathArg<'v>,
+        // Tilt tells "not passed" from None: `default=None` gives None for a missing file.
+        default: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
-        read_parsed(eval, paths, default, "JSON", parse_json)
+        read_parsed(eval, &paths, default, "JSON", parse_json)
     }
 
     fn read_yaml<'v>(
-        paths: &str,
-        #[starlark(default = NoneType)] default: Value<'v>,
+        paths: PathArg<'v>,
+        // Tilt tells "not passed" from None: `default=None` gives None for a missing file.
+        default: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
-        read_parsed(eval, paths, default, "YAML", parse_yaml_doc)
+        read_parsed(eval, &paths, default, "YAML", parse_yaml_doc)
     }
 
     fn read_yaml_stream<'v>(
-        paths: &str,
+        paths: PathArg<'v>,
         #[starlark(default = NoneType)] default: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
-        read_parsed(eval, paths, default, "YAML", |text| {
+        // Tilt wants a list here, so None is "no default".
+        let default = Some(default).filter(|d| !d.is_none());
+        read_parsed(eval, &paths, default, "YAML", |text| {
             parse_yaml_stream(text).map(serde_json::Value::Array)
         })
     }
@@ -121,13 +127,13 @@ fn io_builtins(builder: &mut GlobalsBuilder) {
 fn read_parsed<'v>(
     eval: &mut Evaluator<'v, '_, '_>,
     path: &str,
-    default: Value<'v>,
+    default: Option<Value<'v>>,
     format: &str,
     parse: impl FnOnce(&str) -> anyhow::Result<serde_json::Value>,
 ) -> anyhow::Result<Value<'v>> {
     let state = TiltState::get(eval)?;
-    match read_recorded(state, path, !default.is_none())? {
-        None => Ok(default),
+    match read_recorded(state, path, default.is_some())? {
+        None => Ok(default.unwrap_or_else(Value::new_none)),
         Some(text) => {
             let data = parse(&text).with_context(|| {
                 format!("error parsing {format} from {}", state.abs(path).display())
@@ -137,28 +143,34 @@ fn read_parsed<'v>(
     }
 }
 
-fn list_files(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if !dir.is_dir() {
-        bail_io(dir)?;
+/// Tilt's walk (Go's `filepath.WalkDir`): entries in name order, depth first; symlinks are
+/// listed as files and never followed, not even at the root; unreadable or missing
+/// directories are skipped without error, so a missing `dir` lists nothing.
+fn list_files(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) {
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => walk_dir(dir, recursive, out),
+        _ => {}
     }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let kind = entry.file_type()?;
-        if kind.is_dir() || (kind.is_symlink() && path.is_dir()) {
-            if recursive {
-                list_files(&path, true, out)?;
-            }
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
-fn bail_io(dir: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::NotFound,
-        format!("{} is not a directory", dir.display()),
-    ))
+fn walk_dir(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<(std::ffi::OsString, bool)> = entries
+        .filter_map(Result::ok)
+        .map(|e| {
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            (e.file_name(), is_dir)
+        })
+        .collect();
+    entries.sort();
+    for (name, is_dir) in entries {
+        let path = dir.join(name);
+        if !is_dir {
+            out.push(path);
+        } else if recursive {
+            walk_dir(&path, true, out);
+        }
+    }
 }

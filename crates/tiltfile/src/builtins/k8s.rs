@@ -34,6 +34,7 @@ use starlark::values::{
     Heap, NoSerialize, StarlarkPagablePanic, StarlarkValue, Value, ValueLike, starlark_value,
 };
 
+use crate::builtins::args::Str;
 use crate::builtins::{args, live_update};
 use crate::state::TiltState;
 use crate::values::{Blob, PortForwardValue};
@@ -399,10 +400,10 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
     fn filter_yaml<'v>(
         yaml: Value<'v>,
         #[starlark(default = NoneType)] labels: Value<'v>,
-        #[starlark(default = "")] name: &str,
-        #[starlark(default = "")] namespace: &str,
-        #[starlark(default = "")] kind: &str,
-        #[starlark(default = "")] api_version: &str,
+        #[starlark(default = Str(""))] name: Str<'v>,
+        #[starlark(default = Str(""))] namespace: Str<'v>,
+        #[starlark(default = Str(""))] kind: Str<'v>,
+        #[starlark(default = Str(""))] api_version: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let state = TiltState::get(eval)?;
@@ -429,26 +430,26 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
     }
 
     fn k8s_resource<'v>(
-        #[starlark(default = "")] workload: &str,
-        #[starlark(default = "")] new_name: &str,
+        #[starlark(default = Str(""))] workload: Str<'v>,
+        #[starlark(default = Str(""))] new_name: Str<'v>,
         #[starlark(default = NoneType)] port_forwards: Value<'v>,
         #[starlark(default = NoneType)] extra_pod_selectors: Value<'v>,
         #[starlark(default = NoneType)] trigger_mode: Value<'v>,
         #[starlark(default = NoneType)] resource_deps: Value<'v>,
         #[starlark(default = NoneType)] objects: Value<'v>,
         #[starlark(default = NoneType)] auto_init: Value<'v>,
-        #[starlark(default = "")] pod_readiness: &str,
+        #[starlark(default = Str(""))] pod_readiness: Str<'v>,
         #[starlark(default = NoneType)] links: Value<'v>,
         #[starlark(default = NoneType)] labels: Value<'v>,
-        #[starlark(default = "")] discovery_strategy: &str,
+        #[starlark(default = Str(""))] discovery_strategy: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let state = TiltState::get(eval)?;
         if !workload.is_empty() {
-            args::resource_name(workload, "k8s_resource: workload")?;
+            args::resource_name(&workload, "k8s_resource: workload")?;
         }
         if !new_name.is_empty() {
-            args::resource_name(new_name, "k8s_resource: new_name")?;
+            args::resource_name(&new_name, "k8s_resource: new_name")?;
         }
         let auto_init = match auto_init.is_none() {
             true => None,
@@ -459,9 +460,9 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
                 )
             })?),
         };
-        let pod_readiness = PodReadiness::parse(pod_readiness)
+        let pod_readiness = PodReadiness::parse(&pod_readiness)
             .map_err(|e| anyhow::anyhow!("k8s_resource: for parameter \"pod_readiness\": {e}"))?;
-        let discovery_strategy = DiscoveryStrategy::parse(discovery_strategy).map_err(|e| {
+        let discovery_strategy = DiscoveryStrategy::parse(&discovery_strategy).map_err(|e| {
             anyhow::anyhow!("k8s_resource: for parameter \"discovery_strategy\": {e}")
         })?;
         let call = K8sResourceCall {
@@ -497,11 +498,11 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
     }
 
     fn k8s_kind<'v>(
-        #[starlark(require = pos)] kind: &str,
+        #[starlark(require = pos)] kind: Str<'v>,
         #[starlark(require = named, default = NoneType)] image_json_path: Value<'v>,
-        #[starlark(require = named, default = "")] api_version: &str,
+        #[starlark(require = named, default = Str(""))] api_version: Str<'v>,
         #[starlark(require = named, default = NoneType)] image_object: Value<'v>,
-        #[starlark(require = named, default = "")] pod_readiness: &str,
+        #[starlark(require = named, default = Str(""))] pod_readiness: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let state = TiltState::get(eval)?;
@@ -509,8 +510,9 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
         if !paths.is_empty() && !image_object.is_none() {
             bail!("Cannot specify both image_json_path and image_object");
         }
-        let selector = ObjectSelector::partial(api_version, kind, "", "").map_err(manifest_err)?;
-        let sel = [api_version, kind, "", ""];
+        let selector =
+            ObjectSelector::partial(&api_version, &kind, "", "").map_err(manifest_err)?;
+        let sel = [&*api_version, &*kind, "", ""];
         let mut locators = Vec::new();
         for path in &paths {
             locators.push(locator(&selector, sel, path, None)?);
@@ -534,7 +536,7 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
         let rule = KindRule {
             selector,
             locators: locators.iter().map(|(l, _)| l.clone()).collect(),
-            pod_readiness: PodReadiness::parse(pod_readiness)
+            pod_readiness: PodReadiness::parse(&pod_readiness)
                 .map_err(|e| anyhow::anyhow!("k8s_kind: for parameter \"pod_readiness\": {e}"))?,
         };
         state.decl.borrow_mut().k8s.kinds.push((rule, locators));
@@ -543,19 +545,19 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
 
     fn k8s_image_json_path<'v>(
         paths: Value<'v>,
-        #[starlark(default = "")] api_version: &str,
-        #[starlark(default = "")] kind: &str,
-        #[starlark(default = "")] name: &str,
-        #[starlark(default = "")] namespace: &str,
+        #[starlark(default = Str(""))] api_version: Str<'v>,
+        #[starlark(default = Str(""))] kind: Str<'v>,
+        #[starlark(default = Str(""))] name: Str<'v>,
+        #[starlark(default = Str(""))] namespace: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let state = TiltState::get(eval)?;
         if kind.is_empty() && name.is_empty() && namespace.is_empty() {
             bail!("at least one of kind, name, or namespace must be specified");
         }
-        let selector =
-            ObjectSelector::partial(api_version, kind, name, namespace).map_err(manifest_err)?;
-        let sel = [api_version, kind, name, namespace];
+        let selector = ObjectSelector::partial(&api_version, &kind, &name, &namespace)
+            .map_err(manifest_err)?;
+        let sel = [&*api_version, &*kind, &*name, &*namespace];
         let mut locators = Vec::new();
         for path in args::string_list(Some(paths), "k8s_image_json_path: paths")? {
             locators.push(locator(&selector, sel, &path, None)?);
@@ -570,11 +572,11 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
     }
 
     fn k8s_custom_deploy<'v>(
-        name: &str,
+        name: Str<'v>,
         apply_cmd: Value<'v>,
         delete_cmd: Value<'v>,
         deps: Value<'v>,
-        #[starlark(default = "")] image_selector: &str,
+        #[starlark(default = Str(""))] image_selector: Str<'v>,
         #[starlark(default = NoneType)] live_update: Value<'v>,
         #[starlark(default = NoneType)] apply_dir: Value<'v>,
         #[starlark(default = NoneType)] apply_env: Value<'v>,
@@ -582,13 +584,13 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
         #[starlark(default = NoneType)] delete_dir: Value<'v>,
         #[starlark(default = NoneType)] delete_env: Value<'v>,
         #[starlark(default = NoneType)] delete_cmd_bat: Value<'v>,
-        #[starlark(default = "")] container_selector: &str,
+        #[starlark(default = Str(""))] container_selector: Str<'v>,
         #[starlark(default = NoneType)] image_deps: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let _ = (apply_cmd_bat, delete_cmd_bat); // Windows only.
         let state = TiltState::get(eval)?;
-        args::resource_name(name, "k8s_custom_deploy")?;
+        args::resource_name(&name, "k8s_custom_deploy")?;
         let dir_of = |v: Value<'_>, what: &str| -> anyhow::Result<std::path::PathBuf> {
             Ok(match args::opt_string(Some(v), what)? {
                 Some(d) => state.abs(&d),
@@ -624,7 +626,7 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
                 _ => {}
             }
             if !image_selector.is_empty() {
-                crate::builtins::docker::validate_ref(image_selector)
+                crate::builtins::docker::validate_ref(&image_selector)
                     .map_err(|e| anyhow::anyhow!("can't parse {image_selector:?}: {e}"))?;
             }
         }
@@ -647,7 +649,7 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
             image_deps,
         };
         let mut decls = state.decl.borrow_mut();
-        if decls.k8s.custom_deploys.iter().any(|d| d.name == name) {
+        if decls.k8s.custom_deploys.iter().any(|d| d.name == *name) {
             bail!("error making resource for {name}: k8s_resource named {name:?} already exists");
         }
         decls.k8s.custom_deploys.push(decl);
@@ -696,11 +698,16 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let state = TiltState::get(eval)?;
-        let items = args::sequence(contexts).unwrap_or_else(|| vec![contexts]);
+        // Tilt treats None as an empty list: a setting that may be unset is a no-op.
+        let items = if contexts.is_none() {
+            Vec::new()
+        } else {
+            args::sequence(contexts).unwrap_or_else(|| vec![contexts])
+        };
         let mut names = Vec::new();
         for item in items {
-            match item.unpack_str() {
-                Some(s) => names.push(s.to_owned()),
+            match crate::values::string_like(item) {
+                Some(s) => names.push(s),
                 None => bail!(
                     "allow_k8s_contexts contexts must be a string or a sequence of strings; found a {}",
                     item.get_type()
@@ -712,9 +719,9 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
     }
 
     fn default_registry<'v>(
-        host: &str,
-        #[starlark(default = "")] host_from_cluster: &str,
-        #[starlark(default = "")] single_name: &str,
+        host: Str<'v>,
+        #[starlark(default = Str(""))] host_from_cluster: Str<'v>,
+        #[starlark(default = Str(""))] single_name: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let state = TiltState::get(eval)?;

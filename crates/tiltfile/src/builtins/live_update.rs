@@ -9,7 +9,7 @@ use starlark::starlark_module;
 use starlark::values::none::NoneType;
 use starlark::values::{Value, ValueLike};
 
-use crate::builtins::args;
+use crate::builtins::args::{self, Str};
 use crate::state::TiltState;
 use crate::values::{LiveUpdateStep, StepKind};
 
@@ -54,11 +54,11 @@ fn live_update_builtins(builder: &mut GlobalsBuilder) {
     }
 
     fn sync<'v>(
-        local_path: &str,
-        remote_path: &str,
+        local_path: Str<'v>,
+        remote_path: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
-        let local = TiltState::get(eval)?.abs(local_path).display().to_string();
+        let local = TiltState::get(eval)?.abs(&local_path).display().to_string();
         record(
             eval,
             StepKind::Sync {
@@ -83,8 +83,8 @@ fn live_update_builtins(builder: &mut GlobalsBuilder) {
         if !trigger.is_none() {
             let items = args::sequence(trigger).unwrap_or_else(|| vec![trigger]);
             for t in items {
-                match t.unpack_str() {
-                    Some(s) => triggers.push(s.to_owned()),
+                match crate::values::string_like(t) {
+                    Some(s) => triggers.push(s),
                     None => bail!(
                         "run cmd '{}' triggers contained value '{t}' of type '{}'. it may only contain strings",
                         command.display(),

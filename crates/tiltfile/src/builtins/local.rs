@@ -67,7 +67,7 @@ fn local_builtins(builder: &mut GlobalsBuilder) {
             );
         }
         let env = args::string_dict(Some(env), "local: env")?;
-        let dir = match args::opt_string(Some(dir), "local: dir")? {
+        let dir = match args::opt_path(Some(dir), "local: dir")? {
             Some(d) => state.abs(&d),
             None => state.cwd(),
         };

@@ -13,7 +13,7 @@ use starlark::starlark_module;
 use starlark::values::none::NoneType;
 use starlark::values::{Heap, Value, ValueLike};
 
-use crate::builtins::args;
+use crate::builtins::args::{self, Str};
 use crate::state::{LocalResourceDecl, TiltState};
 use crate::values::{ActionValue, ProbeValue};
 
@@ -56,8 +56,8 @@ fn declare(
     let ignores = args::string_list(Some(a.ignore), "ignore")?;
     let env = args::string_dict(Some(a.env), "local_resource: env")?;
     let serve_env = args::string_dict(Some(a.serve_env), "local_resource: serve_env")?;
-    let dir = args::opt_string(Some(a.dir), "local_resource: dir")?;
-    let serve_dir = args::opt_string(Some(a.serve_dir), "local_resource: serve_dir")?;
+    let dir = args::opt_path(Some(a.dir), "local_resource: dir")?;
+    let serve_dir = args::opt_path(Some(a.serve_dir), "local_resource: serve_dir")?;
     let cwd = state.cwd();
     let update_cmd = args::command(
         Some(a.cmd),
@@ -129,7 +129,7 @@ fn declare(
 #[starlark_module]
 fn local_resource_builtins(builder: &mut GlobalsBuilder) {
     fn local_resource<'v>(
-        name: &'v str,
+        name: Str<'v>,
         #[starlark(default = NoneType)] cmd: Value<'v>,
         #[starlark(default = NoneType)] deps: Value<'v>,
         #[starlark(default = NoneType)] trigger_mode: Value<'v>,
@@ -151,7 +151,7 @@ fn local_resource_builtins(builder: &mut GlobalsBuilder) {
     ) -> anyhow::Result<NoneType> {
         let _ = (cmd_bat, serve_cmd_bat); // Windows only.
         let a = LocalResourceArgs {
-            name,
+            name: name.0,
             cmd,
             deps,
             trigger_mode,
@@ -173,7 +173,7 @@ fn local_resource_builtins(builder: &mut GlobalsBuilder) {
 
     /// Deprecated alias of `local_resource` with `allow_parallel=True` by default.
     fn test<'v>(
-        name: &'v str,
+        name: Str<'v>,
         #[starlark(default = NoneType)] cmd: Value<'v>,
         #[starlark(default = NoneType)] deps: Value<'v>,
         #[starlark(default = NoneType)] trigger_mode: Value<'v>,
@@ -197,7 +197,7 @@ fn local_resource_builtins(builder: &mut GlobalsBuilder) {
         let state = TiltState::get(eval)?;
         state.warn(TEST_DEPRECATION);
         let a = LocalResourceArgs {
-            name,
+            name: name.0,
             cmd,
             deps,
             trigger_mode,
@@ -278,9 +278,9 @@ fn local_resource_builtins(builder: &mut GlobalsBuilder) {
 
     fn http_get_action<'v>(
         port: i32,
-        #[starlark(default = "localhost")] host: &str,
-        #[starlark(default = "http")] scheme: &str,
-        #[starlark(default = "")] path: &str,
+        #[starlark(default = Str("localhost"))] host: Str<'v>,
+        #[starlark(default = Str("http"))] scheme: Str<'v>,
+        #[starlark(default = Str(""))] path: Str<'v>,
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
         check_port(port, "http_get_action")?;
@@ -298,7 +298,7 @@ fn local_resource_builtins(builder: &mut GlobalsBuilder) {
 
     fn tcp_socket_action<'v>(
         port: i32,
-        #[starlark(default = "localhost")] host: &str,
+        #[starlark(default = Str("localhost"))] host: Str<'v>,
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
         check_port(port, "tcp_socket_action")?;

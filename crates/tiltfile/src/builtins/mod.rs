@@ -8,6 +8,7 @@ pub(crate) mod config;
 mod core;
 mod docker;
 mod encoding;
+pub(crate) mod git;
 mod helm;
 mod io;
 pub(crate) mod k8s;
@@ -26,6 +27,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     os::register(builder);
     io::register(builder);
     encoding::register(builder);
+    git::register(builder);
     local::register(builder);
     settings::register(builder);
     local_resource::register(builder);

@@ -11,7 +11,7 @@ use starlark::starlark_module;
 use starlark::values::Value;
 use starlark::values::none::NoneType;
 
-use crate::builtins::args;
+use crate::builtins::args::{self, Str};
 use crate::state::TiltState;
 
 /// The Tilt version whose Tiltfile API lilt implements; `version_settings(constraint=)` is
@@ -106,13 +106,13 @@ fn settings_builtins(builder: &mut GlobalsBuilder) {
 
     fn version_settings<'v>(
         #[starlark(default = true)] check_updates: bool,
-        #[starlark(default = "")] constraint: &str,
+        #[starlark(default = Str(""))] constraint: Str<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let state = TiltState::get(eval)?;
         if !constraint.is_empty() {
             let range =
-                semver::Range::parse(constraint).context("error parsing version constraint")?;
+                semver::Range::parse(&constraint).context("error parsing version constraint")?;
             let current = semver::Version::parse(TILT_API_VERSION).context("internal error")?;
             if !range.matches(&current) {
                 bail!(
@@ -255,13 +255,13 @@ fn opt_duration(value: Value<'_>, what: &str) -> anyhow::Result<Option<Duration>
     if value.is_none() {
         return Ok(None);
     }
-    let Some(text) = value.unpack_str() else {
+    let Some(text) = crate::values::string_like(value) else {
         bail!(
             "{what}: expected a duration string such as \"30m\", got {}",
             value.get_type()
         );
     };
-    lilt_model::parse_go_duration(text)
+    lilt_model::parse_go_duration(&text)
         .map(Some)
         .with_context(|| format!("{what}: invalid duration {text:?}"))
 }

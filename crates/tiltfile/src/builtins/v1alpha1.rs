@@ -390,11 +390,20 @@ fn validate(kind: &str, name: &str, spec: &BTreeMap<String, Json>) -> anyhow::Re
     match kind {
         "ExtensionRepo" => {
             let url = text("url");
-            if !(url.starts_with("https://") || url.starts_with("file://")) {
+            // Tilt's ExtensionRepo.Validate: http:// is accepted as well as https://.
+            let is_web = url.starts_with("https://") || url.starts_with("http://");
+            let file_path = url.strip_prefix("file://");
+            if !is_web && file_path.is_none() {
                 bail!(
                     "extensionrepos {name:?}: spec.url: Invalid value: {url:?}: URLs must start with http(s):// or file://"
                 );
             }
+            if file_path.is_some_and(|p| !p.starts_with('/')) {
+                bail!(
+                    "extensionrepos {name:?}: spec.url: Invalid value: {url:?}: file:// URLs must be absolute (e.g., file:///home/user/repo)"
+                );
+            }
+
             if url.starts_with("file://") && !text("ref").is_empty() {
                 bail!(
                     "extensionrepos {name:?}: spec.ref: Invalid value: file:// URLs do not support refs"
