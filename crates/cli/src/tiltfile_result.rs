@@ -397,12 +397,15 @@ fn probe(p: &Probe) -> Value {
                 h.insert("path".into(), json!(path));
             }
             h.insert("port".into(), json!(port));
-            h.insert("host".into(), json!(host));
-            h.insert("scheme".into(), json!(scheme.to_ascii_uppercase()));
+            put_str(&mut h, "host", host);
+            put_str(&mut h, "scheme", &scheme.to_ascii_uppercase());
             o.insert("httpGet".into(), Value::Object(h));
         }
         ProbeAction::TcpSocket { host, port } => {
-            o.insert("tcpSocket".into(), json!({ "port": port, "host": host }));
+            let mut t = Map::new();
+            t.insert("port".into(), json!(port));
+            put_str(&mut t, "host", host);
+            o.insert("tcpSocket".into(), Value::Object(t));
         }
     }
     for (key, value) in [

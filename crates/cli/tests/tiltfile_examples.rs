@@ -132,6 +132,12 @@ fn compose_deps_example_matches_tilt_field_by_field() {
 }
 
 #[test]
+fn quirks_example_matches_tilt_field_by_field() {
+    let actual = assert_matches_tilt("quirks");
+    assert_eq!(actual["AnalyticsOpt"], 1);
+}
+
+#[test]
 fn example_copies_match_shared() {
     // The committed copies are Tilt's recorded outputs; when shared/ is beside the checkout
     // they must not have drifted from it.

@@ -217,12 +217,14 @@ fn local_resource_builtins(builder: &mut GlobalsBuilder) {
         declare(state, a, true)
     }
 
+    // Unset values stay 0 (and host/scheme empty), as in Tilt's spec: the prober applies
+    // the defaults (timeout 1s, period 10s, thresholds 1 and 3, localhost, http).
     fn probe<'v>(
         #[starlark(default = 0)] initial_delay_secs: i32,
-        #[starlark(default = 1)] timeout_secs: i32,
-        #[starlark(default = 10)] period_secs: i32,
-        #[starlark(default = 1)] success_threshold: i32,
-        #[starlark(default = 3)] failure_threshold: i32,
+        #[starlark(default = 0)] timeout_secs: i32,
+        #[starlark(default = 0)] period_secs: i32,
+        #[starlark(default = 0)] success_threshold: i32,
+        #[starlark(default = 0)] failure_threshold: i32,
         #[starlark(default = NoneType)] exec: Value<'v>,
         #[starlark(default = NoneType)] http_get: Value<'v>,
         #[starlark(default = NoneType)] tcp_socket: Value<'v>,
@@ -278,14 +280,14 @@ fn local_resource_builtins(builder: &mut GlobalsBuilder) {
 
     fn http_get_action<'v>(
         port: i32,
-        #[starlark(default = Str("localhost"))] host: Str<'v>,
-        #[starlark(default = Str("http"))] scheme: Str<'v>,
+        #[starlark(default = Str(""))] host: Str<'v>,
+        #[starlark(default = Str(""))] scheme: Str<'v>,
         #[starlark(default = Str(""))] path: Str<'v>,
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
         check_port(port, "http_get_action")?;
         let scheme = scheme.to_ascii_lowercase();
-        if scheme != "http" && scheme != "https" {
+        if !matches!(scheme.as_str(), "" | "http" | "https") {
             bail!("http_get_action: scheme must be http or https, got {scheme:?}");
         }
         Ok(heap.alloc(ActionValue(ProbeAction::HttpGet {
@@ -298,7 +300,7 @@ fn local_resource_builtins(builder: &mut GlobalsBuilder) {
 
     fn tcp_socket_action<'v>(
         port: i32,
-        #[starlark(default = Str("localhost"))] host: Str<'v>,
+        #[starlark(default = Str(""))] host: Str<'v>,
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
         check_port(port, "tcp_socket_action")?;
