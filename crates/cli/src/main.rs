@@ -1,6 +1,7 @@
 //! The `lilt` binary: command-line parsing, exit codes, and wiring of the crates.
 
 mod client;
+mod debug_log;
 mod down;
 mod terminal;
 mod tiltfile_result;
@@ -33,7 +34,8 @@ struct Cli {
     /// Print more: the Tiltfile log on stderr, debug information.
     #[arg(short, long, global = true)]
     verbose: bool,
-    /// Print debug information.
+    /// Record the engine's events, effects and timings in .lilt/debug.log (LILT_LOG=<filter>
+    /// does too, with its own filter).
     #[arg(short, long, global = true)]
     debug: bool,
     #[command(subcommand)]
@@ -254,6 +256,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Says where the debug log goes, so the user can find it for a bug report.
+fn announce_debug_log(path: Option<PathBuf>) {
+    if let Some(path) = path {
+        eprintln!("lilt: debug log at {}", path.display());
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let verbose = cli.verbose || cli.debug;
     match cli.command {
@@ -267,18 +276,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             stream,
             watch_window,
             args,
-        } => up::run(
-            EngineMode::Up,
-            up::UpOptions {
-                file,
-                args,
-                port: server.port,
-                host: server.host,
-                stream,
-                timeout: None,
-                watch_window: Some(parse_duration(&watch_window)?),
-            },
-        ),
+        } => {
+            announce_debug_log(debug_log::init(cli.debug, &file)?);
+            up::run(
+                EngineMode::Up,
+                up::UpOptions {
+                    file,
+                    args,
+                    port: server.port,
+                    host: server.host,
+                    stream,
+                    timeout: None,
+                    watch_window: Some(parse_duration(&watch_window)?),
+                },
+            )
+        }
         Command::Ci {
             file,
             server,
@@ -286,6 +298,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             args,
         } => {
             let timeout = parse_duration(&timeout)?;
+            announce_debug_log(debug_log::init(cli.debug, &file)?);
             up::run(
                 EngineMode::Ci,
                 up::UpOptions {

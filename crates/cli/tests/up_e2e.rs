@@ -388,3 +388,28 @@ fn down_succeeds_for_local_resources() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("evaluated as down"));
 }
+
+/// `--debug` records the engine's events, effects and their timings in `.lilt/debug.log`;
+/// without it (and without LILT_LOG) nothing is written.
+#[test]
+fn debug_flag_writes_the_engine_trace_to_a_file() {
+    let p = Project::new("local_resource('hello', cmd='echo hi')\n");
+    let (code, _, stderr) = p.ci(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!p.path(".lilt/debug.log").exists());
+
+    let (code, _, stderr) = p.ci(&["--debug"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("debug log at"), "{stderr}");
+    let log = p.read(".lilt/debug.log");
+    for expected in [
+        "tiltfile evaluated",
+        "dispatch",
+        "Update",
+        "reduce",
+        "UpdateFinished",
+        "elapsed_us=",
+    ] {
+        assert!(log.contains(expected), "{expected:?} missing from:\n{log}");
+    }
+}

@@ -232,7 +232,14 @@ impl Loop {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let outcome = loop {
             let now = SystemTime::now();
+            let started = std::time::Instant::now();
             let decision = decide(&self.state, now);
+            tracing::debug!(
+                elapsed_us = started.elapsed().as_micros() as u64,
+                effects = decision.effects.len(),
+                holds = decision.holds.len(),
+                "decide"
+            );
             if !decision.effects.is_empty() {
                 reduce(
                     &mut self.state,
@@ -242,6 +249,7 @@ impl Loop {
                     },
                 );
                 for effect in decision.effects {
+                    tracing::debug!(?effect, "dispatch");
                     self.execute(effect);
                 }
             }
@@ -277,6 +285,7 @@ impl Loop {
     }
 
     fn publish(&mut self, holds: BTreeMap<String, lilt_engine::Hold>, now: SystemTime) {
+        tracing::trace!(holds = holds.len(), "publish snapshot");
         self.logs_dirty.store(false, Ordering::Release);
         let checkpoint = self.logs.lock().map(|l| l.checkpoint()).unwrap_or_default();
         let snapshot = Snapshot {
@@ -294,7 +303,16 @@ impl Loop {
     fn handle(&mut self, input: Input) {
         let now = SystemTime::now();
         match input {
-            Input::Engine(event) => reduce(&mut self.state, event),
+            Input::Engine(event) => {
+                let started = std::time::Instant::now();
+                let what = describe(&event);
+                reduce(&mut self.state, event);
+                tracing::debug!(
+                    event = %what,
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "reduce"
+                );
+            }
             Input::Loaded {
                 span_id,
                 started,
@@ -364,6 +382,16 @@ impl Loop {
 
     /// A Tiltfile evaluation finished: record its log, apply the Plan, rewatch.
     fn loaded(&mut self, span_id: SpanId, started: SystemTime, result: LoadResult) {
+        tracing::debug!(
+            ?span_id,
+            elapsed_ms = SystemTime::now()
+                .duration_since(started)
+                .unwrap_or_default()
+                .as_millis() as u64,
+            manifests = result.plan.manifests.len(),
+            error = result.error.as_ref().map(|e| e.to_string()),
+            "tiltfile evaluated"
+        );
         let resource = Some(TILTFILE_RESOURCE);
         for line in &result.log {
             let level = match line.level {
@@ -563,5 +591,23 @@ pub(crate) fn append_log(
     }
     if !dirty.swap(true, Ordering::AcqRel) {
         let _ = inputs.send(Input::Logs);
+    }
+}
+
+/// An event for the debug log: the Plan of a loaded Tiltfile is summarised, not dumped.
+fn describe(event: &Event) -> String {
+    match event {
+        Event::TiltfileLoaded {
+            span_id, outcome, ..
+        } => match outcome {
+            Ok(plan) => format!(
+                "TiltfileLoaded {{ span_id: {span_id:?}, manifests: {} }}",
+                plan.manifests.len()
+            ),
+            Err(failure) => {
+                format!("TiltfileLoaded {{ span_id: {span_id:?}, error: {failure:?} }}")
+            }
+        },
+        other => format!("{other:?}"),
     }
 }
