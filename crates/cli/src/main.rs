@@ -67,8 +67,8 @@ enum Command {
         stream: bool,
         /// How long file changes must pause before lilt acts on them (Go duration; Tilt
         /// uses 200ms).
-        #[arg(long, env = "LILT_WATCH_WINDOW", default_value = "20ms")]
-        watch_window: String,
+        #[arg(long, env = "LILT_WATCH_WINDOW", default_value = "20ms", value_parser = go_duration_arg)]
+        watch_window: Duration,
         /// Resources to enable (with their dependencies), then Tiltfile args after `--`.
         args: Vec<String>,
     },
@@ -80,8 +80,8 @@ enum Command {
         #[command(flatten)]
         server: ServerFlags,
         /// Give up after this long (Go duration such as `30m`; `0` waits forever).
-        #[arg(long, default_value = "30m")]
-        timeout: String,
+        #[arg(long, default_value = "30m", value_parser = go_duration_arg)]
+        timeout: Duration,
         /// Tiltfile args.
         args: Vec<String>,
     },
@@ -116,9 +116,9 @@ enum Command {
         /// `uiresources` (also `uiresource`, `uir`) then names, or `uiresource/NAME`.
         #[arg(required = true)]
         args: Vec<String>,
-        /// Output format: json, yaml, wide or name.
-        #[arg(short, long)]
-        output: Option<String>,
+        /// Output format (the table when not given).
+        #[arg(short, long, value_enum)]
+        output: Option<client::GetFormat>,
         /// After listing, print the resources that change, as they change.
         #[arg(short, long)]
         watch: bool,
@@ -133,20 +133,20 @@ enum Command {
         #[arg(short, long)]
         follow: bool,
         /// Only lines at most this old (Go duration such as `5m`, `1h`, `30s`).
-        #[arg(long)]
-        since: Option<String>,
+        #[arg(long, value_parser = go_duration_arg)]
+        since: Option<Duration>,
         /// Number of lines to show from the end of the logs (-1 for all).
         #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
         tail: i64,
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
-        /// Log source: all, build or runtime.
-        #[arg(long, default_value = "all")]
-        source: String,
-        /// Only lines of this level: warn or error.
-        #[arg(long, default_value = "")]
-        level: String,
+        /// Log source.
+        #[arg(long, value_enum, default_value_t = client::LogSource::All)]
+        source: client::LogSource,
+        /// Only lines of this level.
+        #[arg(long, value_enum)]
+        level: Option<client::LogLevelFilter>,
     },
     /// Trigger an update for a resource of a running lilt.
     Trigger {
@@ -211,8 +211,8 @@ enum Command {
         #[arg(long = "for", required = true)]
         condition: String,
         /// Give up after this long (Go duration).
-        #[arg(long, default_value = "30s")]
-        timeout: String,
+        #[arg(long, default_value = "30s", value_parser = go_duration_arg)]
+        timeout: Duration,
         /// `uiresource/NAME...`.
         #[arg(required = true)]
         args: Vec<String>,
@@ -287,7 +287,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     host: server.host,
                     stream,
                     timeout: None,
-                    watch_window: Some(parse_duration(&watch_window)?),
+                    watch_window: Some(watch_window),
                 },
             )
         }
@@ -297,7 +297,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             timeout,
             args,
         } => {
-            let timeout = parse_duration(&timeout)?;
             announce_debug_log(debug_log::init(cli.debug, &file)?);
             up::run(
                 EngineMode::Ci,
@@ -339,21 +338,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             json,
             source,
             level,
-        } => {
-            let since = since.as_deref().map(parse_duration).transpose()?;
-            client::logs(
-                connect,
-                client::LogsOptions {
-                    resources,
-                    follow,
-                    since,
-                    tail,
-                    json,
-                    source,
-                    level,
-                },
-            )
-        }
+        } => client::logs(
+            connect,
+            client::LogsOptions {
+                resources,
+                follow,
+                since,
+                tail,
+                json,
+                source,
+                level,
+            },
+        ),
         Command::Trigger { connect, resource } => client::trigger(connect, resource),
         Command::Open { connect, name } => client::open(connect, name),
         Command::Enable {
@@ -397,17 +393,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             condition,
             timeout,
             args,
-        } => {
-            let timeout = parse_duration(&timeout)?;
-            client::wait(
-                connect,
-                client::WaitOptions {
-                    condition,
-                    args,
-                    timeout,
-                },
-            )
-        }
+        } => client::wait(
+            connect,
+            client::WaitOptions {
+                condition,
+                args,
+                timeout,
+            },
+        ),
         Command::Describe { connect, args } => client::describe(connect, args),
     }
 }
@@ -439,7 +432,8 @@ fn tiltfile_result_cmd(file: PathBuf, args: Vec<String>, verbose: bool) -> anyho
     })
 }
 
-/// Go's duration syntax (`30m`, `1h30m`, `0`), as Tilt's `--timeout` takes it.
-fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    Ok(lilt_model::parse_go_duration(text)?)
+/// Go's duration syntax (`30m`, `1h30m`, `0`), as Tilt's `--timeout` takes it; clap shows
+/// the error with the flag's name.
+fn go_duration_arg(text: &str) -> Result<Duration, String> {
+    lilt_model::parse_go_duration(text).map_err(|e| e.to_string())
 }

@@ -88,8 +88,11 @@ fn logs_filter_by_source_and_tail_and_print_json() {
     assert!(serving["time"].as_str().is_some_and(|t| t.ends_with('Z')));
 
     let (code, _, err) = lilt.run(&["logs", "--source", "pods"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("invalid --source \"pods\""), "{err}");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("invalid value 'pods' for '--source <SOURCE>'"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use anyhow::bail;
 use serde_json::{Value, json};
 
 use super::view::{self, ViewState};
@@ -15,13 +14,15 @@ use super::{Client, ConnectFlags};
 pub(crate) struct GetOptions {
     /// `TYPE [NAME...]` or `TYPE/NAME...`.
     pub(crate) args: Vec<String>,
-    /// `json`, `yaml`, `wide` or `name`; the table when unset.
-    pub(crate) output: Option<String>,
+    /// The table when unset.
+    pub(crate) output: Option<Format>,
     pub(crate) watch: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+/// `-o`: how to print the resources (the table when unset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    #[value(skip)]
     Table,
     Wide,
     Json,
@@ -29,23 +30,8 @@ enum Format {
     Name,
 }
 
-impl Format {
-    fn parse(text: Option<&str>) -> anyhow::Result<Format> {
-        Ok(match text {
-            None | Some("") => Format::Table,
-            Some("wide") => Format::Wide,
-            Some("json") => Format::Json,
-            Some("yaml") => Format::Yaml,
-            Some("name") => Format::Name,
-            Some(other) => bail!(
-                "unable to match a printer suitable for the output format {other:?}, allowed formats are: json,name,wide,yaml"
-            ),
-        })
-    }
-}
-
 pub(crate) async fn run(flags: ConnectFlags, opts: GetOptions) -> anyhow::Result<u8> {
-    let format = Format::parse(opts.output.as_deref())?;
+    let format = opts.output.unwrap_or(Format::Table);
     let names = view::uiresource_names(&opts.args, "get")?;
     let client = Client::connect(&flags).await?;
     if opts.watch {
@@ -331,15 +317,6 @@ mod tests {
         assert_eq!(
             render(Format::Name, &["api", "job"]),
             "uiresource.tilt.dev/api\nuiresource.tilt.dev/job\n"
-        );
-    }
-
-    #[test]
-    fn unknown_formats_are_refused() {
-        let err = Format::parse(Some("xml")).unwrap_err().to_string();
-        assert!(
-            err.contains("allowed formats are: json,name,wide,yaml"),
-            "{err}"
         );
     }
 }

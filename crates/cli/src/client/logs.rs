@@ -22,17 +22,24 @@ pub(crate) struct LogsOptions {
     /// Only the last N lines of the history (-1: all); lines streamed later all print.
     pub(crate) tail: i64,
     pub(crate) json: bool,
-    /// `all`, `build` or `runtime`.
-    pub(crate) source: String,
-    /// `warn` or `error` (only lines of exactly that level), or empty for all.
-    pub(crate) level: String,
+    pub(crate) source: Source,
+    /// Only lines of exactly this level; all when unset.
+    pub(crate) level: Option<Level>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
+/// `--source`: which spans' lines to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Source {
     All,
     Build,
     Runtime,
+}
+
+/// `--level`: only lines of this level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Level {
+    Warn,
+    Error,
 }
 
 /// The filter, resolved from the options.
@@ -130,20 +137,10 @@ fn is_build_span(span_id: &str) -> bool {
 
 impl Filter {
     fn new(opts: &LogsOptions, now: SystemTime) -> anyhow::Result<Filter> {
-        let source = match opts.source.as_str() {
-            "" | "all" => Source::All,
-            "build" => Source::Build,
-            "runtime" => Source::Runtime,
-            other => {
-                bail!("invalid --source {other:?}: use one of \"all\", \"build\", \"runtime\"")
-            }
-        };
-        let level = match opts.level.as_str() {
-            "" => None,
-            "warn" => Some("warn"),
-            "error" => Some("error"),
-            other => bail!("invalid --level {other:?}: use one of \"warn\", \"error\""),
-        };
+        let level = opts.level.map(|l| match l {
+            Level::Warn => "warn",
+            Level::Error => "error",
+        });
         if opts.tail < -1 {
             bail!(
                 "invalid --tail {}: use a count of lines, or -1 for all",
@@ -152,7 +149,7 @@ impl Filter {
         }
         Ok(Filter {
             resources: opts.resources.clone(),
-            source,
+            source: opts.source,
             level,
             since: opts
                 .since
@@ -229,8 +226,8 @@ mod tests {
             since: None,
             tail: -1,
             json: false,
-            source: "all".into(),
-            level: String::new(),
+            source: Source::All,
+            level: None,
         }
     }
 
@@ -272,17 +269,17 @@ mod tests {
             ["compiling", "careful", "listening"]
         );
         let build = LogsOptions {
-            source: "build".into(),
+            source: Source::Build,
             ..opts()
         };
         assert_eq!(texts(&lines, &f(build)), ["Loading", "compiling"]);
         let runtime = LogsOptions {
-            source: "runtime".into(),
+            source: Source::Runtime,
             ..opts()
         };
         assert_eq!(texts(&lines, &f(runtime)), ["careful", "listening"]);
         let warn = LogsOptions {
-            level: "warn".into(),
+            level: Some(Level::Warn),
             ..opts()
         };
         assert_eq!(texts(&lines, &f(warn)), ["careful"]);
@@ -291,26 +288,6 @@ mod tests {
             ..opts()
         };
         assert_eq!(texts(&lines, &f(since)), ["careful", "listening"]);
-        assert!(
-            Filter::new(
-                &LogsOptions {
-                    source: "x".into(),
-                    ..opts()
-                },
-                now
-            )
-            .is_err()
-        );
-        assert!(
-            Filter::new(
-                &LogsOptions {
-                    level: "info".into(),
-                    ..opts()
-                },
-                now
-            )
-            .is_err()
-        );
     }
 
     #[test]
