@@ -422,9 +422,11 @@ fn tiltfile_result_cmd(file: PathBuf, args: Vec<String>, verbose: bool) -> anyho
         writeln!(stderr, "{e}")?;
     }
     let json = tiltfile_result::to_json(&result);
-    let mut stdout = std::io::stdout().lock();
+    // Stdout is line-buffered: unbuffered, the pretty JSON took one write(2) per line.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut stdout, &json)?;
     writeln!(stdout)?;
+    stdout.flush()?;
     Ok(if result.error.is_some() {
         EXIT_TILTFILE_ERROR
     } else {

@@ -2,9 +2,6 @@
 //! Docker's reference library does it, and Tilt's rules for matching them.
 
 use std::fmt;
-use std::sync::LazyLock;
-
-use regex::Regex;
 
 use crate::error::{ImageRefError, ManifestError};
 
@@ -12,27 +9,6 @@ const DEFAULT_DOMAIN: &str = "docker.io";
 const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
 const OFFICIAL_REPO_PREFIX: &str = "library/";
 const NAME_TOTAL_LENGTH_MAX: usize = 255;
-
-/// The reference grammar of `github.com/distribution/reference`, anchored, with captures
-/// 1 = domain, 2 = path, 3 = tag, 4 = digest.
-static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
-    let alnum = "[a-z0-9]+";
-    let separator = "(?:[._]|__|[-]+)";
-    let path_component = format!("{alnum}(?:{separator}{alnum})*");
-    let domain_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
-    let host = format!(r"(?:{domain_component}(?:\.{domain_component})*|\[[a-fA-F0-9:]+\])");
-    let domain = format!("{host}(?::[0-9]+)?");
-    let tag = r"[\w][\w.-]{0,127}";
-    let digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
-    let pattern = format!(
-        "^(?:({domain})/)?({path_component}(?:/{path_component})*)(?::({tag}))?(?:@({digest}))?$"
-    );
-    Regex::new(&pattern).unwrap_or_else(|err| unreachable!("static reference grammar: {err}"))
-});
-
-static HEX_64: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new("^[a-f0-9]{64}$").unwrap_or_else(|err| unreachable!("static regex: {err}"))
-});
 
 /// A parsed, normalized image reference: `docker.io/library/foo:1.0`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,7 +22,7 @@ pub struct ImageRef {
 impl ImageRef {
     /// Parses and normalizes a reference as Docker does (`foo` → `docker.io/library/foo`).
     pub fn parse(text: &str) -> Result<ImageRef, ImageRefError> {
-        if HEX_64.is_match(text) {
+        if text.len() == 64 && text.bytes().all(|b| matches!(b, b'a'..=b'f' | b'0'..=b'9')) {
             return Err(ImageRefError::new(
                 text,
                 format!(
@@ -192,14 +168,14 @@ fn split_docker_domain(name: &str) -> (&str, String) {
 }
 
 fn parse_strict(input: &str, text: &str) -> Result<ImageRef, ImageRefError> {
-    let Some(caps) = REFERENCE.captures(text) else {
+    let Some(parts) = match_reference(text) else {
         if text.is_empty() {
             return Err(ImageRefError::new(
                 input,
                 "repository name must have at least one component",
             ));
         }
-        if REFERENCE.is_match(&text.to_lowercase()) {
+        if match_reference(&text.to_lowercase()).is_some() {
             return Err(ImageRefError::new(
                 input,
                 "repository name must be lowercase",
@@ -207,25 +183,154 @@ fn parse_strict(input: &str, text: &str) -> Result<ImageRef, ImageRefError> {
         }
         return Err(ImageRefError::new(input, "invalid reference format"));
     };
-    let domain = caps.get(1).map_or("", |m| m.as_str());
-    let path = caps.get(2).map_or("", |m| m.as_str());
     // Docker's library limits the repository path, not the domain.
-    if path.len() > NAME_TOTAL_LENGTH_MAX {
+    if parts.path.len() > NAME_TOTAL_LENGTH_MAX {
         return Err(ImageRefError::new(
             input,
             format!("repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"),
         ));
     }
-    let digest = caps.get(4).map(|m| m.as_str().to_owned());
-    if let Some(d) = &digest {
+    if let Some(d) = parts.digest {
         validate_digest(input, d)?;
     }
     Ok(ImageRef {
-        domain: domain.to_owned(),
-        path: path.to_owned(),
-        tag: caps.get(3).map(|m| m.as_str().to_owned()),
+        domain: parts.domain.to_owned(),
+        path: parts.path.to_owned(),
+        tag: parts.tag.map(str::to_owned),
+        digest: parts.digest.map(str::to_owned),
+    })
+}
+
+/// The pieces of a reference that matches the grammar of `github.com/distribution/reference`.
+#[derive(Debug, PartialEq)]
+struct RefParts<'a> {
+    domain: &'a str,
+    path: &'a str,
+    tag: Option<&'a str>,
+    digest: Option<&'a str>,
+}
+
+/// Matches the whole reference grammar (`[domain/]path[:tag][@digest]`) by hand, on
+/// bytes: it runs once per image per load, and compiling the equivalent regular expression
+/// cost far more than a small Tiltfile's whole evaluation. As with the grammar's regular
+/// expression, the first component is the domain when that reading matches, and the
+/// whole text is the path otherwise. Classes are ASCII, as in Go's `\w`.
+fn match_reference(text: &str) -> Option<RefParts<'_>> {
+    if let Some((domain, rest)) = text.split_once('/')
+        && is_domain(domain)
+        && let Some(parts) = match_remote(rest)
+    {
+        return Some(RefParts { domain, ..parts });
+    }
+    match_remote(text)
+}
+
+/// `path[:tag][@digest]`, with no domain.
+fn match_remote(text: &str) -> Option<RefParts<'_>> {
+    let (name, digest) = match text.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (text, None),
+    };
+    let (path, tag) = match name.split_once(':') {
+        Some((path, tag)) => (path, Some(tag)),
+        None => (name, None),
+    };
+    let ok = path.split('/').all(is_path_component)
+        && tag.is_none_or(is_tag)
+        && digest.is_none_or(is_digest);
+    ok.then_some(RefParts {
+        domain: "",
+        path,
+        tag,
         digest,
     })
+}
+
+/// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
+fn is_path_component(text: &str) -> bool {
+    let b = text.as_bytes();
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < b.len() && alnum(b[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == b.len() {
+            return true;
+        }
+        match b[i] {
+            b'.' => i += 1,
+            b'_' => i += if b.get(i + 1) == Some(&b'_') { 2 } else { 1 },
+            b'-' => {
+                while b.get(i) == Some(&b'-') {
+                    i += 1;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// `host(?::[0-9]+)?` where host is dot-separated labels or a bracketed IPv6 address.
+fn is_domain(text: &str) -> bool {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if inside.is_empty() || !inside.bytes().all(|c| c.is_ascii_hexdigit() || c == b':') {
+            return false;
+        }
+        match after {
+            "" => return true,
+            _ => ("", after.strip_prefix(':')),
+        }
+    } else {
+        match text.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    let label = |l: &str| {
+        let b = l.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    let host_ok = if text.starts_with('[') {
+        port.is_some()
+    } else {
+        host.split('.').all(label)
+    };
+    host_ok && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+}
+
+/// `[\w][\w.-]{0,127}` with ASCII `\w`.
+fn is_tag(text: &str) -> bool {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let b = text.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && word(b[0])
+        && b[1..].iter().all(|&c| word(c) || c == b'.' || c == b'-')
+}
+
+/// `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
+fn is_digest(text: &str) -> bool {
+    let Some((algorithm, hex)) = text.split_once(':') else {
+        return false;
+    };
+    let component = |c: &str| {
+        let b = c.as_bytes();
+        !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(u8::is_ascii_alphanumeric)
+    };
+    hex.len() >= 32
+        && hex.bytes().all(|c| c.is_ascii_hexdigit())
+        && algorithm.split(['-', '_', '+', '.']).all(component)
 }
 
 fn validate_digest(input: &str, digest: &str) -> Result<(), ImageRefError> {
@@ -344,6 +449,105 @@ mod tests {
                 (domain, rest.to_owned()),
                 "{input}"
             );
+        }
+    }
+
+    /// The grammar's regular expression, as the reference library writes it: the
+    /// hand-written matcher must agree with it, capture for capture.
+    fn grammar_regex() -> regex::Regex {
+        let alnum = "[a-z0-9]+";
+        let separator = "(?:[._]|__|[-]+)";
+        let path_component = format!("{alnum}(?:{separator}{alnum})*");
+        let domain_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+        let host = format!(r"(?:{domain_component}(?:\.{domain_component})*|\[[a-fA-F0-9:]+\])");
+        let domain = format!("{host}(?::[0-9]+)?");
+        let tag = r"[\w][\w.-]{0,127}";
+        let digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+        let pattern = format!(
+            "(?-u)^(?:({domain})/)?({path_component}(?:/{path_component})*)(?::({tag}))?(?:@({digest}))?$"
+        );
+        regex::Regex::new(&pattern).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    #[test]
+    fn hand_matcher_agrees_with_the_grammar_regex() {
+        let re = grammar_regex();
+        let hex = "2baf1f40105d9501fe319a8ec463fdf4325a2a5df445adf3f572f626253678c9";
+        let long_tag = "t".repeat(128);
+        let too_long_tag = "t".repeat(129);
+        let mut inputs: Vec<String> = [
+            "",
+            "foo",
+            "foo/bar",
+            "docker.io/library/foo",
+            "localhost/foo",
+            "localhost:5000/foo",
+            "localhost:/foo",
+            "localhost:50a0/foo",
+            "gcr.io/a/b:tag",
+            "Gcr.IO/a/b",
+            "a-b.c-d/x",
+            "-a.io/x",
+            "a-.io/x",
+            "a..io/x",
+            "[::1]/x",
+            "[::1]:5000/x",
+            "[]:5000/x",
+            "[::1]x/y",
+            "[::g]/x",
+            "my_reg.io/foo",
+            "a_b/c",
+            "a__b",
+            "a___b",
+            "a--b",
+            "a-_b",
+            "a._b",
+            "a.b",
+            "a/",
+            "/a",
+            "a//b",
+            "a:",
+            "a:tag",
+            "a:.tag",
+            "a:_tag",
+            "a:t@g",
+            "a:tag:more",
+            "A/b",
+            "a/B",
+            "a:ta g",
+            "a:tæg",
+            "aé/b",
+            "foo:v1/x",
+            "x/y:z/w",
+            "a@",
+            "a:b@",
+            "docker.io/library/foo:v1",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        inputs.extend([
+            format!("a:{long_tag}"),
+            format!("a:{too_long_tag}"),
+            format!("gcr.io/foo@sha256:{hex}"),
+            format!("foo:v1@sha256:{hex}"),
+            format!("foo@sha256:{}", &hex[..31]),
+            format!("foo@sha256:{}", &hex[..32]),
+            format!("foo@sha256+b.c_d-e:{hex}"),
+            format!("foo@sha256+:{hex}"),
+            format!("foo@1sha:{hex}"),
+            format!("foo@:{hex}"),
+            format!("foo@sha256{hex}"),
+            format!("foo@sha256:{hex}@x"),
+        ]);
+        for input in &inputs {
+            let want = re.captures(input).map(|c| RefParts {
+                domain: c.get(1).map_or("", |m| m.as_str()),
+                path: c.get(2).map_or("", |m| m.as_str()),
+                tag: c.get(3).map(|m| m.as_str()),
+                digest: c.get(4).map(|m| m.as_str()),
+            });
+            assert_eq!(match_reference(input), want, "{input:?}");
         }
     }
 

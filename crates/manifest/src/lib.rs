@@ -34,7 +34,7 @@ pub use inject::{
 pub use jsonpath::{JsonPath, PathSeg, ValuePath};
 pub use object::{
     DEFAULT_NAMESPACE, K8sObject, ObjectId, join_selector_parts, parse_yaml_stream, sort_for_apply,
-    sort_for_delete, split_selector, to_yaml, value_to_yaml,
+    sort_for_delete, split_selector, to_yaml, value_to_go_yaml, value_to_yaml,
 };
 pub use registry::{CONTENT_TAG_PREFIX, Registry, TaggedRefs, content_tag, escape_name};
 pub use selector::{ImageLocator, KindRule, ObjectSelector, PodReadiness};

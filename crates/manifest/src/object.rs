@@ -313,6 +313,18 @@ pub fn value_to_yaml(value: &Value) -> Result<String, serde_saphyr::SerializeErr
     serde_saphyr::to_string(&PlainNumbers(value))
 }
 
+/// YAML text for one JSON value laid out as Go's `gopkg.in/yaml.v3` writes it: four-space
+/// indentation, list items indented under their key, multi-line strings quoted. Compose
+/// writes a service's configuration this way, and Tilt records that text (`ServiceYAML`).
+pub fn value_to_go_yaml(value: &Value) -> Result<String, serde_saphyr::SerializeError> {
+    let options = serde_saphyr::ser_options! {
+        indent_step: 4,
+        compact_list_indent: false,
+        prefer_block_scalars: false,
+    };
+    serde_saphyr::to_string_with_options(&PlainNumbers(value), options)
+}
+
 /// Serializes a JSON value with numbers as plain ints and floats. serde_json's own
 /// `Serialize` writes numbers as a private map when another crate in the build turns on
 /// its `arbitrary_precision` feature (starlark does), which YAML would print verbatim.

@@ -13,16 +13,95 @@ use crate::object::{K8sObject, split_selector};
 /// the object names none); apiVersion is `group/version`, or `v1` for the core group.
 #[derive(Debug, Clone)]
 pub struct ObjectSelector {
-    api_version: Option<Regex>,
-    kind: Option<Regex>,
-    name: Option<Regex>,
-    namespace: Option<Regex>,
+    api_version: Option<FieldMatch>,
+    kind: Option<FieldMatch>,
+    name: Option<FieldMatch>,
+    namespace: Option<FieldMatch>,
+}
+
+/// One field's case-insensitive regexp.
+#[derive(Debug, Clone)]
+enum FieldMatch {
+    Regex(Regex),
+    /// A regexp that is only an ASCII literal (`(?i)Job`, `^(?i:web)$`), matched by hand:
+    /// building a regex costs about a millisecond, and selectors are built for every
+    /// Tiltfile load, object fragment and `k8s_kind`. The match is the regexp's.
+    Literal {
+        source: String,
+        literal: String,
+        whole: bool,
+    },
+}
+
+impl FieldMatch {
+    /// `(?i)pattern`, or `^(?i:pattern)$` when `whole`, for a `pattern` with no regexp syntax.
+    fn literal(pattern: &str, whole: bool) -> Option<FieldMatch> {
+        // Characters that are never regexp syntax outside a class: enough for names,
+        // kinds, namespaces and apiVersions.
+        let plain = |b: u8| b.is_ascii_alphanumeric() || b"-_/:@=".contains(&b);
+        if !pattern.bytes().all(plain) {
+            return None;
+        }
+        let source = if whole {
+            format!("^(?i:{pattern})$")
+        } else {
+            format!("(?i){pattern}")
+        };
+        Some(FieldMatch::Literal {
+            source,
+            literal: pattern.to_owned(),
+            whole,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            FieldMatch::Regex(re) => re.as_str(),
+            FieldMatch::Literal { source, .. } => source,
+        }
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        match self {
+            FieldMatch::Regex(re) => re.is_match(value),
+            FieldMatch::Literal { literal, whole, .. } => {
+                if *whole {
+                    folds_to(value, literal)
+                } else {
+                    value
+                        .char_indices()
+                        .any(|(i, _)| starts_with_folded(&value[i..], literal))
+                }
+            }
+        }
+    }
+}
+
+/// Whether `text` starts with the ASCII `literal` under the simple case folding that the
+/// `regex` crate's `(?i)` uses: ASCII letters match either case, and `k`/`s` also match
+/// KELVIN SIGN and LATIN SMALL LETTER LONG S, the only non-ASCII characters that fold to
+/// an ASCII letter.
+fn starts_with_folded(text: &str, literal: &str) -> bool {
+    let mut chars = text.chars();
+    literal.bytes().all(|l| {
+        chars.next().is_some_and(|c| {
+            c.eq_ignore_ascii_case(&char::from(l))
+                || (l.eq_ignore_ascii_case(&b'k') && c == '\u{212A}')
+                || (l.eq_ignore_ascii_case(&b's') && c == '\u{17F}')
+        })
+    })
+}
+
+/// The whole of `text` matches the ASCII `literal` case-insensitively (see
+/// [`starts_with_folded`]).
+fn folds_to(text: &str, literal: &str) -> bool {
+    text.chars().count() == literal.len() && starts_with_folded(text, literal)
 }
 
 impl PartialEq for ObjectSelector {
     fn eq(&self, other: &ObjectSelector) -> bool {
-        fn src(r: &Option<Regex>) -> Option<&str> {
-            r.as_ref().map(Regex::as_str)
+        fn src(r: &Option<FieldMatch>) -> Option<&str> {
+            r.as_ref().map(FieldMatch::as_str)
         }
         src(&self.api_version) == src(&other.api_version)
             && src(&self.kind) == src(&other.kind)
@@ -41,12 +120,15 @@ impl ObjectSelector {
         namespace: &str,
     ) -> Result<ObjectSelector, ManifestError> {
         let compile =
-            |field: &'static str, pattern: &str| -> Result<Option<Regex>, ManifestError> {
+            |field: &'static str, pattern: &str| -> Result<Option<FieldMatch>, ManifestError> {
                 if pattern.is_empty() {
                     return Ok(None);
                 }
+                if let Some(literal) = FieldMatch::literal(pattern, false) {
+                    return Ok(Some(literal));
+                }
                 Regex::new(&format!("(?i){pattern}"))
-                    .map(Some)
+                    .map(|re| Some(FieldMatch::Regex(re)))
                     .map_err(|err| ManifestError::InvalidRegex {
                         field,
                         message: regex_message(&err),
@@ -66,8 +148,12 @@ impl ObjectSelector {
             if s.is_empty() {
                 None
             } else {
-                // An escaped literal always compiles.
-                Regex::new(&format!("^(?i:{})$", regex::escape(s))).ok()
+                FieldMatch::literal(s, true).or_else(|| {
+                    // An escaped literal always compiles.
+                    Regex::new(&format!("^(?i:{})$", regex::escape(s)))
+                        .ok()
+                        .map(FieldMatch::Regex)
+                })
             }
         };
         ObjectSelector {
@@ -100,8 +186,8 @@ impl ObjectSelector {
     }
 
     pub fn matches(&self, obj: &K8sObject) -> bool {
-        fn ok(re: &Option<Regex>, value: &str) -> bool {
-            re.as_ref().is_none_or(|re| re.is_match(value))
+        fn ok(m: &Option<FieldMatch>, value: &str) -> bool {
+            m.as_ref().is_none_or(|m| m.is_match(value))
         }
         ok(&self.api_version, obj.api_version())
             && ok(&self.kind, obj.kind())
@@ -208,7 +294,7 @@ impl KindRule {
     }
 }
 
-/// Compiled once: assembly runs on every Tiltfile load.
+/// Built once: assembly runs on every Tiltfile load.
 static BUILTIN_KINDS: std::sync::LazyLock<Vec<KindRule>> = std::sync::LazyLock::new(|| {
     let rule = |kind: &str, readiness| KindRule {
         selector: ObjectSelector::partial("batch/v1", kind, "", "")
@@ -221,3 +307,98 @@ static BUILTIN_KINDS: std::sync::LazyLock<Vec<KindRule>> = std::sync::LazyLock::
         rule("CronJob", PodReadiness::Ignore),
     ]
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(api_version: &str, kind: &str) -> K8sObject {
+        let doc =
+            serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}});
+        K8sObject::from_value(doc).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn builtin_kind_rules_match_like_partial_regexps() {
+        let rules = KindRule::builtin();
+        let matching = |api: &str, kind: &str| -> Vec<Option<PodReadiness>> {
+            let obj = object(api, kind);
+            rules
+                .iter()
+                .filter(|r| r.selector.matches(&obj))
+                .map(|r| r.pod_readiness)
+                .collect()
+        };
+        assert_eq!(matching("batch/v1", "Job"), [Some(PodReadiness::Succeeded)]);
+        assert_eq!(matching("BATCH/V1", "job"), [Some(PodReadiness::Succeeded)]);
+        assert_eq!(
+            matching("batch/v1", "CronJob"),
+            [Some(PodReadiness::Succeeded), Some(PodReadiness::Ignore)]
+        );
+        assert!(matching("apps/v1", "Job").is_empty());
+        assert!(matching("batch/v1", "Deployment").is_empty());
+    }
+
+    /// Literal patterns skip the regex engine; they must match exactly what the regexp
+    /// they stand for matches, Unicode case folding included.
+    #[test]
+    fn literal_fields_match_what_their_regexp_matches() {
+        let patterns = [
+            "Job", "web", "kafka", "Secret", "batch/v1", "a-b_c", "x", "k=v:s@n",
+        ];
+        let haystacks = [
+            "",
+            "job",
+            "JOB",
+            "CronJob",
+            "Jo",
+            "xjobx",
+            "web",
+            "WEB",
+            "web2",
+            "kafka",
+            "\u{212A}afka",
+            "KAFKA",
+            "\u{17F}ecret",
+            "SECRET",
+            "secrets",
+            "batch/v1",
+            "BATCH/V1",
+            "batch/v1beta1",
+            "a-b_c",
+            "A-B_C",
+            "\u{e9}",
+            "x\u{e9}",
+            "\u{e9}x",
+            "K=V:\u{17F}@N",
+            "k=v:s@nn",
+        ];
+        for pattern in patterns {
+            for whole in [false, true] {
+                let literal = FieldMatch::literal(pattern, whole)
+                    .unwrap_or_else(|| panic!("{pattern} is a literal"));
+                let re = Regex::new(literal.as_str()).unwrap_or_else(|e| panic!("{e}"));
+                for hay in haystacks {
+                    assert_eq!(
+                        literal.is_match(hay),
+                        re.is_match(hay),
+                        "{} on {hay:?}",
+                        re.as_str()
+                    );
+                }
+            }
+        }
+        assert!(FieldMatch::literal("Jo.", false).is_none());
+        assert!(FieldMatch::literal("^Job$", false).is_none());
+        assert!(FieldMatch::literal("caf\u{e9}", true).is_none());
+    }
+
+    #[test]
+    fn regexp_fields_still_use_the_regex_engine() {
+        let sel =
+            ObjectSelector::partial("", "^(Cron)?Job$", "", "").unwrap_or_else(|e| panic!("{e}"));
+        assert!(sel.matches(&object("batch/v1", "cronjob")));
+        assert!(!sel.matches(&object("batch/v1", "JobX")));
+        assert!(ObjectSelector::partial("", "(", "", "").is_err());
+    }
+}

@@ -1,7 +1,8 @@
-//! Benchmark: evaluating a generated Tiltfile with 200 local resources and 50 images.
+//! Benchmark: evaluating a generated Tiltfile with 200 local resources and 50 images, and
+//! a small committed Kubernetes project (`benches/fixtures/small`).
 //!
-//! The project writes itself to a temp dir once; each iteration runs a full `load()`
-//! (parse, execute, assemble), as a reload does.
+//! The generated project writes itself to a temp dir once; each iteration runs a full
+//! `load()` (parse, execute, assemble), as a reload does.
 
 use std::path::{Path, PathBuf};
 
@@ -69,5 +70,23 @@ fn evaluate_200_resources_50_images(bencher: divan::Bencher) {
     );
     assert_eq!(first.plan.manifests.len(), 200);
     assert_eq!(first.plan.images.len(), 50);
+    bencher.bench(|| load(divan::black_box(&opts)));
+}
+
+/// The small real-world project: one `docker_build` with live update and one `k8s_yaml`
+/// of a Deployment and a Service. The cold-process figure for the same project is in
+/// docs/performance.md.
+#[divan::bench]
+fn evaluate_small_k8s_project(bencher: divan::Bencher) {
+    let tiltfile = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures/small/Tiltfile");
+    let opts = LoadOptions::new(tiltfile, "up");
+    let first = load(&opts);
+    assert!(
+        first.error.is_none(),
+        "small Tiltfile must load: {:?}",
+        first.error
+    );
+    assert_eq!(first.plan.manifests.len(), 1);
+    assert_eq!(first.plan.images.len(), 1);
     bencher.bench(|| load(divan::black_box(&opts)));
 }

@@ -342,7 +342,8 @@ fn normalize_service(
         .and_then(Value::as_str)
         .map(str::to_owned)
     {
-        let argv = shell_words(&cmd);
+        let argv = crate::builtins::os::shell_split(&cmd)
+            .map_err(|e| invalid(format!("command: {e:#}")))?;
         svc.insert(
             "command".into(),
             Value::Array(argv.into_iter().map(Value::String).collect()),
@@ -634,50 +635,6 @@ fn volume_long_form(item: Value, project_path: &Path) -> Value {
     }
 }
 
-/// Splits a command string as a POSIX shell would (quotes and backslashes, no expansion).
-fn shell_words(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = text.chars();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some('"'), '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            (Some(_), c) => cur.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                    in_word = true;
-                }
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        out.push(cur);
-    }
-    out
-}
-
 /// Parses a `.env` file: `KEY=VALUE`, optional `export `, `#` comments, quoted values
 /// (double quotes interpolate and unescape `\n`).
 pub(crate) fn parse_dotenv(text: &str, env: &BTreeMap<String, String>) -> Vec<(String, String)> {
@@ -909,79 +866,12 @@ pub(crate) fn service_yaml(config: &Map<String, Value>) -> String {
     ];
     let mut keys: Vec<&String> = config.keys().collect();
     keys.sort_by_key(|k| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
-    let mut out = String::new();
-    for key in keys {
-        emit_entry(&mut out, 0, key, &config[key.as_str()]);
-    }
-    out
-}
-
-fn emit_entry(out: &mut String, indent: usize, key: &str, value: &Value) {
-    let pad = " ".repeat(indent);
-    match value {
-        Value::Object(m) if !m.is_empty() => {
-            out.push_str(&format!("{pad}{key}:\n"));
-            for (k, v) in m {
-                emit_entry(out, indent + 4, k, v);
-            }
-        }
-        Value::Array(items) if !items.is_empty() => {
-            out.push_str(&format!("{pad}{key}:\n"));
-            for item in items {
-                emit_item(out, indent + 4, item);
-            }
-        }
-        scalar => out.push_str(&format!("{pad}{key}: {}\n", yaml_scalar(scalar))),
-    }
-}
-
-fn emit_item(out: &mut String, indent: usize, item: &Value) {
-    let pad = " ".repeat(indent);
-    match item {
-        Value::Object(m) if !m.is_empty() => {
-            let mut first = true;
-            for (k, v) in m {
-                let mut entry = String::new();
-                emit_entry(&mut entry, indent + 2, k, v);
-                if first {
-                    // The first key goes on the dash line.
-                    out.push_str(&format!("{pad}- {}", &entry[indent + 2..]));
-                    first = false;
-                } else {
-                    out.push_str(&entry);
-                }
-            }
-        }
-        scalar => out.push_str(&format!("{pad}- {}\n", yaml_scalar(scalar))),
-    }
-}
-
-fn yaml_scalar(value: &Value) -> String {
-    match value {
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            let plain = !s.is_empty()
-                && s.parse::<f64>().is_err()
-                && !matches!(
-                    s.to_ascii_lowercase().as_str(),
-                    "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "~"
-                )
-                && !s.starts_with(|c: char| "-?:,[]{}#&*!|>'\"%@` ".contains(c))
-                && !s.contains(": ")
-                && !s.contains(" #")
-                && !s.ends_with([' ', ':'])
-                && !s.contains('\n');
-            if plain {
-                s.clone()
-            } else {
-                serde_json::to_string(s).unwrap_or_default()
-            }
-        }
-        Value::Array(_) => "[]".to_owned(),
-        Value::Object(_) => "{}".to_owned(),
-    }
+    let ordered: Map<String, Value> = keys
+        .into_iter()
+        .map(|k| (k.clone(), config[k.as_str()].clone()))
+        .collect();
+    // A JSON value always serializes (string keys, finite numbers); the text is only shown.
+    lilt_manifest::value_to_go_yaml(&Value::Object(ordered)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -1047,10 +937,20 @@ mod tests {
     }
 
     #[test]
-    fn shell_words_split_like_sh() {
+    fn command_strings_split_like_sh() {
+        let split = |cmd: &str| {
+            let mut svc = Map::new();
+            svc.insert("command".into(), Value::String(cmd.into()));
+            normalize_service(svc, Path::new("/p"), Path::new("/p/compose.yml"))
+                .map(|s| s["command"].clone())
+                .map_err(|e| e.to_string())
+        };
         assert_eq!(
-            shell_words("sh -c 'node server.js' \"a b\""),
-            vec!["sh", "-c", "node server.js", "a b"]
+            split("sh -c 'node server.js' \"a b\""),
+            Ok(serde_json::json!(["sh", "-c", "node server.js", "a b"]))
         );
+        // Compose rejects an unclosed quote rather than guessing.
+        let err = split("sh -c 'oops").unwrap_err();
+        assert!(err.contains("unclosed single quote"), "{err}");
     }
 }
