@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates crates/cli/link-order.txt: the functions that `lilt --version` and
+# Regenerates link-order.txt: the functions that `lilt --version` and
 # `lilt alpha tiltfile-result` run, which the release link places next to each other
-# (crates/cli/build.rs). Start-up code is otherwise spread over the whole 9 MB text
+# (build.rs). Start-up code is otherwise spread over the whole 9 MB text
 # section, and the kernel maps code in 64 KB blocks around every page it runs, so a
 # small Tiltfile's peak RSS was two thirds binary. Run it after dependency upgrades or
 # large changes; a stale list only loses some of the gain (see docs/performance.md).
@@ -44,5 +44,5 @@ awk -v bin="$lilt" '
             if (cur == bin && f ~ /^_/ && !(f in seen)) { seen[f] = 1; print f }
         }
     }
-' "$tmp/cg.1" "$tmp/cg.2" "$tmp/cg.3" > crates/cli/link-order.txt
-echo "crates/cli/link-order.txt: $(wc -l < crates/cli/link-order.txt) functions"
+' "$tmp/cg.1" "$tmp/cg.2" "$tmp/cg.3" > link-order.txt
+echo "link-order.txt: $(wc -l < link-order.txt) functions"

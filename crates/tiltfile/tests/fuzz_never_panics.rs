@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 /// Real Tiltfiles to mutate: the CLI's fixture cases (main Tiltfiles and loaded files).
 fn seeds() -> Vec<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/fixtures/tiltfile");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiltfile");
     let mut out = Vec::new();
     let mut stack = vec![root];
     while let Some(dir) = stack.pop() {

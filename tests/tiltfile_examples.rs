@@ -141,8 +141,7 @@ fn quirks_example_matches_tilt_field_by_field() {
 fn example_copies_match_shared() {
     // The committed copies are Tilt's recorded outputs; when shared/ is beside the checkout
     // they must not have drifted from it.
-    let shared =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/examples/tiltfile-result");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples/tiltfile-result");
     if !shared.is_dir() {
         // A checkout without shared/ beside it has only the committed copies; CI always
         // has shared/, so there a missing folder is a failure.

@@ -25,7 +25,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_dashboard_renders() {
     let Some(driver) = driver() else { return };
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("project");
     std::fs::copy(repo.join("Tiltfile.example"), dir.path().join("Tiltfile")).expect("Tiltfile");
     copy_dir(&repo.join("example"), &dir.path().join("example"));

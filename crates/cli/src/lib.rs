@@ -245,7 +245,8 @@ enum AlphaCommand {
     },
 }
 
-fn main() -> ExitCode {
+/// The `lilt` binary's entry point (the `lilt` package's `src/main.rs` calls it).
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -22,7 +22,7 @@ const TILT_DIR: &str = "/home/dev/project";
 
 fn tilt_output() -> Option<Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/examples/tiltfile-result/k8s-local/tilt-output.json");
+        .join("../shared/examples/tiltfile-result/k8s-local/tilt-output.json");
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
 }

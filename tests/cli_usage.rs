@@ -13,7 +13,7 @@ fn bad_flags_exit_2_with_clap_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--no-such-flag"), "{stderr}");
 
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
     assert!(
         readme.contains("| 2 | Bad command line"),
