@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
+use crate::conn::Conn;
 
 pub const TOKEN_COOKIE: &str = "Tilt-Token";
 pub const TOKEN_HEADER: &str = "X-Tilt-Token";
@@ -32,15 +33,19 @@ pub(crate) async fn guard(
     {
         return text(StatusCode::FORBIDDEN, "cross-origin request forbidden");
     }
+    let token_ok = presented_token(req.headers())
+        .map(|candidate| constant_time_eq(candidate.as_bytes(), state.config.token.as_bytes()));
+    if token_ok == Some(true)
+        && let Some(Conn(slot)) = req.extensions().get::<Conn>()
+    {
+        // A client with the token keeps its connection when the connection cap is reached.
+        slot.authenticate();
+    }
     if is_protected(req.uri().path()) {
-        match presented_token(req.headers()) {
+        match token_ok {
             None => return text(StatusCode::UNAUTHORIZED, "missing session token"),
-            Some(candidate)
-                if !constant_time_eq(candidate.as_bytes(), state.config.token.as_bytes()) =>
-            {
-                return text(StatusCode::UNAUTHORIZED, "invalid session token");
-            }
-            Some(_) => {}
+            Some(false) => return text(StatusCode::UNAUTHORIZED, "invalid session token"),
+            Some(true) => {}
         }
     }
     let mut resp = next.run(req).await;
