@@ -38,8 +38,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Open `/ws/view` sockets; more are refused with 503.
     pub max_websockets: usize,
-    /// Time allowed for a complete request head, counted from the connection's opening or
-    /// from the end of its previous response: it also closes idle keep-alive connections.
+    /// Time allowed for a new connection's first byte, and then for each complete request
+    /// head, counted from the first byte or from the end of the previous response: it also
+    /// closes idle keep-alive connections.
     pub header_read_timeout: Duration,
     /// A connection on which no byte moves either way for this long is closed (a client
     /// that stops reading a response or stops sending a body).
@@ -50,11 +51,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The most connections lilt serves, however many descriptors it may open: each idle
-    /// connection costs memory too.
-    pub const MAX_CONNECTIONS: usize = 1024;
+    /// The most connections lilt serves, however many descriptors it may open: each open
+    /// connection costs memory too (about 30 KB measured under a flood, which glibc keeps
+    /// after they close), and a browser uses at most 6 per host plus a WebSocket per tab.
+    pub const MAX_CONNECTIONS: usize = 128;
     /// The most `/ws/view` sockets (one per open dashboard tab).
-    pub const MAX_WEBSOCKETS: usize = 128;
+    pub const MAX_WEBSOCKETS: usize = 64;
 
     /// Limits for a process that may open `nofile` descriptors: lilt keeps half of them
     /// (at least 256) for its own work (processes and their pipes, the file watcher, log
@@ -164,14 +166,14 @@ mod tests {
 
     #[test]
     fn connection_cap_leaves_descriptors_for_lilt() {
-        let small = Limits::for_fd_limit(1024);
-        assert_eq!(small.max_connections, 512);
-        assert_eq!(small.max_websockets, 128);
+        let small = Limits::for_fd_limit(400);
+        assert_eq!(small.max_connections, 128);
+        assert_eq!(small.max_websockets, 64);
         let tiny = Limits::for_fd_limit(300);
         assert_eq!(tiny.max_connections, 44);
         assert_eq!(tiny.max_websockets, 22);
-        assert_eq!(Limits::for_fd_limit(20_000).max_connections, 1024);
-        assert_eq!(Limits::for_fd_limit(u64::MAX).max_connections, 1024);
+        assert_eq!(Limits::for_fd_limit(20_000).max_connections, 128);
+        assert_eq!(Limits::for_fd_limit(u64::MAX).max_connections, 128);
         assert_eq!(Limits::for_fd_limit(0).max_connections, 16);
     }
 }

@@ -151,7 +151,7 @@ pub(crate) async fn serve(
             slot,
             router.clone(),
             builder.clone(),
-            limits.idle_timeout,
+            limits.clone(),
             stop_rx.clone(),
             done_tx.clone(),
         ));
@@ -167,10 +167,21 @@ async fn connection(
     slot: Arc<Slot>,
     router: Router,
     builder: http1::Builder,
-    idle_timeout: Duration,
+    limits: Limits,
     mut stop: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
 ) {
+    // hyper's buffers and state are only allocated once the client sends something, so a
+    // flood of silent connections costs little more than their sockets.
+    let first_byte = tokio::time::timeout(limits.header_read_timeout, stream.readable());
+    tokio::select! {
+        ready = first_byte => if !matches!(ready, Ok(Ok(()))) {
+            return;
+        },
+        () = slot.close.notified() => return,
+        _ = stop.changed() => return,
+    }
+    let idle_timeout = limits.idle_timeout;
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         inner: stream,

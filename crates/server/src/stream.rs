@@ -50,7 +50,7 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 /// Messages are sent in fragments of this size, each copied into the socket's write buffer
 /// only when the previous one has gone out.
-const FRAGMENT: usize = 64 << 10;
+const FRAGMENT: usize = 16 << 10;
 /// The client sends nothing but control frames.
 const MAX_INCOMING: usize = 64 << 10;
 
