@@ -216,6 +216,10 @@ async fn main() {
         before as f64 / 1024.0
     );
     latency(addr, &token, "no load").await;
+    println!(
+        "after those 100 requests, before any load: VmRSS {:.1} MB",
+        vm_rss_kb(pid) as f64 / 1024.0
+    );
 
     let peak = Arc::new(AtomicU64::new(before));
     let sampler = {
