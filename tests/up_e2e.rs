@@ -413,3 +413,18 @@ fn debug_flag_writes_the_engine_trace_to_a_file() {
         assert!(log.contains(expected), "{expected:?} missing from:\n{log}");
     }
 }
+
+/// Issue 9: with `--stream`, the error of a broken Tiltfile was printed twice (once from the
+/// evaluation's log, once more when the failure was applied). `lilt ci` streams through the
+/// same printer and runs to its verdict, so every line it would print is there.
+#[test]
+fn errors_of_a_broken_tiltfile_print_once_with_stream() {
+    let p = Project::new("local_resource('x', cmd='true')\nfail('broken on purpose')\n");
+    let (code, out, err) = p.ci(&[]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    let printed = out
+        .lines()
+        .filter(|l| l.contains("Error in fail: broken on purpose"))
+        .count();
+    assert_eq!(printed, 1, "the error is printed once:\n{out}");
+}

@@ -121,6 +121,57 @@ fn display_host(host: &str) -> &str {
     }
 }
 
+/// The most descriptors lilt asks for: the server needs far fewer, and the processes lilt
+/// starts inherit the soft limit (some close or track every possible descriptor).
+const FD_LIMIT_CAP: u64 = 65_536;
+
+/// Raises the soft limit on open files towards the hard one (up to [`FD_LIMIT_CAP`]), so
+/// that connections to the dashboard cannot use up what lilt needs for its processes,
+/// pipes and watches; returns the limit now in force.
+fn raise_fd_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 1024;
+    };
+    let target = hard.min(FD_LIMIT_CAP);
+    if soft < target && setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok() {
+        target
+    } else {
+        soft
+    }
+}
+
+/// The server's limits for `nofile` descriptors, with the `LILT_WEB_*` overrides.
+fn server_limits(nofile: u64) -> lilt_server::Limits {
+    let mut limits = lilt_server::Limits::for_fd_limit(nofile);
+    let read = |name: &str| -> Option<f64> {
+        let value = std::env::var(name).ok()?;
+        match value.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() && n > 0.0 => Some(n),
+            _ => {
+                eprintln!("lilt: WARNING: ignoring {name}={value:?}: expected a positive number");
+                None
+            }
+        }
+    };
+    if let Some(n) = read("LILT_WEB_MAX_CONNECTIONS") {
+        limits.max_connections = n as usize;
+    }
+    if let Some(n) = read("LILT_WEB_MAX_WEBSOCKETS") {
+        limits.max_websockets = n as usize;
+    }
+    if let Some(secs) = read("LILT_WEB_HEADER_READ_TIMEOUT") {
+        limits.header_read_timeout = Duration::from_secs_f64(secs);
+    }
+    if let Some(secs) = read("LILT_WEB_IDLE_TIMEOUT") {
+        limits.idle_timeout = Duration::from_secs_f64(secs);
+    }
+    if let Some(secs) = read("LILT_WEB_WS_SEND_TIMEOUT") {
+        limits.ws_send_timeout = Duration::from_secs_f64(secs);
+    }
+    limits
+}
+
 /// The running dashboard server.
 struct Web {
     url: String,
@@ -154,6 +205,7 @@ async fn start_web(opts: &UpOptions, handle: &lilt_runner::RunnerHandle) -> anyh
         } else {
             vec![opts.host.clone()]
         },
+        limits: server_limits(raise_fd_limit()),
     };
     let listener = lilt_server::bind(&config).await.map_err(|e| {
         anyhow::anyhow!(
@@ -193,4 +245,22 @@ async fn start_web(opts: &UpOptions, handle: &lilt_runner::RunnerHandle) -> anyh
         stop,
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::resource::{Resource, getrlimit};
+
+    #[test]
+    fn fd_limit_is_raised_towards_the_hard_limit() {
+        let (before, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+        let now = raise_fd_limit();
+        let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+        assert_eq!(soft, now);
+        assert_eq!(now, before.max(hard.min(FD_LIMIT_CAP)));
+        // The server's share leaves the rest for lilt's own work.
+        let limits = server_limits(now);
+        assert!((limits.max_connections as u64) <= now / 2);
+    }
 }

@@ -333,13 +333,9 @@ fn tiltfile_loaded(
         }
         Err(failure) => {
             // The last good resources keep running; the files read so far are watched
-            // so that fixing the error reloads.
+            // so that fixing the error reloads. The error is not logged here: the
+            // evaluation's own log already ends with it, in the load's span.
             state.config_files.extend(failure.config_files);
-            state.log(
-                Some(TILTFILE_RESOURCE),
-                LogLevel::Error,
-                failure.message.clone(),
-            );
             record.error = Some(failure.message);
         }
     }

@@ -4,10 +4,12 @@
 use std::collections::hash_map::DefaultHasher;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::middleware;
@@ -27,10 +29,32 @@ pub(crate) struct AppState {
     pub deps: ServerDeps,
     /// The serialized objects of the newest snapshot, computed once for all sockets.
     cache: Mutex<Option<Arc<Objects>>>,
+    /// The newest complete View with logs, shared by every reader of the same state
+    /// instead of one copy each (they are megabytes with a long log).
+    complete: Mutex<Option<CompleteView>>,
+    /// Open `/ws/view` sockets, against `config.limits.max_websockets`.
+    websockets: AtomicUsize,
     /// Flips to true when the server shuts down, so WebSocket tasks end.
     pub shutdown: watch::Receiver<bool>,
     /// Keeps `shutdown` open for routers built by [`app`], which never shut down by themselves.
     _shutdown_sender: Option<watch::Sender<bool>>,
+}
+
+struct CompleteView {
+    snapshot: Arc<Snapshot>,
+    to: Checkpoint,
+    json: Bytes,
+}
+
+/// A place among the open WebSockets, given back on drop.
+pub(crate) struct WebSocketTicket {
+    state: Arc<AppState>,
+}
+
+impl Drop for WebSocketTicket {
+    fn drop(&mut self) {
+        self.state.websockets.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One snapshot's View objects as JSON text, with a hash of each for delta detection.
@@ -121,14 +145,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let (sender, receiver) = watch::channel(false);
+    let limits = config.limits.clone();
     let router = router(AppState::new(config, deps, receiver, None));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = sender.send(true);
-        })
-        .await
-        .map_err(ServerError::Serve)
+    crate::conn::serve(listener, router, &limits, async move {
+        shutdown.await;
+        let _ = sender.send(true);
+    })
+    .await;
+    Ok(())
 }
 
 impl AppState {
@@ -142,6 +166,8 @@ impl AppState {
             config,
             deps,
             cache: Mutex::new(None),
+            complete: Mutex::new(None),
+            websockets: AtomicUsize::new(0),
             shutdown,
             _shutdown_sender: sender,
         }
@@ -163,6 +189,19 @@ impl AppState {
         let objs = Arc::new(Objects::new(snap));
         *cache = Some(objs.clone());
         objs
+    }
+
+    /// A place for one more WebSocket, or `None` at the cap.
+    pub fn websocket_ticket(self: &Arc<Self>) -> Option<WebSocketTicket> {
+        let max = self.config.limits.max_websockets;
+        self.websockets
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(WebSocketTicket {
+            state: self.clone(),
+        })
     }
 
     pub fn logs(&self) -> MutexGuard<'_, LogStore> {
@@ -235,22 +274,40 @@ fn push_array<'a>(out: &mut String, key: &str, items: impl Iterator<Item = &'a s
 
 /// The complete View as JSON, with the newest lines (see [`logs::VIEW_TAIL_LINES`]) or none
 /// (`logs == false`), and the checkpoint it reaches. Older lines are paged in through
-/// `/api/logs`.
-pub(crate) fn complete_view_json(state: &AppState, logs: bool) -> (String, Checkpoint) {
+/// `/api/logs`. The view with logs is built once per state and shared.
+pub(crate) fn complete_view_json(state: &AppState, logs: bool) -> (Bytes, Checkpoint) {
     let objs = state.objects();
+    if logs {
+        let to = state.logs().checkpoint();
+        let cache = state.complete.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(view) = cache.as_ref()
+            && view.to == to
+            && Arc::ptr_eq(&view.snapshot, &objs.snapshot)
+        {
+            return (view.json.clone(), to);
+        }
+    }
     // Copy under the lock (bounded by the tail), write the JSON after releasing it.
     let tail = logs::tail(&state.logs(), logs);
     let mut log_json = String::new();
     logs::write_tail_log_list(&mut log_json, &tail);
     let to = tail.to;
-    let json = view_json(
+    let json = Bytes::from(view_json(
         true,
         &objs.tilt_start_time,
         Some(&objs.session.json),
         objs.resources.iter().map(|(_, s)| s.json.as_str()),
         objs.buttons.iter().map(|(_, s)| s.json.as_str()),
         Some(&log_json),
-    );
+    ));
+    if logs {
+        let mut cache = state.complete.lock().unwrap_or_else(|e| e.into_inner());
+        *cache = Some(CompleteView {
+            snapshot: objs.snapshot.clone(),
+            to,
+            json: json.clone(),
+        });
+    }
     (json, to)
 }
 
@@ -280,7 +337,10 @@ async fn snapshot_handler(
     match built {
         Ok(view) => {
             let created = rfc3339::format(SystemTime::now());
-            json_response(format!(r#"{{"view":{view},"createdAt":"{created}"}}"#))
+            let view = String::from_utf8_lossy(&view);
+            json_response(Bytes::from(format!(
+                r#"{{"view":{view},"createdAt":"{created}"}}"#
+            )))
         }
         Err(_) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -289,7 +349,8 @@ async fn snapshot_handler(
     }
 }
 
-pub(crate) fn json_response(json: String) -> Response {
+pub(crate) fn json_response(json: impl Into<Bytes>) -> Response {
+    let json: Bytes = json.into();
     (
         StatusCode::OK,
         [

@@ -61,7 +61,8 @@ pub(crate) async fn serve_asset(
             );
         };
         // Same path, no query: the token leaves the address bar and the history.
-        let location = HeaderValue::from_str(path).unwrap_or(HeaderValue::from_static("/"));
+        let location = HeaderValue::from_str(&security::same_origin_location(path))
+            .unwrap_or(HeaderValue::from_static("/"));
         return (
             StatusCode::SEE_OTHER,
             [(header::LOCATION, location), (header::SET_COOKIE, cookie)],

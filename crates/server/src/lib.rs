@@ -1,7 +1,8 @@
 //! The dashboard's web server: Tilt's View API over HTTP and WebSocket, the action
 //! endpoints, and the embedded dashboard, secure by default.
 //!
-//! * [`app`] builds the axum router; [`bind`] and [`serve`] run it with graceful shutdown.
+//! * [`app`] builds the axum router; [`bind`] and [`serve`] run it with graceful shutdown,
+//!   on an accept loop that bounds connections and their timeouts ([`Limits`]).
 //! * Security ([`security`]): every `/api`, `/ws` and `/proxy` request needs the session
 //!   token (`X-Tilt-Token` header or `Tilt-Token` cookie); `GET /?token=…` sets the cookie;
 //!   `Host` must be loopback or an allowed name; a present `Origin` must match `Host`;
@@ -17,6 +18,7 @@ mod actions;
 mod app;
 mod assets;
 mod config;
+mod conn;
 pub mod convert;
 pub mod logs;
 pub mod rfc3339;
@@ -25,5 +27,5 @@ mod stream;
 pub mod wire;
 
 pub use app::{app, bind, serve};
-pub use config::{ServerConfig, ServerDeps, ServerError, generate_token};
+pub use config::{Limits, ServerConfig, ServerDeps, ServerError, generate_token};
 pub use stream::MIN_INTERVAL;

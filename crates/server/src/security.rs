@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
+use crate::conn::Conn;
 
 pub const TOKEN_COOKIE: &str = "Tilt-Token";
 pub const TOKEN_HEADER: &str = "X-Tilt-Token";
@@ -32,15 +33,19 @@ pub(crate) async fn guard(
     {
         return text(StatusCode::FORBIDDEN, "cross-origin request forbidden");
     }
+    let token_ok = presented_token(req.headers())
+        .map(|candidate| constant_time_eq(candidate.as_bytes(), state.config.token.as_bytes()));
+    if token_ok == Some(true)
+        && let Some(Conn(slot)) = req.extensions().get::<Conn>()
+    {
+        // A client with the token keeps its connection when the connection cap is reached.
+        slot.authenticate();
+    }
     if is_protected(req.uri().path()) {
-        match presented_token(req.headers()) {
+        match token_ok {
             None => return text(StatusCode::UNAUTHORIZED, "missing session token"),
-            Some(candidate)
-                if !constant_time_eq(candidate.as_bytes(), state.config.token.as_bytes()) =>
-            {
-                return text(StatusCode::UNAUTHORIZED, "invalid session token");
-            }
-            Some(_) => {}
+            Some(false) => return text(StatusCode::UNAUTHORIZED, "invalid session token"),
+            Some(true) => {}
         }
     }
     let mut resp = next.run(req).await;
@@ -126,19 +131,34 @@ pub fn host_allowed(host: &str, extra: &[String]) -> bool {
     })
 }
 
-/// An `Origin` matches when its `host[:port]` is exactly the request's `Host`.
+/// An `Origin` matches when it is lilt's own: scheme `http` (lilt serves plain HTTP, so
+/// `https://` on the same host and port is another origin), and the same host and port as
+/// the request's `Host` (a missing port being 80 on either side).
 fn origin_matches(origin: &HeaderValue, host: &str) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };
     let origin = origin.trim().to_ascii_lowercase();
-    let Some(authority) = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-    else {
+    let Some(authority) = origin.strip_prefix("http://") else {
         return false;
     };
-    authority == host
+    match (split_host(authority), split_host(host)) {
+        (Some((o_name, o_port)), Some((h_name, h_port))) => {
+            o_name == h_name && o_port.unwrap_or("80") == h_port.unwrap_or("80")
+        }
+        _ => false,
+    }
+}
+
+/// Where `GET PATH?token=…` sends the browser: the same path on lilt's own origin. A path
+/// starting with `//` or `/\` would be read by a browser as another host
+/// (`//evil.example/`), so leading slashes and backslashes collapse to one `/`.
+pub fn same_origin_location(path: &str) -> String {
+    let rest = path.trim_start_matches(['/', '\\']);
+    if rest.chars().any(|c| c.is_control() || c == '\\') {
+        return "/".to_owned();
+    }
+    format!("/{rest}")
 }
 
 /// The token from the `X-Tilt-Token` header, else from the `Tilt-Token` cookie.
@@ -254,6 +274,20 @@ mod tests {
         assert!(!check("http://localhost:10351", "localhost:10350"));
         assert!(!check("http://evil.com", "localhost:10350"));
         assert!(!check("null", "localhost:10350"));
+        assert!(!check("https://localhost:10350", "localhost:10350"));
+        assert!(!check("ws://localhost:10350", "localhost:10350"));
+        assert!(check("http://localhost", "localhost:80"));
+        assert!(!check("http://localhost:10350/", "localhost:10350"));
+    }
+
+    #[test]
+    fn token_redirects_stay_on_lilts_origin() {
+        assert_eq!(same_origin_location("/"), "/");
+        assert_eq!(same_origin_location("/overview"), "/overview");
+        assert_eq!(same_origin_location("//evil.example/"), "/evil.example/");
+        assert_eq!(same_origin_location("/\\evil.example/"), "/evil.example/");
+        assert_eq!(same_origin_location("/\\/evil.example"), "/evil.example");
+        assert_eq!(same_origin_location("/a\\b"), "/");
     }
 
     #[test]

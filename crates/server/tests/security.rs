@@ -280,3 +280,56 @@ async fn serve_returns_after_shutdown() {
     assert!(server.stop().await.is_ok());
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// Issue 9: `GET //evil.example/?token=…` redirected to `//evil.example/`, which a browser
+/// reads as another site: a leaked token turned lilt into an open redirect.
+#[tokio::test]
+async fn token_redirect_to_a_double_slash_path_stays_on_lilts_origin() {
+    let server = start(sample_snapshot(), sample_logs()).await;
+    for (path, expected) in [
+        ("//evil.example/", "/evil.example/"),
+        ("///evil.example/x", "/evil.example/x"),
+        ("//evil.example", "/evil.example"),
+        ("/overview", "/overview"),
+    ] {
+        let resp = server.get(&format!("{path}?token={TOKEN}"), &[]).await;
+        assert_eq!(resp.status, 303, "{path}");
+        assert_eq!(resp.header("location"), Some(expected), "{path}");
+    }
+}
+
+/// Issue 9: the Origin check compared only host and port, so `https://127.0.0.1:PORT`
+/// passed although lilt serves plain HTTP: another origin by the browser's rules.
+#[tokio::test]
+async fn origin_with_another_scheme_is_refused() {
+    let mut server = start(sample_snapshot(), sample_logs()).await;
+    let host = server.host();
+    for origin in [format!("https://{host}"), format!("ws://{host}")] {
+        let resp = server
+            .get("/api/view", &[("Origin", &origin), ("X-Tilt-Token", TOKEN)])
+            .await;
+        assert_eq!(resp.status, 403, "Origin {origin}");
+        let post = request(
+            server.addr,
+            "POST",
+            "/api/trigger",
+            &[("Origin", &origin), ("X-Tilt-Token", TOKEN)],
+            r#"{"manifest_names":["api"]}"#,
+        )
+        .await;
+        assert_eq!(post.status, 403, "Origin {origin}");
+        assert_eq!(
+            ws_connect(server.addr, &[("Origin", &origin), ("X-Tilt-Token", TOKEN)])
+                .await
+                .err(),
+            Some(403),
+            "Origin {origin}"
+        );
+    }
+    assert!(server.no_action());
+    let same = format!("http://{host}");
+    let ok = server
+        .get("/api/view", &[("Origin", &same), ("X-Tilt-Token", TOKEN)])
+        .await;
+    assert_eq!(ok.status, 200);
+}

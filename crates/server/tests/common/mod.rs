@@ -323,6 +323,29 @@ pub async fn start_with_hosts(
     logs: LogStore,
     allowed_hosts: Vec<String>,
 ) -> TestServer {
+    start_with(
+        snapshot,
+        logs,
+        allowed_hosts,
+        lilt_server::Limits::default(),
+    )
+    .await
+}
+
+pub async fn start_with_limits(
+    snapshot: Snapshot,
+    logs: LogStore,
+    limits: lilt_server::Limits,
+) -> TestServer {
+    start_with(snapshot, logs, Vec::new(), limits).await
+}
+
+async fn start_with(
+    snapshot: Snapshot,
+    logs: LogStore,
+    allowed_hosts: Vec<String>,
+    limits: lilt_server::Limits,
+) -> TestServer {
     let (snap_tx, snap_rx) = watch::channel(Arc::new(snapshot));
     let logs = Arc::new(Mutex::new(logs));
     let (action_tx, action_rx) = mpsc::unbounded_channel();
@@ -331,6 +354,7 @@ pub async fn start_with_hosts(
         host: "127.0.0.1".to_owned(),
         port: 0,
         allowed_hosts,
+        limits,
     };
     let listener = lilt_server::bind(&config).await.expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
