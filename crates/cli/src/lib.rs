@@ -127,26 +127,8 @@ enum Command {
     Logs {
         #[command(flatten)]
         connect: client::ConnectFlags,
-        /// Resources whose logs to print (all when none).
-        resources: Vec<String>,
-        /// Keep printing new lines until lilt stops.
-        #[arg(short, long)]
-        follow: bool,
-        /// Only lines at most this old (Go duration such as `5m`, `1h`, `30s`).
-        #[arg(long, value_parser = go_duration_arg)]
-        since: Option<Duration>,
-        /// Number of lines to show from the end of the logs (-1 for all).
-        #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
-        tail: i64,
-        /// Print JSON lines.
-        #[arg(long)]
-        json: bool,
-        /// Log source.
-        #[arg(long, value_enum, default_value_t = client::LogSource::All)]
-        source: client::LogSource,
-        /// Only lines of this level.
-        #[arg(long, value_enum)]
-        level: Option<client::LogLevelFilter>,
+        #[command(flatten)]
+        opts: client::LogsOptions,
     },
     /// Trigger an update for a resource of a running lilt.
     Trigger {
@@ -330,27 +312,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 watch,
             },
         ),
-        Command::Logs {
-            connect,
-            resources,
-            follow,
-            since,
-            tail,
-            json,
-            source,
-            level,
-        } => client::logs(
-            connect,
-            client::LogsOptions {
-                resources,
-                follow,
-                since,
-                tail,
-                json,
-                source,
-                level,
-            },
-        ),
+        Command::Logs { connect, opts } => client::logs(connect, opts),
         Command::Trigger { connect, resource } => client::trigger(connect, resource),
         Command::Open { connect, name } => client::open(connect, name),
         Command::Enable {
@@ -437,6 +399,6 @@ fn tiltfile_result_cmd(file: PathBuf, args: Vec<String>, verbose: bool) -> anyho
 
 /// Go's duration syntax (`30m`, `1h30m`, `0`), as Tilt's `--timeout` takes it; clap shows
 /// the error with the flag's name.
-fn go_duration_arg(text: &str) -> Result<Duration, String> {
+pub(crate) fn go_duration_arg(text: &str) -> Result<Duration, String> {
     lilt_model::parse_go_duration(text).map_err(|e| e.to_string())
 }

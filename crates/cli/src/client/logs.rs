@@ -12,18 +12,29 @@ use serde_json::{Value, json};
 use super::time::parse_rfc3339;
 use super::{Client, ConnectFlags};
 
-/// Which lines to print and how.
-#[derive(Debug, Clone)]
+/// Which lines to print and how: `lilt logs`' own flags.
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct LogsOptions {
+    /// Resources whose logs to print (all when none).
     pub(crate) resources: Vec<String>,
+    /// Keep printing new lines until lilt stops.
+    #[arg(short, long)]
     pub(crate) follow: bool,
-    /// Only lines at most this old.
+    /// Only lines at most this old (Go duration such as `5m`, `1h`, `30s`).
+    #[arg(long, value_parser = crate::go_duration_arg)]
     pub(crate) since: Option<Duration>,
-    /// Only the last N lines of the history (-1: all); lines streamed later all print.
+    /// Number of lines to show from the end of the logs (-1 for all); lines streamed later
+    /// all print.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub(crate) tail: i64,
+    /// Print JSON lines.
+    #[arg(long)]
     pub(crate) json: bool,
+    /// Log source.
+    #[arg(long, value_enum, default_value_t = Source::All)]
     pub(crate) source: Source,
-    /// Only lines of exactly this level; all when unset.
+    /// Only lines of this level.
+    #[arg(long, value_enum)]
     pub(crate) level: Option<Level>,
 }
 

@@ -18,7 +18,7 @@ mod ws;
 pub(crate) use args::ArgsOptions;
 pub(crate) use enable::EnableOptions;
 pub(crate) use get::{Format as GetFormat, GetOptions};
-pub(crate) use logs::{Level as LogLevelFilter, LogsOptions, Source as LogSource};
+pub(crate) use logs::LogsOptions;
 pub(crate) use wait::WaitOptions;
 
 use anyhow::{Context, anyhow, bail};
