@@ -11,7 +11,6 @@
 mod tilt_compare;
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use tilt_compare::{copy_tree, differences};
@@ -43,21 +42,11 @@ fn compose_example_matches_tilt_field_by_field() {
     // Tilt's project directory was named `ex-compose`: the project name comes from it.
     let dir = root.join("ex-compose");
     copy_tree(&fixture, &dir);
-    let out = Command::new(env!("CARGO_BIN_EXE_lilt"))
-        .args(["-v", "alpha", "tiltfile-result", "-f", "Tiltfile"])
-        .current_dir(&dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &root)
-        .output()
-        .expect("run lilt");
-    assert!(
-        out.status.success(),
-        "lilt failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).replace(&dir.display().to_string(), TILT_DIR);
-    let mut actual: Value = serde_json::from_str(&text).expect("JSON on stdout");
+    let (actual, err) = tilt_compare::tiltfile_result(&dir, &root, true);
+    let text = serde_json::to_string(&actual)
+        .expect("serialize")
+        .replace(&dir.display().to_string(), TILT_DIR);
+    let mut actual: Value = serde_json::from_str(&text).expect("reparse");
     let mut expected = expected();
     if let Value::Object(m) = &mut expected {
         m.remove("Hashes");
@@ -78,7 +67,6 @@ fn compose_example_matches_tilt_field_by_field() {
         diffs.join("\n")
     );
     // Tilt warns that `docker_build('ex-compose-web', ...)` matches no service.
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
             "Image not used in any Docker Compose config:\n    ✕ ex-compose-web\nDid you mean…\n    - ex-compose_web\n"

@@ -39,17 +39,7 @@ fn run(example: &str) -> (Value, Value, String) {
         .status()
         .expect("git is installed (scripts/lib.sh installs it)");
     assert!(git.success(), "git init failed");
-    let out = Command::new(env!("CARGO_BIN_EXE_lilt"))
-        .args(["alpha", "tiltfile-result", "-f", "Tiltfile"])
-        .current_dir(&dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &root)
-        .output()
-        .expect("run lilt");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "lilt failed: {stderr}");
-    let actual: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let (actual, stderr) = tilt_compare::tiltfile_result(&dir, &root, false);
 
     let recorded = std::fs::read_to_string(fixture.join("tilt-output.json")).expect("recorded");
     let moved = recorded

@@ -13,7 +13,6 @@
 mod tilt_compare;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use tilt_compare::{copy_tree, differences, yaml_data};
@@ -39,23 +38,6 @@ fn expected() -> Value {
     serde_json::from_str(&text).expect("valid JSON")
 }
 
-fn lilt_output(dir: &Path, home: &Path) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_lilt"))
-        .args(["alpha", "tiltfile-result", "-f", "Tiltfile"])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .output()
-        .expect("run lilt");
-    assert!(
-        out.status.success(),
-        "lilt failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
 #[test]
 fn k8s_local_example_matches_tilt_field_by_field() {
     let fixture =
@@ -64,7 +46,7 @@ fn k8s_local_example_matches_tilt_field_by_field() {
     let root = tmp.path().canonicalize().expect("canonical");
     let dir = root.join("project");
     copy_tree(&fixture, &dir);
-    let mut actual = lilt_output(&dir, &root);
+    let (mut actual, _) = tilt_compare::tiltfile_result(&dir, &root, false);
 
     // Tilt's paths, moved to where this run's project lives.
     let text = serde_json::to_string(&expected()).expect("serialize");

@@ -71,3 +71,24 @@ pub fn yaml_data(text: &str) -> Value {
     strip(&mut v);
     v
 }
+
+/// `lilt [-v] alpha tiltfile-result -f Tiltfile` in `dir` with only PATH and HOME set, as
+/// Tilt's recorded runs had; asserts it succeeded and returns stdout and stderr.
+pub fn tiltfile_result(dir: &Path, home: &Path, verbose: bool) -> (Value, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lilt"));
+    if verbose {
+        cmd.arg("-v");
+    }
+    let out = cmd
+        .args(["alpha", "tiltfile-result", "-f", "Tiltfile"])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .output()
+        .expect("run lilt");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "lilt failed: {stderr}");
+    let json = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    (json, stderr)
+}
