@@ -17,17 +17,18 @@ use crate::convert::button_disabled_reason;
 use crate::security::text;
 use crate::wire::{ButtonStatusBody, InputStatus};
 
-#[derive(Debug, Deserialize)]
-struct TriggerPayload {
+/// `POST /api/trigger`'s body (Tilt's `triggerPayload`), also written by `lilt trigger`.
+#[derive(Debug, Deserialize, serde::Serialize)]
+pub struct TriggerPayload {
     #[serde(default)]
-    manifest_names: Vec<String>,
+    pub manifest_names: Vec<String>,
+    /// Accepted for Tilt compatibility; the engine does not record it.
     #[serde(default)]
-    #[expect(
-        dead_code,
-        reason = "accepted for Tilt compatibility; the engine does not record it"
-    )]
-    build_reason: i64,
+    pub build_reason: i64,
 }
+
+/// Tilt's `BuildReasonFlagTriggerCLI`: the build reason `tilt trigger` sends.
+pub const BUILD_REASON_CLI: i64 = 32;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -14,7 +14,7 @@
 //! Readers may skip intermediate snapshots: a delta describes the newest state relative to
 //! what the same socket sent last, never every step in between.
 
-mod actions;
+pub mod actions;
 mod app;
 mod assets;
 mod config;

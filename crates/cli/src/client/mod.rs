@@ -108,7 +108,7 @@ impl Client {
             &self.authority,
             method,
             path,
-            &[("X-Tilt-Token", &self.token)],
+            &[(lilt_server::security::TOKEN_HEADER, &self.token)],
             body.as_deref(),
         )
         .await

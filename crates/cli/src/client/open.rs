@@ -8,11 +8,10 @@ use serde_json::{Value, json};
 
 use super::{Client, ConnectFlags, view};
 
-/// The annotation the server puts on browser buttons.
-const BROWSER_BUTTON: (&str, &str) = ("lilt.dev/uibutton-type", "Browser");
-
+/// The server marks browser buttons with this annotation.
 fn is_browser_button(button: &Value) -> bool {
-    button["metadata"]["annotations"][BROWSER_BUTTON.0].as_str() == Some(BROWSER_BUTTON.1)
+    use lilt_server::convert::{BROWSER, LILT_BUTTON_TYPE};
+    button["metadata"]["annotations"][LILT_BUTTON_TYPE].as_str() == Some(BROWSER)
 }
 
 pub(crate) async fn run(flags: ConnectFlags, name: String) -> anyhow::Result<u8> {

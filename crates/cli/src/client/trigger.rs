@@ -2,16 +2,16 @@
 //! `tilt trigger` does (`POST /api/trigger` with the CLI build reason).
 
 use anyhow::bail;
-use serde_json::json;
+use lilt_server::actions::{BUILD_REASON_CLI, TriggerPayload};
 
 use super::{Client, ConnectFlags};
 
-/// Tilt's `BuildReasonFlagTriggerCLI`.
-const BUILD_REASON_CLI: i64 = 32;
-
 pub(crate) async fn run(flags: ConnectFlags, resource: String) -> anyhow::Result<u8> {
     let client = Client::connect(&flags).await?;
-    let payload = json!({"manifest_names": [resource], "build_reason": BUILD_REASON_CLI});
+    let payload = serde_json::to_value(TriggerPayload {
+        manifest_names: vec![resource.clone()],
+        build_reason: BUILD_REASON_CLI,
+    })?;
     let resp = client.post_json("/api/trigger", &payload).await?;
     let body = resp.text();
     match resp.status {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 /// The name of the Tiltfile's own resource.
-pub(crate) const TILTFILE: &str = "(Tiltfile)";
+pub(crate) const TILTFILE: &str = lilt_model::TILTFILE_RESOURCE;
 
 /// Resources and buttons by name, as of the last message applied.
 #[derive(Debug, Default)]
@@ -59,7 +59,8 @@ impl ViewState {
     /// The enable/disable toggle of a resource, if it has one.
     pub(crate) fn disable_toggle(&self, resource: &str) -> Option<&Value> {
         self.buttons.values().find(|b| {
-            b["metadata"]["annotations"]["tilt.dev/uibutton-type"] == "DisableToggle"
+            b["metadata"]["annotations"][lilt_server::convert::TILT_BUTTON_TYPE]
+                == lilt_server::convert::DISABLE_TOGGLE
                 && b["spec"]["location"]["componentID"] == resource
         })
     }

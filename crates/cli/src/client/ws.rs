@@ -28,7 +28,7 @@ impl ViewStream {
             .into_client_request()
             .with_context(|| format!("bad address {authority}"))?;
         request.headers_mut().insert(
-            "X-Tilt-Token",
+            lilt_server::security::TOKEN_HEADER,
             HeaderValue::from_str(token).context("the session token is not a header value")?,
         );
         let stream = TcpStream::connect((dial_host, port))
