@@ -6,12 +6,14 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use starlark::PrintHandler;
+use starlark::codemap::{CodeMap, Pos, Span};
 use starlark::environment::{FrozenModule, Globals, GlobalsBuilder, LibraryExtension, Module};
 use starlark::eval::{Evaluator, FileLoader};
 use starlark::syntax::{AstModule, Dialect};
 
 use crate::builtins;
 use crate::error::NestedFailure;
+use crate::nesting;
 use crate::paths;
 use crate::rewrite;
 use crate::state::{SourceFile, TiltState};
@@ -123,6 +125,10 @@ pub(crate) fn eval_file(
         },
     );
     let filename = path.display().to_string();
+    if let Err(deep) = nesting::check(&rewritten.source, nesting::MAX_NESTING) {
+        state.record_failure(&too_deep_error(&filename, &rewritten.source, deep));
+        return Err(nested(path));
+    }
     let ast = match AstModule::parse(&filename, rewritten.source, &dialect()) {
         Ok(ast) => ast,
         Err(err) => {
@@ -184,6 +190,27 @@ pub(crate) fn eval_file(
             Err(nested(path))
         }
     }
+}
+
+/// A syntax-kind error at the token that nested too deep, so it reads like a parse error.
+fn too_deep_error(filename: &str, source: &str, deep: nesting::TooDeep) -> starlark::Error {
+    let begin = u32::try_from(deep.offset).unwrap_or(u32::MAX);
+    let end = if deep.offset < source.len() {
+        begin.saturating_add(1)
+    } else {
+        begin
+    };
+    let codemap = CodeMap::new(filename.to_owned(), source.to_owned());
+    starlark::Error::new_spanned(
+        starlark::ErrorKind::Parser(anyhow::anyhow!(
+            "nesting too deep: more than {} levels of brackets, blocks or chained operators \
+             (a lilt limit that protects the process from a stack overflow; build the value \
+             in steps, with variables)",
+            nesting::MAX_NESTING
+        )),
+        Span::new(Pos::new(begin), Pos::new(end)),
+        &codemap,
+    )
 }
 
 fn nested(path: &Path) -> starlark::Error {

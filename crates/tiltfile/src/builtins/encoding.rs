@@ -56,6 +56,18 @@ fn single_yaml_doc(mut docs: Vec<Json>) -> anyhow::Result<Json> {
 /// Converts a Starlark value for encoding: dicts with string keys, lists, tuples, strings,
 /// numbers, bools, None and blobs (as their text).
 pub(crate) fn value_to_json(value: Value<'_>, what: &str) -> anyhow::Result<Json> {
+    value_to_json_at(value, what, 0)
+}
+
+/// `depth` bounds the recursion: a value built in a loop (`x = [x]`) or a cycle
+/// (`x.append(x)`) would otherwise overflow the stack and abort the process.
+fn value_to_json_at(value: Value<'_>, what: &str, depth: usize) -> anyhow::Result<Json> {
+    if depth > crate::nesting::MAX_NESTING {
+        bail!(
+            "{what}: value nested too deep (more than {} levels), or it contains itself",
+            crate::nesting::MAX_NESTING
+        );
+    }
     if value.is_none() {
         return Ok(Json::Null);
     }
@@ -85,14 +97,14 @@ pub(crate) fn value_to_json(value: Value<'_>, what: &str) -> anyhow::Result<Json
                     k.get_type()
                 );
             };
-            map.insert(key.to_owned(), value_to_json(v, what)?);
+            map.insert(key.to_owned(), value_to_json_at(v, what, depth + 1)?);
         }
         return Ok(Json::Object(map));
     }
     if let Some(items) = sequence(value) {
         return items
             .into_iter()
-            .map(|v| value_to_json(v, what))
+            .map(|v| value_to_json_at(v, what, depth + 1))
             .collect::<anyhow::Result<Vec<_>>>()
             .map(Json::Array);
     }
