@@ -6,9 +6,10 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use starlark::PrintHandler;
+use starlark::codemap::FileSpanRef;
 use starlark::codemap::{CodeMap, Pos, Span};
 use starlark::environment::{FrozenModule, Globals, GlobalsBuilder, LibraryExtension, Module};
-use starlark::eval::{Evaluator, FileLoader};
+use starlark::eval::{BeforeStmtFunc, BeforeStmtFuncDyn, Evaluator, FileLoader};
 use starlark::syntax::{AstModule, Dialect};
 
 use crate::builtins;
@@ -105,7 +106,7 @@ pub(crate) fn eval_file(
     path: &Path,
     is_main: bool,
 ) -> starlark::Result<FrozenModule> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = state.read_text_capped(path).map_err(|e| {
         let err = starlark::Error::new_other(anyhow::anyhow!(
             "error reading file {}: {}",
             path.display(),
@@ -168,8 +169,21 @@ pub(crate) fn eval_file(
         if let Err(e) = eval.set_max_tick_count(state.opts.max_steps) {
             return Err(starlark::Error::new_other(e));
         }
+        let heap_limit = state.opts.max_heap_bytes.max(1);
+        if let Err(e) = eval.set_max_heap_size(heap_limit) {
+            return Err(starlark::Error::new_other(e));
+        }
+        eval.before_stmt_for_dap(BeforeStmtFunc::from_dyn(Box::new(HeapGuard {
+            limit: heap_limit,
+        })));
         let deadline = Instant::now() + state.opts.timeout;
-        eval.set_check_cancelled(Box::new(move || Instant::now() > deadline));
+        let cancel = state.opts.cancel.clone();
+        eval.set_check_cancelled(Box::new(move || {
+            Instant::now() > deadline
+                || cancel
+                    .as_ref()
+                    .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        }));
         let outcome = eval.eval_module(ast, globals());
         // Kubernetes objects are grouped while the main module is alive, because
         // `workload_to_resource_function` may name a function defined in it.
@@ -189,6 +203,33 @@ pub(crate) fn eval_file(
             state.record_failure(&err);
             Err(nested(path))
         }
+    }
+}
+
+/// Checks the heap before every statement. starlark checks its heap limit only every 1,000
+/// instructions, and a loop such as `s += 'x' * 100000` copies a growing string each time:
+/// between two checks it allocates gigabytes. The hook is starlark's (hidden) debugger API,
+/// the only per-statement one; its cost is a call and two loads per statement.
+struct HeapGuard {
+    limit: usize,
+}
+
+impl<'e> BeforeStmtFuncDyn<'e> for HeapGuard {
+    fn call<'v>(
+        &mut self,
+        _span: FileSpanRef,
+        _continued: bool,
+        eval: &mut Evaluator<'v, '_, 'e>,
+    ) -> starlark::Result<()> {
+        let used = eval.heap().allocated_bytes() + eval.frozen_heap().allocated_bytes();
+        if used > self.limit {
+            // starlark's own wording, which TiltState::explain_limits rewrites.
+            return Err(starlark::Error::new_other(anyhow::anyhow!(
+                "Heap memory limit of {} bytes exceeded.",
+                self.limit
+            )));
+        }
+        Ok(())
     }
 }
 

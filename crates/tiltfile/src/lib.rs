@@ -30,12 +30,15 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use lilt_model::Plan;
 
 pub use builtins::os::shell_split;
 pub use error::{Frame, LoadError, Location};
+pub use lilt_local::ProcessRegistry;
 pub use nesting::MAX_NESTING;
 pub use state::{LogLevel, LogLine};
 
@@ -63,6 +66,47 @@ pub struct LoadOptions {
     pub kube_context: Option<String>,
     /// `--namespace`: the default namespace instead of the kube context's.
     pub kube_namespace: Option<String>,
+    /// The most one call may read: a file (`read_file`, `load`, `read_yaml`, ...) or a
+    /// command's output (`local`). Default [`DEFAULT_MAX_READ_BYTES`], or the
+    /// `LILT_MAX_READ_BYTES` environment variable.
+    pub max_read_bytes: u64,
+    /// The most the Starlark heap of one file may grow to before evaluation stops.
+    /// Default [`DEFAULT_MAX_HEAP_BYTES`], or the `LILT_MAX_HEAP_BYTES` environment variable.
+    pub max_heap_bytes: usize,
+    /// Where `local()` commands register their process groups, so they end with lilt even
+    /// if it is SIGKILLed. `None`: the evaluation starts its own registry and watchdog.
+    pub processes: Option<ProcessRegistry>,
+    /// Set to stop the evaluation: a running `local()` command is killed and the load
+    /// fails with "cancelled" (Ctrl-C of lilt).
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Told, while evaluation runs, about a `local()` command that is taking long. `None`:
+    /// those lines go to the result's log.
+    pub progress: Option<Progress>,
+}
+
+/// The default of [`LoadOptions::max_read_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_READ_BYTES: u64 = 64 << 20;
+/// The default of [`LoadOptions::max_heap_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_HEAP_BYTES: usize = 1 << 30;
+
+/// A callback for lines that must be seen before evaluation ends.
+#[derive(Clone)]
+pub struct Progress(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
+/// A positive number from environment variable `name`, or `default` when it is unset or
+/// not a positive number.
+fn env_limit(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
 }
 
 impl LoadOptions {
@@ -79,6 +123,15 @@ impl LoadOptions {
             web_host: "localhost".to_owned(),
             kube_context: None,
             kube_namespace: None,
+            max_read_bytes: env_limit("LILT_MAX_READ_BYTES", DEFAULT_MAX_READ_BYTES),
+            max_heap_bytes: usize::try_from(env_limit(
+                "LILT_MAX_HEAP_BYTES",
+                DEFAULT_MAX_HEAP_BYTES as u64,
+            ))
+            .unwrap_or(usize::MAX),
+            processes: None,
+            cancel: None,
+            progress: None,
         }
     }
 }

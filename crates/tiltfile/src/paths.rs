@@ -58,6 +58,11 @@ pub(crate) fn relative(target: &Path, base: &Path) -> Option<PathBuf> {
 /// An I/O error as Go's `os` package words it (`open /x: no such file or directory`), so
 /// messages read like Tilt's.
 pub(crate) fn go_io_error(op: &str, path: &Path, err: &std::io::Error) -> String {
+    let op = if err.kind() == std::io::ErrorKind::FileTooLarge {
+        "read"
+    } else {
+        op
+    };
     let reason = match err.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
@@ -66,6 +71,35 @@ pub(crate) fn go_io_error(op: &str, path: &Path, err: &std::io::Error) -> String
         _ => err.to_string(),
     };
     format!("{op} {}: {reason}", path.display())
+}
+
+/// Reads at most `limit` bytes of `path`: more is a `FileTooLarge` error that names the
+/// limit, read without holding more than `limit + 1` bytes (`/dev/zero` ends too).
+pub(crate) fn read_capped(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!(
+                "larger than lilt's read limit of {} (set LILT_MAX_READ_BYTES to change it)",
+                human_bytes(limit)
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `64 MiB` for whole mebibytes, else a byte count.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 #[cfg(test)]

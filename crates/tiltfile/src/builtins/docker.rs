@@ -222,7 +222,8 @@ fn docker_builtins(builder: &mut GlobalsBuilder) {
                 None => context.join("Dockerfile"),
             };
             state.record_config_file(path.clone());
-            let text = std::fs::read_to_string(&path)
+            let text = state
+                .read_text_capped(&path)
                 .with_context(|| format!("error reading dockerfile: {}", path.display()))?;
             (Some(path), text)
         };
