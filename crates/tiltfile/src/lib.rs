@@ -203,6 +203,7 @@ fn failed_result(opts: &LoadOptions, error: LoadError) -> LoadResult {
 }
 
 fn load_on_this_thread(opts: &LoadOptions) -> LoadResult {
+    paths::set_read_limit(opts.max_read_bytes);
     // The evaluation state is created and dropped inside the closure, so nothing observes
     // it after an unwind; the thread-local environment guard is restored by its Drop.
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_unguarded(opts))) {

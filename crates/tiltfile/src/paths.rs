@@ -92,6 +92,28 @@ pub(crate) fn read_capped(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+thread_local! {
+    /// The read limit of the evaluation running on this thread (each evaluation has a
+    /// thread of its own), for reads deep inside helpers that have no state at hand.
+    static READ_LIMIT: std::cell::Cell<u64> = const { std::cell::Cell::new(crate::DEFAULT_MAX_READ_BYTES) };
+}
+
+/// Sets the limit [`read_text`] applies on this thread.
+pub(crate) fn set_read_limit(limit: u64) {
+    READ_LIMIT.set(limit);
+}
+
+/// Like `std::fs::read_to_string`, within this thread's read limit.
+pub(crate) fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
+    let bytes = read_capped(path.as_ref(), READ_LIMIT.get())?;
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
+}
+
 /// `64 MiB` for whole mebibytes, else a byte count.
 pub(crate) fn human_bytes(n: u64) -> String {
     const MIB: u64 = 1 << 20;

@@ -123,6 +123,8 @@ fn unbounded_reads_exhaust_memory() {
         "read_json('/dev/zero')",
         "load('/dev/zero', 'x')",
         "k8s_yaml('/dev/zero')",
+        "docker_compose('/dev/zero')",
+        "docker_build('img', '.', dockerfile='/dev/zero')",
     ] {
         let error = load_error(&format!("{call}\n"), small);
         assert!(

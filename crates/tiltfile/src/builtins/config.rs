@@ -256,8 +256,8 @@ fn read_config_file(
     path: &std::path::Path,
     defs: &BTreeMap<String, ConfigSetting>,
 ) -> anyhow::Result<BTreeMap<String, Json>> {
-    let text = match crate::paths::read_capped(path, crate::DEFAULT_MAX_READ_BYTES) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    let text = match crate::paths::read_text(path) {
+        Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => bail!("error opening {}: {e}", path.display()),
     };
