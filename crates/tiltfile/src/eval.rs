@@ -79,6 +79,10 @@ impl FileLoader for Loader<'_> {
     }
 }
 
+/// The most files that may be executing at once, each loading the next. Far beyond real
+/// projects; 3,000 was measured to evaluate fine on the evaluation stack, 10,000 not.
+pub const MAX_LOAD_DEPTH: usize = 1_000;
+
 /// Runs a file once per Tiltfile run and returns its frozen globals (the load cache).
 pub(crate) fn load_module(state: &TiltState, path: &Path) -> starlark::Result<FrozenModule> {
     if let Some(module) = state.cache.borrow().get(path) {
@@ -87,6 +91,13 @@ pub(crate) fn load_module(state: &TiltState, path: &Path) -> starlark::Result<Fr
     if state.is_executing(path) {
         return Err(starlark::Error::new_other(anyhow::anyhow!(
             "Circular load: {}",
+            path.display()
+        )));
+    }
+    if state.load_depth() >= MAX_LOAD_DEPTH {
+        return Err(starlark::Error::new_other(anyhow::anyhow!(
+            "load chain deeper than {MAX_LOAD_DEPTH} files (a lilt limit: each level takes \
+             stack): {}",
             path.display()
         )));
     }

@@ -38,6 +38,7 @@ use lilt_model::Plan;
 
 pub use builtins::os::shell_split;
 pub use error::{Frame, LoadError, Location};
+pub use eval::MAX_LOAD_DEPTH;
 pub use lilt_local::ProcessRegistry;
 pub use nesting::MAX_NESTING;
 pub use state::{LogLevel, LogLine};

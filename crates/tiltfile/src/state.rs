@@ -269,6 +269,11 @@ impl TiltState {
         self.files.borrow_mut().pop();
     }
 
+    /// How many files are executing, one loading the next.
+    pub(crate) fn load_depth(&self) -> usize {
+        self.files.borrow().len()
+    }
+
     pub(crate) fn is_executing(&self, path: &Path) -> bool {
         self.files.borrow().iter().any(|p| p == path)
     }

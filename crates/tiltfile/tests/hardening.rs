@@ -69,6 +69,52 @@ fn deep_nesting_aborts_the_process_through_operators_blocks_and_loads() {
     assert_eq!(location.line, 2 + lilt_tiltfile::MAX_NESTING);
 }
 
+/// A chain of files, each loading the next, recursed once per file on the stack.
+#[test]
+fn deep_nesting_aborts_the_process_through_load_chains() {
+    let chain = |n: usize| -> Vec<(String, String)> {
+        let mut files = vec![(
+            "Tiltfile".to_owned(),
+            "load('./f1.star', 'x')\nprint(x)\n".to_owned(),
+        )];
+        for i in 1..n {
+            files.push((
+                format!("f{i}.star"),
+                format!("load('./f{}.star', 'x')\n", i + 1),
+            ));
+        }
+        files.push((format!("f{n}.star"), "x = 'end'\n".to_owned()));
+        files
+    };
+    let files = chain(lilt_tiltfile::MAX_LOAD_DEPTH + 1);
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let project = Project::new(&refs);
+    let error = project.result().error.expect("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("load chain deeper than 1000 files"),
+        "{error}"
+    );
+
+    let files = chain(lilt_tiltfile::MAX_LOAD_DEPTH - 1);
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let project = Project::new(&refs);
+    let result = project.result();
+    assert!(result.error.is_none(), "{:?}", result.error);
+    assert!(
+        result.log.iter().any(|l| l.text == "end"),
+        "{:?}",
+        result.log
+    );
+}
+
 /// `encode_json` of a value built deep in a loop recursed without bound.
 #[test]
 fn deep_nesting_aborts_the_process_in_encode_json() {
