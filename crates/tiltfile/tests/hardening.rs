@@ -123,6 +123,11 @@ fn deep_nesting_aborts_the_process_in_encode_json() {
     let error = project.result().error.expect("refused");
     assert!(error.message.contains("too deep"), "{error}");
 
+    let in_struct = "x = []\nfor i in range(200000):\n  x = [x]\ns = encode_json(struct(a=x))\n";
+    let project = Project::new(&[("Tiltfile", in_struct)]);
+    let error = project.result().error.expect("refused");
+    assert!(error.message.contains("too deep"), "{error}");
+
     let cycle = "x = []\nx.append(x)\ns = encode_yaml(x)\n";
     let project = Project::new(&[("Tiltfile", cycle)]);
     let error = project.result().error.expect("refused");

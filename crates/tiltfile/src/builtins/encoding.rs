@@ -7,6 +7,7 @@ use starlark::environment::GlobalsBuilder;
 use starlark::starlark_module;
 use starlark::values::dict::DictRef;
 use starlark::values::list::AllocList;
+use starlark::values::structs::StructRef;
 use starlark::values::{Heap, Value, ValueLike};
 
 use crate::builtins::args::sequence;
@@ -109,11 +110,41 @@ fn value_to_json_at(value: Value<'_>, what: &str, depth: usize) -> anyhow::Resul
             .map(Json::Array);
     }
     if value.get_type() == "struct" {
+        // starlark's encoder recurses without bound: measure the depth first.
+        if nested_deeper_than(value, crate::nesting::MAX_NESTING - depth) {
+            bail!(
+                "{what}: value nested too deep (more than {} levels), or it contains itself",
+                crate::nesting::MAX_NESTING
+            );
+        }
         return value
             .to_json_value()
             .with_context(|| format!("{what}: cannot encode {value}"));
     }
     bail!("{what}: unsupported type {}", value.get_type())
+}
+
+/// Whether `value` has containers (dicts, lists, tuples, structs) nested more than `levels`
+/// deep. Stops as soon as it knows, so a cycle ends too.
+fn nested_deeper_than(value: Value<'_>, levels: usize) -> bool {
+    let children: Vec<Value<'_>> = if let Some(dict) = DictRef::from_value(value) {
+        dict.iter().map(|(_, v)| v).collect()
+    } else if let Some(s) = StructRef::from_value(value) {
+        s.iter().map(|(_, v)| v).collect()
+    } else if value.unpack_str().is_some() {
+        return false;
+    } else if let Some(items) = sequence(value) {
+        items
+    } else {
+        return false;
+    };
+    if children.is_empty() {
+        return false;
+    }
+    levels == 0
+        || children
+            .into_iter()
+            .any(|c| nested_deeper_than(c, levels - 1))
 }
 
 /// YAML text for one value, in Tilt's style (two-space indent, block lists).
