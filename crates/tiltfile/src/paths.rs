@@ -114,10 +114,13 @@ pub(crate) fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
     })
 }
 
-/// `64 MiB` for whole mebibytes, else a byte count.
+/// `1 GiB` or `64 MiB` for whole gibibytes or mebibytes, else a byte count.
 pub(crate) fn human_bytes(n: u64) -> String {
     const MIB: u64 = 1 << 20;
-    if n >= MIB && n.is_multiple_of(MIB) {
+    const GIB: u64 = 1 << 30;
+    if n >= GIB && n.is_multiple_of(GIB) {
+        format!("{} GiB", n / GIB)
+    } else if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
     } else {
         format!("{n} bytes")
@@ -127,6 +130,14 @@ pub(crate) fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_counts_read_as_people_write_limits() {
+        assert_eq!(human_bytes(1 << 30), "1 GiB");
+        assert_eq!(human_bytes(64 << 20), "64 MiB");
+        assert_eq!(human_bytes(100), "100 bytes");
+        assert_eq!(human_bytes((1 << 20) + 1), "1048577 bytes");
+    }
 
     #[test]
     fn relative_paths() {
