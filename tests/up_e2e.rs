@@ -428,3 +428,82 @@ fn errors_of_a_broken_tiltfile_print_once_with_stream() {
         .count();
     assert_eq!(printed, 1, "the error is printed once:\n{out}");
 }
+
+/// Issue 9: a command started by `local()` while the Tiltfile loads outlived a SIGKILLed
+/// `lilt alpha tiltfile-result` (re-parented to PID 1).
+#[test]
+fn local_during_evaluation_escapes_the_watchdog() {
+    let p = Project::new("local('sleep 1000 & echo $! > pid; wait')\n");
+    let mut child = lilt()
+        .current_dir(p.dir.path())
+        .args(["alpha", "tiltfile-result"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start lilt alpha tiltfile-result");
+    wait_for("the local() command", || !p.read("pid").trim().is_empty());
+    let pid: i32 = p.read("pid").trim().parse().expect("pid");
+    assert!(process_alive(pid));
+    let _ = child.kill(); // SIGKILL: lilt gets no chance to clean up itself.
+    let _ = child.wait();
+    wait_for("the watchdog to end the local() command", || {
+        !process_alive(pid)
+    });
+}
+
+/// The same for `lilt up`: its load-time `local()` belongs to its registry.
+#[test]
+fn local_during_evaluation_escapes_the_watchdog_of_lilt_up() {
+    let p = Project::new("local('sleep 1000 & echo $! > pid; wait')\n");
+    let mut up = p.up();
+    wait_for("the local() command", || !p.read("pid").trim().is_empty());
+    let pid: i32 = p.read("pid").trim().parse().expect("pid");
+    assert!(process_alive(pid));
+    let _ = up.child.kill();
+    let _ = up.child.wait();
+    wait_for("the watchdog to end the local() command", || {
+        !process_alive(pid)
+    });
+}
+
+/// Issue 9: a `local()` that never ends hung `lilt up`'s Tiltfile load without a word, and
+/// stopping lilt left the command running.
+#[test]
+fn local_that_never_ends_hangs_evaluation_silently() {
+    let p = Project::new("local('echo $$ > pid; exec sleep 1000')\n");
+    let up = p.up();
+    wait_for("the local() command", || !p.read("pid").trim().is_empty());
+    let pid: i32 = p.read("pid").trim().parse().expect("pid");
+    wait_for("the slow-command notice", || {
+        up.output()
+            .contains("local: echo $$ > pid; exec sleep 1000 is still running after 5s")
+    });
+    let (code, _) = up.stop();
+    assert!(code.is_some(), "lilt exits on SIGTERM");
+    wait_for("the command to end with lilt", || !process_alive(pid));
+}
+
+/// Issue 9: a reload into a Tiltfile nested 10,000 deep overflowed the stack and took
+/// `lilt up` down; now it is a Tiltfile error and the last good resources keep running.
+#[test]
+fn deep_nesting_aborts_the_process() {
+    let good = "local_resource('srv', serve_cmd='echo $$ >> pids.txt; exec sleep 1000')\n";
+    let p = Project::new(good);
+    let up = p.up();
+    wait_for("the server", || lines(&p.read("pids.txt")).len() == 1);
+    let pid: i32 = p.read("pids.txt").trim().parse().expect("pid");
+    let deep = 10_000;
+    p.write(
+        "Tiltfile",
+        &format!("{good}x = {}1{}\n", "[".repeat(deep), "]".repeat(deep)),
+    );
+    wait_for("the Tiltfile error", || {
+        up.output().contains("Tiltfile:2:") && up.output().contains("nesting too deep")
+    });
+    assert!(process_alive(pid), "the server survives the bad Tiltfile");
+    let (code, _) = up.stop();
+    assert!(
+        code.is_some(),
+        "lilt was still running and exits on SIGTERM"
+    );
+}

@@ -371,6 +371,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 fn tiltfile_result_cmd(file: PathBuf, args: Vec<String>, verbose: bool) -> anyhow::Result<u8> {
     let mut opts = LoadOptions::new(file, "alpha tiltfile-result");
     opts.args = args;
+    // A slow `local()` is reported as it happens, not only when evaluation ends.
+    opts.progress = Some(lilt_tiltfile::Progress(std::sync::Arc::new(|text| {
+        eprintln!("{text}");
+    })));
     let result = lilt_tiltfile::load(&opts);
     let mut stderr = std::io::stderr().lock();
     if verbose || result.error.is_some() {

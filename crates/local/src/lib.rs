@@ -8,8 +8,12 @@
 //! once per lilt process, tracks every group, ends them all on shutdown
 //! ([`ProcessRegistry::kill_all`]) and, through a watchdog, even when lilt is SIGKILLed.
 //!
+//! [`BlockingGroup`] runs a command synchronously under the same registry, for callers
+//! outside tokio such as the Tiltfile's `local()`.
+//!
 //! Unix only: process groups and signals are the mechanism.
 
+mod blocking;
 mod env;
 mod error;
 mod group;
@@ -20,6 +24,7 @@ pub mod procfs;
 mod reaper;
 mod serve;
 
+pub use blocking::BlockingGroup;
 pub use env::ExecEnv;
 pub use error::LocalError;
 pub use group::{ExitInfo, group_alive};

@@ -44,6 +44,14 @@ impl Loop {
         opts.args = args;
         opts.web_port = self.config.web_port;
         opts.web_host = self.config.web_host.clone();
+        // `local()` commands belong to this lilt's registry: they end with it, even when it
+        // is SIGKILLed, and on Ctrl-C with the cancel flag.
+        opts.processes = Some(self.registry.clone());
+        opts.cancel = Some(self.cancel_loads.clone());
+        let reporter = self.reporter(TILTFILE_RESOURCE);
+        opts.progress = Some(lilt_tiltfile::Progress(std::sync::Arc::new(move |text| {
+            build_log(&reporter, span_id, LogLevel::Info, text.to_owned());
+        })));
         let tx = self.inputs_tx.clone();
         self.log(
             Some(TILTFILE_RESOURCE),

@@ -180,6 +180,7 @@ pub fn start(config: RunnerConfig) -> Result<Started, RunnerError> {
         serves: HashMap::new(),
         updates: HashMap::new(),
         button_clicks: BTreeMap::new(),
+        cancel_loads: Arc::new(AtomicBool::new(false)),
     };
     let done = tokio::spawn(runner.run(inputs_rx, actions_rx, stop_rx));
     Ok(Started {
@@ -213,6 +214,8 @@ struct Loop {
     /// Cancellation of the running update of each resource.
     updates: HashMap<String, oneshot::Sender<()>>,
     button_clicks: BTreeMap<String, ButtonClick>,
+    /// Set on shutdown: a Tiltfile evaluation in progress stops.
+    cancel_loads: Arc<AtomicBool>,
 }
 
 impl Loop {
@@ -560,6 +563,7 @@ impl Loop {
     }
 
     async fn shutdown(&mut self) {
+        self.cancel_loads.store(true, Ordering::Relaxed);
         self.watcher = None;
         for (_, cancel) in self.updates.drain() {
             let _ = cancel.send(());

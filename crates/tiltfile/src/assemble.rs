@@ -141,7 +141,7 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
 /// The `.tiltignore` beside the main Tiltfile; an empty base path when there is none (as in
 /// Tilt, where a missing file gives an empty `Dockerignore`).
 fn read_tiltignore(path: &std::path::Path) -> IgnoreSet {
-    match std::fs::read_to_string(path) {
+    match crate::paths::read_text(path) {
         Ok(text) => IgnoreSet {
             base_path: path.parent().map(PathBuf::from).unwrap_or_default(),
             patterns: lilt_model::paths::parse_ignore_file(&text),

@@ -77,7 +77,7 @@ pub(crate) fn load_project(input: &ProjectInput<'_>) -> Result<Vec<Service>, Com
         None => Some(input.project_path.join(".env")).filter(|p| p.is_file()),
     };
     if let Some(path) = dotenv_path {
-        let text = std::fs::read_to_string(&path).map_err(|source| ComposeError::Read {
+        let text = crate::paths::read_text(&path).map_err(|source| ComposeError::Read {
             path: path.clone(),
             source,
         })?;
@@ -88,7 +88,7 @@ pub(crate) fn load_project(input: &ProjectInput<'_>) -> Result<Vec<Service>, Com
 
     let mut merged: Map<String, Value> = Map::new();
     for path in input.config_paths {
-        let text = std::fs::read_to_string(path).map_err(|source| ComposeError::Read {
+        let text = crate::paths::read_text(path).map_err(|source| ComposeError::Read {
             path: path.clone(),
             source,
         })?;

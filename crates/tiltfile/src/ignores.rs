@@ -73,7 +73,7 @@ pub(crate) fn build_dir_ignores(
         }
         let file = dockerignore_path(dir, dockerfile);
         state.record_config_file(file.clone());
-        if let Ok(text) = std::fs::read_to_string(&file) {
+        if let Ok(text) = crate::paths::read_text(&file) {
             let patterns = lilt_model::paths::parse_ignore_file(&text);
             if !patterns.is_empty() {
                 out.push(IgnoreSet {

@@ -108,7 +108,7 @@ struct Merged {
 fn merged(files: &[PathBuf]) -> Merged {
     let mut out = Merged::default();
     for file in files {
-        let Ok(text) = std::fs::read_to_string(file) else {
+        let Ok(text) = crate::paths::read_text(file) else {
             continue;
         };
         let Ok(doc) = serde_saphyr::from_str::<Value>(&text) else {

@@ -148,6 +148,9 @@ pub(crate) struct TiltState {
     pub(crate) compose: RefCell<crate::builtins::compose::ComposeState>,
     /// Objects registered with `v1alpha1.*`.
     pub(crate) api: RefCell<crate::builtins::v1alpha1::ApiState>,
+    /// Where `local()` registers its process groups; started on first use when the caller
+    /// gave none.
+    processes: std::cell::OnceCell<lilt_local::ProcessRegistry>,
 }
 
 impl TiltState {
@@ -180,7 +183,75 @@ impl TiltState {
             next_id: Cell::new(1),
             compose: RefCell::new(Default::default()),
             api: RefCell::new(Default::default()),
+            processes: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The registry `local()` commands belong to, so they end when lilt does.
+    pub(crate) fn processes(&self) -> &lilt_local::ProcessRegistry {
+        self.processes.get_or_init(|| match &self.opts.processes {
+            Some(registry) => registry.clone(),
+            // Without a watchdog, commands still end when their handle drops, only not
+            // when lilt is SIGKILLed.
+            None => lilt_local::ProcessRegistry::new()
+                .unwrap_or_else(|_| lilt_local::ProcessRegistry::without_watchdog()),
+        })
+    }
+
+    /// starlark's words for lilt's limits, in terms of the setting that changes them.
+    fn explain_limits(&self, message: String) -> String {
+        if message.starts_with("Heap memory limit of") {
+            let limit = u64::try_from(self.opts.max_heap_bytes).unwrap_or(u64::MAX);
+            return format!(
+                "the Tiltfile's values take more than lilt's memory limit of {} for one file \
+                 (set LILT_MAX_HEAP_BYTES to change it); does a string or list grow without end?",
+                paths::human_bytes(limit)
+            );
+        }
+        if message == "Evaluation cancelled" {
+            return if self.cancelled() {
+                "Tiltfile evaluation cancelled: lilt is stopping".to_owned()
+            } else {
+                format!(
+                    "Tiltfile evaluation took longer than {}s and was stopped",
+                    self.opts.timeout.as_secs()
+                )
+            };
+        }
+        message
+    }
+
+    /// Whether the caller asked evaluation to stop.
+    pub(crate) fn cancelled(&self) -> bool {
+        self.opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Hands `text` to the caller's [`LoadOptions::progress`] now, so it is seen while
+    /// evaluation runs; without one, it goes to the result's log.
+    pub(crate) fn progress(&self, text: String) {
+        match &self.opts.progress {
+            Some(progress) => (progress.0)(&text),
+            None => self.print(text),
+        }
+    }
+
+    /// Reads at most [`LoadOptions::max_read_bytes`] of `path`; more is an error that
+    /// names the limit (`/dev/zero`, a huge generated file).
+    pub(crate) fn read_capped(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        paths::read_capped(path, self.opts.max_read_bytes)
+    }
+
+    /// [`TiltState::read_capped`] as UTF-8 text.
+    pub(crate) fn read_text_capped(&self, path: &Path) -> std::io::Result<String> {
+        String::from_utf8(self.read_capped(path)?).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )
+        })
     }
 
     /// The state of the running evaluation.
@@ -196,6 +267,11 @@ impl TiltState {
 
     pub(crate) fn pop_file(&self) {
         self.files.borrow_mut().pop();
+    }
+
+    /// How many files are executing, one loading the next.
+    pub(crate) fn load_depth(&self) -> usize {
+        self.files.borrow().len()
     }
 
     pub(crate) fn is_executing(&self, path: &Path) -> bool {
@@ -388,7 +464,7 @@ impl TiltState {
         match slot.as_mut() {
             None => {
                 *slot = Some(LoadError {
-                    message: error_message(err),
+                    message: self.explain_limits(error_message(err)),
                     location,
                     frames,
                     function: raised_by,

@@ -256,7 +256,7 @@ fn read_config_file(
     path: &std::path::Path,
     defs: &BTreeMap<String, ConfigSetting>,
 ) -> anyhow::Result<BTreeMap<String, Json>> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::paths::read_text(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => bail!("error opening {}: {e}", path.display()),

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use lilt_model::{BuildDetails, CustomBuild, DockerBuild, IgnoreSet, ImageTarget};
 use starlark::environment::GlobalsBuilder;
 use starlark::eval::Evaluator;
@@ -222,8 +222,16 @@ fn docker_builtins(builder: &mut GlobalsBuilder) {
                 None => context.join("Dockerfile"),
             };
             state.record_config_file(path.clone());
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("error reading dockerfile: {}", path.display()))?;
+            let text = match state.read_text_capped(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                    bail!("error reading dockerfile: {}: {e}", path.display())
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("error reading dockerfile: {}", path.display())));
+                }
+            };
             (Some(path), text)
         };
         if !cache.is_none() {

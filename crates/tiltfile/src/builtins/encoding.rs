@@ -7,6 +7,7 @@ use starlark::environment::GlobalsBuilder;
 use starlark::starlark_module;
 use starlark::values::dict::DictRef;
 use starlark::values::list::AllocList;
+use starlark::values::structs::StructRef;
 use starlark::values::{Heap, Value, ValueLike};
 
 use crate::builtins::args::sequence;
@@ -56,6 +57,18 @@ fn single_yaml_doc(mut docs: Vec<Json>) -> anyhow::Result<Json> {
 /// Converts a Starlark value for encoding: dicts with string keys, lists, tuples, strings,
 /// numbers, bools, None and blobs (as their text).
 pub(crate) fn value_to_json(value: Value<'_>, what: &str) -> anyhow::Result<Json> {
+    value_to_json_at(value, what, 0)
+}
+
+/// `depth` bounds the recursion: a value built in a loop (`x = [x]`) or a cycle
+/// (`x.append(x)`) would otherwise overflow the stack and abort the process.
+fn value_to_json_at(value: Value<'_>, what: &str, depth: usize) -> anyhow::Result<Json> {
+    if depth > crate::nesting::MAX_NESTING {
+        bail!(
+            "{what}: value nested too deep (more than {} levels), or it contains itself",
+            crate::nesting::MAX_NESTING
+        );
+    }
     if value.is_none() {
         return Ok(Json::Null);
     }
@@ -85,23 +98,53 @@ pub(crate) fn value_to_json(value: Value<'_>, what: &str) -> anyhow::Result<Json
                     k.get_type()
                 );
             };
-            map.insert(key.to_owned(), value_to_json(v, what)?);
+            map.insert(key.to_owned(), value_to_json_at(v, what, depth + 1)?);
         }
         return Ok(Json::Object(map));
     }
     if let Some(items) = sequence(value) {
         return items
             .into_iter()
-            .map(|v| value_to_json(v, what))
+            .map(|v| value_to_json_at(v, what, depth + 1))
             .collect::<anyhow::Result<Vec<_>>>()
             .map(Json::Array);
     }
     if value.get_type() == "struct" {
+        // starlark's encoder recurses without bound: measure the depth first.
+        if nested_deeper_than(value, crate::nesting::MAX_NESTING - depth) {
+            bail!(
+                "{what}: value nested too deep (more than {} levels), or it contains itself",
+                crate::nesting::MAX_NESTING
+            );
+        }
         return value
             .to_json_value()
             .with_context(|| format!("{what}: cannot encode {value}"));
     }
     bail!("{what}: unsupported type {}", value.get_type())
+}
+
+/// Whether `value` has containers (dicts, lists, tuples, structs) nested more than `levels`
+/// deep. Stops as soon as it knows, so a cycle ends too.
+fn nested_deeper_than(value: Value<'_>, levels: usize) -> bool {
+    let children: Vec<Value<'_>> = if let Some(dict) = DictRef::from_value(value) {
+        dict.iter().map(|(_, v)| v).collect()
+    } else if let Some(s) = StructRef::from_value(value) {
+        s.iter().map(|(_, v)| v).collect()
+    } else if value.unpack_str().is_some() {
+        return false;
+    } else if let Some(items) = sequence(value) {
+        items
+    } else {
+        return false;
+    };
+    if children.is_empty() {
+        return false;
+    }
+    levels == 0
+        || children
+            .into_iter()
+            .any(|c| nested_deeper_than(c, levels - 1))
 }
 
 /// YAML text for one value, in Tilt's style (two-space indent, block lists).

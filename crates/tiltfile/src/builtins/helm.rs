@@ -61,7 +61,7 @@ fn drop_helm_tests(text: &str) -> String {
 fn local_subcharts(chart: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for file in ["requirements.yaml", "Chart.yaml"] {
-        let Ok(text) = std::fs::read_to_string(chart.join(file)) else {
+        let Ok(text) = crate::paths::read_text(chart.join(file)) else {
             continue;
         };
         let Ok(doc) = serde_saphyr::from_str::<serde_json::Value>(&text) else {
@@ -137,7 +137,7 @@ fn kustomize_deps(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
         return;
     }
     out.push(file.clone());
-    let Ok(text) = std::fs::read_to_string(&file) else {
+    let Ok(text) = crate::paths::read_text(&file) else {
         return;
     };
     let Ok(doc) = serde_saphyr::from_str::<serde_json::Value>(&text) else {

@@ -28,10 +28,15 @@ fn read_recorded(
 ) -> anyhow::Result<Option<String>> {
     let abs = state.abs(path);
     state.record_config_file(abs.clone());
-    match std::fs::read(&abs) {
+    match state.read_capped(&abs) {
         Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
         Err(e) if has_default && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::IsADirectory | std::io::ErrorKind::FileTooLarge
+            ) =>
+        {
             anyhow::bail!("{}", crate::paths::go_io_error("read", &abs, &e))
         }
         Err(e) => anyhow::bail!("{}", crate::paths::go_io_error("open", &abs, &e)),

@@ -158,7 +158,7 @@ fn objects_of(state: &TiltState, value: Value<'_>) -> anyhow::Result<(Vec<K8sObj
         } else if let Some(path) = item.unpack_str() {
             let abs = state.abs(path);
             state.record_config_file(abs.clone());
-            let text = std::fs::read_to_string(&abs).map_err(|e| {
+            let text = state.read_text_capped(&abs).map_err(|e| {
                 anyhow::anyhow!(
                     "error reading yaml file: {}",
                     crate::paths::go_io_error("open", &abs, &e)

@@ -5,10 +5,15 @@
     reason = "builtins take Tilt's keyword parameters one by one"
 )]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use lilt_local::{BlockingGroup, ExitInfo};
 use lilt_model::Cmd;
 use starlark::environment::GlobalsBuilder;
 use starlark::eval::Evaluator;
@@ -92,7 +97,26 @@ pub(crate) fn run_quiet(state: &TiltState, cmd: &Cmd) -> anyhow::Result<String> 
     run(state, cmd, None, false, false)
 }
 
+/// When a command still runs after this long, the log says so, and again every period.
+const SLOW_COMMAND_NOTICE: Duration = Duration::from_secs(5);
+const SLOW_COMMAND_PERIOD: Duration = Duration::from_secs(30);
+/// How often a running command is checked for cancellation and the time limit.
+const POLL: Duration = Duration::from_millis(50);
+
+/// What the pipe readers report.
+enum Piped {
+    Closed(bool, Vec<u8>),
+    TooMuch,
+    Failed(std::io::Error),
+}
+
 /// Runs `cmd` to completion, logging like Tilt, and returns its stdout.
+///
+/// The command leads its own process group, registered with lilt's process registry, so
+/// it ends with lilt even when lilt is SIGKILLed. Its output is capped at
+/// [`LoadOptions::max_read_bytes`](crate::LoadOptions::max_read_bytes) (stdout and stderr
+/// together); a command that takes long is reported while it runs, and is killed when the
+/// evaluation is cancelled or exceeds its time limit.
 fn run(
     state: &TiltState,
     cmd: &Cmd,
@@ -117,29 +141,156 @@ fn run(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let spawned = child.spawn();
-    let output = spawned.and_then(|mut child| {
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // Written from a thread so a command that prints before reading cannot deadlock.
-            std::thread::spawn(move || {
-                let _ = pipe.write_all(text.as_bytes());
-            });
-        }
-        child.wait_with_output()
-    });
-    let output = match output {
-        Ok(output) => output,
+    let mut group = match BlockingGroup::spawn(child, state.processes()) {
+        Ok(group) => group,
         Err(e) => bail!("command {shown:?} failed.\nerror: {e}"),
     };
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if let (Some(text), Some(mut pipe)) = (stdin, group.child_mut().stdin.take()) {
+        // Written from a thread so a command that prints before reading cannot deadlock.
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(text.as_bytes());
+        });
+    }
+    let limit = state.opts.max_read_bytes;
+    let budget = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = mpsc::channel();
+    let mut open = 0;
+    if let Some(out) = group.child_mut().stdout.take() {
+        spawn_reader(out, true, limit, &budget, tx.clone());
+        open += 1;
+    }
+    if let Some(err) = group.child_mut().stderr.take() {
+        spawn_reader(err, false, limit, &budget, tx.clone());
+        open += 1;
+    }
+    drop(tx);
+    let started = Instant::now();
+    let deadline = started + state.opts.timeout;
+    let mut next_notice = started + SLOW_COMMAND_NOTICE;
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let mut exit = None;
+    let mut idle = Duration::from_millis(1);
+    loop {
+        if open > 0 {
+            match rx.recv_timeout(POLL) {
+                Ok(Piped::Closed(is_stdout, bytes)) => {
+                    open -= 1;
+                    if is_stdout {
+                        stdout = bytes;
+                    } else {
+                        stderr = bytes;
+                    }
+                }
+                Ok(Piped::TooMuch) => {
+                    group.kill();
+                    bail!(
+                        "command {shown:?} printed more than lilt's limit of {} and was killed \
+                         (set LILT_MAX_READ_BYTES to change the limit)",
+                        crate::paths::human_bytes(limit)
+                    );
+                }
+                Ok(Piped::Failed(e)) => {
+                    group.kill();
+                    bail!("command {shown:?} failed.\nerror: reading its output: {e}");
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => open = 0,
+            }
+        } else {
+            // Output is closed; the leader exits about now.
+            match group.try_wait() {
+                Ok(Some(status)) => exit = Some(status),
+                Ok(None) => {
+                    std::thread::sleep(idle);
+                    idle = (idle * 2).min(POLL);
+                }
+                Err(e) => {
+                    group.kill();
+                    bail!("command {shown:?} failed.\nerror: {e}");
+                }
+            }
+        }
+        if open == 0
+            && let Some(exit) = exit
+        {
+            group.release();
+            return finish(state, &shown, exit, stdout, stderr, log_output, log_command);
+        }
+        let now = Instant::now();
+        if state.cancelled() {
+            group.kill();
+            bail!("command {shown:?} was killed: Tiltfile evaluation cancelled (lilt is stopping)");
+        }
+        if now > deadline {
+            group.kill();
+            bail!(
+                "command {shown:?} was killed: Tiltfile evaluation took longer than {}s",
+                state.opts.timeout.as_secs()
+            );
+        }
+        if now >= next_notice {
+            state.progress(format!(
+                "local: {shown} is still running after {}s",
+                now.duration_since(started).as_secs()
+            ));
+            next_notice = now + SLOW_COMMAND_PERIOD;
+        }
+    }
+}
+
+/// Reads `pipe` to its end on a thread of its own, counting against the shared `budget`.
+fn spawn_reader(
+    mut pipe: impl Read + Send + 'static,
+    is_stdout: bool,
+    limit: u64,
+    budget: &Arc<AtomicU64>,
+    tx: mpsc::Sender<Piped>,
+) {
+    let budget = Arc::clone(budget);
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let total = budget.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+                    if total > limit {
+                        let _ = tx.send(Piped::TooMuch);
+                        return;
+                    }
+                    bytes.extend_from_slice(&chunk[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Piped::Failed(e));
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Piped::Closed(is_stdout, bytes));
+    });
+}
+
+/// Logs the output and turns a failed exit into Tilt's error.
+fn finish(
+    state: &TiltState,
+    shown: &str,
+    exit: ExitInfo,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    log_output: bool,
+    log_command: bool,
+) -> anyhow::Result<String> {
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
     if log_output {
         for line in stdout.lines().chain(stderr.lines()) {
             state.print(format!("{OUTPUT_PREFIX}{line}"));
         }
     }
-    if !output.status.success() {
-        let status = match output.status.code() {
+    if !exit.success() {
+        let status = match exit.code {
             Some(code) => format!("exit status {code}"),
             None => "killed by a signal".to_owned(),
         };

@@ -1,0 +1,277 @@
+//! Issue 9: nothing a Tiltfile does may take the evaluating process down. Each test is
+//! named after the bug it guards against.
+
+mod common;
+
+use common::Project;
+
+/// Tilt (go.starlark.net, whose goroutine stacks grow) evaluates deeply nested expressions;
+/// lilt evaluated them on a small stack and aborted the whole process at ~1,000 levels.
+#[test]
+fn deep_nesting_aborts_the_process() {
+    let deep = 10_000;
+    let text = format!(
+        "x = {}1{}\nprint('after')\n",
+        "(".repeat(deep),
+        ")".repeat(deep)
+    );
+    let project = Project::new(&[("Tiltfile", &text)]);
+    let error = project
+        .result()
+        .error
+        .expect("nesting 10,000 deep is refused");
+    assert!(error.message.contains("nesting too deep"), "{error}");
+    let location = error.location.expect("the error has a position");
+    assert_eq!(location.file, project.path("Tiltfile"));
+    assert_eq!(location.line, 1);
+    assert_eq!(location.col, 5 + lilt_tiltfile::MAX_NESTING);
+
+    // What Tilt accepts at a depth that used to abort lilt evaluates normally.
+    let ok = 1_000;
+    let lists = format!("x = {}{}\nprint(len(x))\n", "[".repeat(ok), "]".repeat(ok));
+    let project = Project::new(&[("Tiltfile", &lists)]);
+    let result = project.result();
+    assert!(result.error.is_none(), "{:?}", result.error);
+    assert!(result.log.iter().any(|l| l.text == "1"), "{:?}", result.log);
+}
+
+/// The limit covers every construct that recurses in the parser or compiler, in loaded
+/// files too, and the error names the loaded file.
+#[test]
+fn deep_nesting_aborts_the_process_through_operators_blocks_and_loads() {
+    let n = 20_000;
+    let cases = [
+        format!("x = 1{}\n", " + 1".repeat(n)),
+        format!("x = {}1\n", "-".repeat(n)),
+        format!("x = {}True\n", "not ".repeat(n)),
+        format!("x = {}1\n", "1 if True else ".repeat(n)),
+    ];
+    for text in &cases {
+        let project = Project::new(&[("Tiltfile", text)]);
+        let error = project.result().error.expect("refused");
+        assert!(error.message.contains("nesting too deep"), "{error}");
+        assert_eq!(error.location.map(|l| l.line), Some(1));
+    }
+    let blocks: String = (0..6_000)
+        .map(|i| format!("{}if True:\n", " ".repeat(i)))
+        .collect();
+    let project = Project::new(&[
+        ("Tiltfile", "load('./lib.star', 'y')\n"),
+        (
+            "lib.star",
+            &format!("y = 1\n{blocks}{}pass\n", " ".repeat(6_000)),
+        ),
+    ]);
+    let error = project.result().error.expect("refused");
+    assert!(error.message.contains("nesting too deep"), "{error}");
+    let location = error.location.expect("position");
+    assert_eq!(location.file, project.path("lib.star"));
+    assert_eq!(location.line, 2 + lilt_tiltfile::MAX_NESTING);
+}
+
+/// A chain of files, each loading the next, recursed once per file on the stack.
+#[test]
+fn deep_nesting_aborts_the_process_through_load_chains() {
+    let chain = |n: usize| -> Vec<(String, String)> {
+        let mut files = vec![(
+            "Tiltfile".to_owned(),
+            "load('./f1.star', 'x')\nprint(x)\n".to_owned(),
+        )];
+        for i in 1..n {
+            files.push((
+                format!("f{i}.star"),
+                format!("load('./f{}.star', 'x')\n", i + 1),
+            ));
+        }
+        files.push((format!("f{n}.star"), "x = 'end'\n".to_owned()));
+        files
+    };
+    let files = chain(lilt_tiltfile::MAX_LOAD_DEPTH + 1);
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let project = Project::new(&refs);
+    let error = project.result().error.expect("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("load chain deeper than 1000 files"),
+        "{error}"
+    );
+
+    let files = chain(lilt_tiltfile::MAX_LOAD_DEPTH - 1);
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let project = Project::new(&refs);
+    let result = project.result();
+    assert!(result.error.is_none(), "{:?}", result.error);
+    assert!(
+        result.log.iter().any(|l| l.text == "end"),
+        "{:?}",
+        result.log
+    );
+}
+
+/// `encode_json` of a value built deep in a loop recursed without bound.
+#[test]
+fn deep_nesting_aborts_the_process_in_encode_json() {
+    let text = "x = []\nfor i in range(200000):\n  x = [x]\ns = encode_json(x)\n";
+    let project = Project::new(&[("Tiltfile", text)]);
+    let error = project.result().error.expect("refused");
+    assert!(error.message.contains("too deep"), "{error}");
+
+    let in_struct = "x = []\nfor i in range(200000):\n  x = [x]\ns = encode_json(struct(a=x))\n";
+    let project = Project::new(&[("Tiltfile", in_struct)]);
+    let error = project.result().error.expect("refused");
+    assert!(error.message.contains("too deep"), "{error}");
+
+    let cycle = "x = []\nx.append(x)\ns = encode_yaml(x)\n";
+    let project = Project::new(&[("Tiltfile", cycle)]);
+    let error = project.result().error.expect("refused");
+    assert!(error.message.contains("contains itself"), "{error}");
+}
+
+/// Evaluates `tiltfile` in a temp dir with `change` applied to the options.
+fn load_with(
+    tiltfile: &str,
+    change: impl FnOnce(&mut lilt_tiltfile::LoadOptions),
+) -> (tempfile::TempDir, lilt_tiltfile::LoadResult) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().canonicalize().expect("canonicalize");
+    std::fs::write(root.join("Tiltfile"), tiltfile).expect("write Tiltfile");
+    let mut vars = std::collections::BTreeMap::new();
+    vars.insert("PATH".to_owned(), std::env::var("PATH").unwrap_or_default());
+    let mut opts = lilt_tiltfile::LoadOptions::new(root.join("Tiltfile"), "up");
+    opts.env = Some(vars);
+    change(&mut opts);
+    let result = lilt_tiltfile::load(&opts);
+    (tmp, result)
+}
+
+fn load_error(tiltfile: &str, change: impl FnOnce(&mut lilt_tiltfile::LoadOptions)) -> String {
+    let (_tmp, result) = load_with(tiltfile, change);
+    match result.error {
+        Some(e) => e.to_string(),
+        None => panic!("expected an error from {tiltfile:?}; log: {:?}", result.log),
+    }
+}
+
+/// `read_file('/dev/zero')`, `local('yes')` and friends read until memory ran out.
+#[test]
+fn unbounded_reads_exhaust_memory() {
+    // The documented default applies without any setting.
+    assert_eq!(
+        lilt_tiltfile::LoadOptions::new("Tiltfile", "up").max_read_bytes,
+        64 << 20
+    );
+    let small = |o: &mut lilt_tiltfile::LoadOptions| o.max_read_bytes = 1 << 20;
+    for call in [
+        "read_file('/dev/zero')",
+        "read_yaml('/dev/zero')",
+        "read_json('/dev/zero')",
+        "load('/dev/zero', 'x')",
+        "k8s_yaml('/dev/zero')",
+        "docker_compose('/dev/zero')",
+        "docker_build('img', '.', dockerfile='/dev/zero')",
+    ] {
+        let error = load_error(&format!("{call}\n"), small);
+        assert!(
+            error.contains("larger than lilt's read limit of 1 MiB")
+                && error.contains("LILT_MAX_READ_BYTES"),
+            "{call}: {error}"
+        );
+    }
+    let error = load_error("local('yes')\n", small);
+    assert!(
+        error.contains("printed more than lilt's limit of 1 MiB and was killed"),
+        "{error}"
+    );
+    // Under the limit, reads work as before.
+    let (_tmp, result) = load_with(
+        "x = local('head -c 1000 /dev/zero | tr \"\\\\0\" a', quiet=True)\nprint(len(str(x)))\n",
+        small,
+    );
+    assert!(result.error.is_none(), "{:?}", result.error);
+    assert!(
+        result.log.iter().any(|l| l.text == "1000"),
+        "{:?}",
+        result.log
+    );
+}
+
+/// A group killed for printing too much leaves nothing behind.
+#[test]
+fn unbounded_reads_exhaust_memory_kill_the_process_group() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pid_file = tmp.path().join("pid");
+    let tiltfile = format!(
+        "local('sleep 1000 & echo $! > {}; yes')\n",
+        pid_file.display()
+    );
+    let error = load_error(&tiltfile, |o| o.max_read_bytes = 1 << 20);
+    assert!(error.contains("printed more than"), "{error}");
+    let pid = std::fs::read_to_string(&pid_file).expect("pid written");
+    assert!(
+        !alive(pid.trim()),
+        "the background sleep was killed with its group"
+    );
+}
+
+/// A string grown without end used all memory.
+#[test]
+fn unbounded_reads_exhaust_memory_through_giant_strings() {
+    let small = |o: &mut lilt_tiltfile::LoadOptions| o.max_heap_bytes = 64 << 20;
+    for tiltfile in [
+        "s = 'x' * (1 << 27)\nfor i in range(2000):\n  pass\n",
+        "s = ''\nfor i in range(100000000):\n  s += 'x' * 100000\n",
+        "l = []\nfor i in range(100000000):\n  l.append([i, i])\n",
+    ] {
+        let error = load_error(tiltfile, small);
+        assert!(
+            error.contains("memory limit of 64 MiB") && error.contains("LILT_MAX_HEAP_BYTES"),
+            "{tiltfile}: {error}"
+        );
+    }
+}
+
+/// A `local()` that never ends hung evaluation without a word; now it is reported while it
+/// runs and ends when the evaluation is cancelled.
+#[test]
+fn local_that_never_ends_hangs_evaluation_silently() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pid_file = tmp.path().join("pid");
+    let tiltfile = format!(
+        "local('echo $$ > {}; exec sleep 1000')\n",
+        pid_file.display()
+    );
+    let cancel = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (_tmp, result) = load_with(&tiltfile, |o| {
+        o.cancel = Some(cancel.clone());
+        let (cancel, seen) = (cancel.clone(), seen.clone());
+        o.progress = Some(lilt_tiltfile::Progress(Arc::new(move |line| {
+            seen.lock().expect("lock").push(line.to_owned());
+            cancel.store(true, Ordering::Relaxed);
+        })));
+    });
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].starts_with("local: echo $$ >") && seen[0].contains("is still running after 5s"),
+        "{seen:?}"
+    );
+    let error = result.error.expect("cancelled").to_string();
+    assert!(error.contains("cancelled"), "{error}");
+    let pid = std::fs::read_to_string(&pid_file).expect("pid written");
+    assert!(!alive(pid.trim()), "the command was killed");
+}
+
+/// Whether process `pid` is alive (a zombie is not).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
