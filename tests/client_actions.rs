@@ -175,3 +175,34 @@ fn args_reload_the_tiltfile() {
         "Error: --clear cannot be specified with other values"
     );
 }
+
+/// Issue 9: a reload stuck in a `local()` that never ends is shown, and "Cancel load" in the
+/// dashboard (`POST /api/tiltfile/cancel`) ends it: the command's process dies, the load
+/// fails with "cancelled", and what ran before keeps running.
+#[test]
+fn a_stuck_tiltfile_load_is_cancelled_from_the_dashboard() {
+    let good = "local_resource('srv', serve_cmd='echo $$ > srv.pid; exec sleep 1000')\n";
+    let lilt = Lilt::start_with(good, &[]);
+    let srv: i32 = lilt.wait_for("the server", || lilt.read("srv.pid").trim().parse().ok());
+    std::fs::write(
+        lilt.path("Tiltfile"),
+        format!("{good}local('sleep 1000 & echo $! > stuck.pid; wait')\n"),
+    )
+    .expect("write Tiltfile");
+    let stuck: i32 = lilt.wait_for("the stuck local()", || {
+        lilt.read("stuck.pid").trim().parse().ok()
+    });
+    assert!(process_exists(stuck));
+    assert_eq!(lilt.post("/api/tiltfile/cancel", "{}"), Some(200));
+    lilt.wait_for("the command to end", || {
+        (!process_exists(stuck)).then_some(())
+    });
+    lilt.wait_for("the load to fail as cancelled", || {
+        let tiltfile = lilt.resource("(Tiltfile)");
+        let error = tiltfile["status"]["buildHistory"][0]["error"]
+            .as_str()?
+            .to_owned();
+        error.contains("cancelled").then_some(())
+    });
+    assert!(process_exists(srv), "the last good state keeps running");
+}

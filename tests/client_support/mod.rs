@@ -151,6 +151,29 @@ impl Lilt {
         api_get(self.port, token.trim(), "/api/view?logs=false")
     }
 
+    /// `POST path` with the session token and a JSON body; the status code, or `None` while
+    /// the API does not answer.
+    pub fn post(&self, path: &str, body: &str) -> Option<u16> {
+        let token =
+            std::fs::read_to_string(self.state.path().join(format!("token-{}", self.port))).ok()?;
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Tilt-Token: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            token.trim(),
+            body.len()
+        )
+        .ok()?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).ok()?;
+        let text = String::from_utf8_lossy(&raw);
+        text.split_whitespace().nth(1)?.parse().ok()
+    }
+
     /// A resource as the API shows it now.
     pub fn resource(&self, name: &str) -> Value {
         let view = self.try_view().expect("the API answers");

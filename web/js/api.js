@@ -22,6 +22,11 @@ export function triggerResource(name) {
   return send('POST', 'api/trigger', { manifest_names: [name], build_reason: 16 });
 }
 
+/** Stops the running Tiltfile evaluation (lilt's addition: a `local()` that never ends). */
+export function cancelTiltfileLoad() {
+  return send('POST', 'api/tiltfile/cancel', {});
+}
+
 export function setTriggerMode(name, mode) {
   return send('POST', 'api/override/trigger_mode', { manifest_names: [name], trigger_mode: mode });
 }

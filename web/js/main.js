@@ -1,6 +1,6 @@
 // Dashboard entry point: owns the state, routes between the table and resource views, and wires the stream, nav and actions.
 
-import { connectView, setTriggerMode, triggerResource } from './api.js';
+import { cancelTiltfileLoad, connectView, setTriggerMode, triggerResource } from './api.js';
 import { renderButton } from './buttons.js';
 import { escapeHtml } from './ansi.js';
 import { h } from './dom.js';
@@ -200,6 +200,15 @@ class App {
       this.toast(msg || `Triggered ${name}`);
     } catch (e) {
       this.toast(`Trigger ${name}: ${e.message}`, 'error');
+    }
+  }
+
+  async cancelLoad() {
+    try {
+      await cancelTiltfileLoad();
+      this.toast('Cancelling the Tiltfile load');
+    } catch (e) {
+      this.toast(`Cancel the Tiltfile load: ${e.message}`, 'error');
     }
   }
 

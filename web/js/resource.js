@@ -41,7 +41,10 @@ export class ResourceView {
     this.toggleLabel = h('label', {}, this.toggle, h('span', {}, 'Enabled'));
     this.triggerBtn = h('button.btn#resource-trigger', { type: 'button', 'data-action': 'trigger', html: iconSvg('trigger') }, 'Trigger update');
     this.triggerBtn.addEventListener('click', () => this.name && this.app.trigger(this.name));
-    this.actions = h('div.rv-actions', {}, this.endpoints, h('span.sep'), this.buttonBar, this.modeBtn, this.toggleLabel, this.triggerBtn);
+    // Only on (Tiltfile) while it evaluates: ends a load stuck in a local() that never ends.
+    this.cancelBtn = h('button.btn#resource-cancel-load', { type: 'button', 'data-action': 'cancel-load', hidden: true }, 'Cancel load');
+    this.cancelBtn.addEventListener('click', () => this.app.cancelLoad());
+    this.actions = h('div.rv-actions', {}, this.endpoints, h('span.sep'), this.buttonBar, this.modeBtn, this.toggleLabel, this.cancelBtn, this.triggerBtn);
     this.head = h('div.rv-head', {}, h('div.rv-title', {}, this.titleIcon, this.title, this.typeBadge), this.statusBox, this.actions);
 
     this.tiltfileError = h('div.tiltfile-error#tiltfile-error', { hidden: true });
@@ -156,6 +159,7 @@ export class ResourceView {
     this.toggleLabel.hidden = !toggleBtn;
     const busy = res.status?.updateStatus === 'in_progress' || !!res.status?.queued;
     this.triggerBtn.disabled = disabled || busy;
+    this.cancelBtn.hidden = !(name === TILTFILE && res.status?.updateStatus === 'in_progress');
     toggleClass(this.triggerBtn, 'primary', manual && !!res.status?.hasPendingChanges && !disabled);
 
     const buttons = buttonsAt(state, name);

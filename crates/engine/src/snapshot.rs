@@ -56,4 +56,7 @@ pub enum Action {
         name: String,
         inputs: Vec<(String, String)>,
     },
+    /// Stop the Tiltfile evaluation that is running (a `local()` that never ends); the last
+    /// good state keeps running. Nothing happens when no evaluation runs.
+    CancelTiltfileLoad,
 }

@@ -47,6 +47,8 @@ impl Loop {
         // `local()` commands belong to this lilt's registry: they end with it, even when it
         // is SIGKILLed, and on Ctrl-C with the cancel flag.
         opts.processes = Some(self.registry.clone());
+        // A fresh flag per evaluation: a cancel (Ctrl-C, the dashboard) ends this one only.
+        self.cancel_loads = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         opts.cancel = Some(self.cancel_loads.clone());
         let reporter = self.reporter(TILTFILE_RESOURCE);
         opts.progress = Some(lilt_tiltfile::Progress(std::sync::Arc::new(move |text| {

@@ -356,6 +356,18 @@ impl Loop {
                 reduce(&mut self.state, Event::SetTiltfileArgs { args, at: now })
             }
             Action::ClickButton { name, inputs } => self.click_button(name, inputs, now),
+            Action::CancelTiltfileLoad => {
+                // Each evaluation has its own flag, so this cannot cancel the next one.
+                if !self.cancel_loads.swap(true, Ordering::Relaxed) {
+                    self.log(
+                        Some(TILTFILE_RESOURCE),
+                        None,
+                        LogLevel::Warn,
+                        LogSource::System,
+                        "Cancelling the Tiltfile evaluation (asked from the dashboard or API)",
+                    );
+                }
+            }
         }
     }
 

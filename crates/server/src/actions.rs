@@ -159,6 +159,13 @@ pub(crate) async fn override_trigger_mode(
     Ok(StatusCode::OK.into_response())
 }
 
+/// `POST /api/tiltfile/cancel` (a lilt addition): stops the running Tiltfile evaluation,
+/// for a `local()` that never ends. 200 whether or not an evaluation was running.
+pub(crate) async fn cancel_tiltfile_load(State(state): State<Arc<AppState>>) -> Reply {
+    send(&state, Action::CancelTiltfileLoad)?;
+    Ok(StatusCode::OK.into_response())
+}
+
 pub(crate) async fn set_tiltfile_args(State(state): State<Arc<AppState>>, body: Bytes) -> Reply {
     let args: Vec<String> = parse(&body)?;
     send(&state, Action::SetTiltfileArgs { args })?;

@@ -108,6 +108,10 @@ fn router(state: AppState) -> Router {
             post(actions::override_trigger_mode).fallback(actions::must_post),
         )
         .route(
+            "/api/tiltfile/cancel",
+            post(actions::cancel_tiltfile_load).fallback(actions::must_post),
+        )
+        .route(
             "/api/set_tiltfile_args",
             post(actions::set_tiltfile_args).fallback(actions::must_post),
         )

@@ -301,3 +301,19 @@ async fn actions_after_the_engine_stopped_get_503() {
         .await;
     assert_eq!(resp.status, 503);
 }
+
+/// lilt's addition: the dashboard's "Cancel load" stops a Tiltfile evaluation stuck in a
+/// `local()` that never ends (issue 9).
+#[tokio::test]
+async fn cancel_tiltfile_load() {
+    let mut s = server().await;
+    let ok = s.send("POST", "/api/tiltfile/cancel", "{}").await;
+    assert_eq!((ok.status, ok.body.as_str()), (200, ""));
+    assert_eq!(s.next_action().await, Some(Action::CancelTiltfileLoad));
+    // Like Tilt's action endpoints: another method is a 400 "must be POST request".
+    let wrong_method = s.send("GET", "/api/tiltfile/cancel", "").await;
+    assert_eq!(
+        (wrong_method.status, wrong_method.body.trim()),
+        (400, "must be POST request")
+    );
+}
