@@ -1,7 +1,7 @@
 //! The dashboard in real headless Chromium against the real `lilt up`: the table shows every
 //! resource, a trigger click re-runs one, the log filters (text, /regex/, source, level)
 //! show only matching lines, and without the session token the page says it is not
-//! authorised. Skipped (with a message) only when chromedriver is not installed and `CI` is unset (under CI it fails).
+//! authorised, and "Cancel load" ends a stuck Tiltfile load. Skipped (with a message) only when chromedriver is not installed and `CI` is unset (under CI it fails).
 
 mod browser_support;
 
@@ -270,4 +270,63 @@ fn browser_tests_fail_under_ci_when_chromedriver_is_missing() {
         browser_support::required_tool("chromedriver", Some(found.clone()), true),
         Some(found)
     );
+}
+
+/// Issue 9: while `(Tiltfile)` evaluates a `local()` that never ends, its page shows
+/// "Cancel load"; a click ends the command and the load, and the button goes away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_load_button_ends_a_stuck_tiltfile_load() {
+    let Some(driver) = driver() else { return };
+    let good = "local_resource('ok', cmd='true')\n";
+    let dir = project(&[("Tiltfile", good)]);
+    let lilt = Lilt::start(dir.path());
+    let profile = tempfile::tempdir().expect("profile");
+    let client = browser(&driver, profile.path()).await;
+    // The printed URL carries the token and sets the session cookie.
+    client.goto(&lilt.url).await.expect("open dashboard");
+    wait_for(&client, "html[data-complete-rendered-ms]").await;
+    client
+        .goto(&lilt.plain("/r/(Tiltfile)/overview"))
+        .await
+        .expect("the Tiltfile's page");
+    wait_for(&client, "html[data-complete-rendered-ms]").await;
+
+    std::fs::write(
+        dir.path().join("Tiltfile"),
+        format!("{good}local('sleep 1000 & echo $! > stuck.pid; wait')\n"),
+    )
+    .expect("write Tiltfile");
+    let pid_file = dir.path().join("stuck.pid");
+    wait_until("the stuck local()", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|t| !t.trim().is_empty())
+    })
+    .await;
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let alive = |pid: i32| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    assert!(alive(pid));
+    let button = "#resource-cancel-load";
+    wait_js(
+        &client,
+        "the Cancel load button",
+        &format!("const b = document.querySelector('{button}'); return !!b && !b.hidden;"),
+    )
+    .await;
+    client
+        .find(Locator::Css(button))
+        .await
+        .expect("cancel button")
+        .click()
+        .await
+        .expect("click cancel");
+    wait_until("the stuck command to end", || !alive(pid)).await;
+    wait_js(
+        &client,
+        "the button gone once the load ended",
+        &format!("return document.querySelector('{button}')?.hidden === true;"),
+    )
+    .await;
 }
