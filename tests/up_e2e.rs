@@ -507,3 +507,19 @@ fn deep_nesting_aborts_the_process() {
         "lilt was still running and exits on SIGTERM"
     );
 }
+
+/// Regression: a Kubernetes resource waited on a cluster forever, so `lilt ci` ran into its
+/// timeout with an empty reason; now its update runs and says plainly what lilt cannot do
+/// yet, and `lilt ci` fails with that message.
+#[test]
+fn ci_fails_a_resource_it_cannot_deploy_yet() {
+    let p = Project::new(
+        "k8s_yaml(blob('apiVersion: v1\\nkind: Pod\\nmetadata:\\n  name: web\\nspec:\\n  containers:\\n  - name: c\\n    image: busybox\\n'))\n",
+    );
+    let (code, out, err) = p.ci(&[]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("lilt cannot deploy k8s resources yet"),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+}

@@ -189,7 +189,7 @@ fn waiting(res: &ResourceState, decision: &Decision) -> CiTargetState {
 }
 
 fn update_target(res: &ResourceState, decision: &Decision) -> Option<CiTarget> {
-    if !res.has_update_cmd() {
+    if !res.has_update_step() {
         return None;
     }
     let target_state = if !res.enabled {

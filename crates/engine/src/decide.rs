@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use lilt_model::{DeployTarget, TILTFILE_RESOURCE, UNCATEGORIZED_RESOURCE};
 
 use crate::effect::{Decision, Effect, Hold, HoldReason, SpanId, SpanKind};
-use crate::state::{EngineState, ResourceState};
+use crate::state::{ClusterStatus, EngineState, ResourceState};
 
 /// Returns the effects to dispatch now and, for every resource that needs an update but
 /// does not get one, the reason. Pure: calling it twice on the same state gives the same
@@ -304,12 +304,16 @@ fn hold_building_components(
     }
 }
 
-/// Resources deployed to a cluster wait until its connection is up. No deploy target
-/// talks to a cluster yet, so this holds nothing today; Kubernetes joins here.
+/// Resources deployed to a cluster wait while its runtime reports the connection as being
+/// made. A cluster no runtime reports (none exists yet) holds nothing back, so such a
+/// resource is dispatched and its runtime says plainly what it cannot do, instead of the
+/// resource waiting forever.
 fn hold_waiting_on_cluster(state: &EngineState, candidates: &[usize], holds: &mut HoldSet) {
     for &idx in candidates {
         let res = &state.resources[idx];
-        if cluster_name(res).is_some() {
+        let connecting = cluster_name(res)
+            .is_some_and(|name| state.clusters.get(name) == Some(&ClusterStatus::Connecting));
+        if connecting {
             holds.add(res, HoldReason::WaitingForCluster, Vec::new());
         }
     }

@@ -76,6 +76,11 @@ pub enum Event {
         exit_code: Option<i32>,
         at: SystemTime,
     },
+    /// A cluster runtime's connection changed (`default` is Tilt's one cluster).
+    ClusterStatus {
+        name: String,
+        status: crate::ClusterStatus,
+    },
 }
 
 /// A Tiltfile evaluation that failed.

@@ -93,7 +93,7 @@ pub use logstore::{
 pub use reduce::reduce;
 pub use snapshot::{Action, ButtonClick, Snapshot};
 pub use state::{
-    BuildRecord, EngineConfig, EngineLog, EngineMode, EngineState, PendingReload, ResourceState,
-    ServePhase, ServeState, TiltfileState,
+    BuildRecord, ClusterStatus, EngineConfig, EngineLog, EngineMode, EngineState, PendingReload,
+    ResourceState, ServePhase, ServeState, TiltfileState,
 };
 pub use status::{RuntimeStatus, UpdateStatus};

@@ -17,6 +17,9 @@ use crate::state::{
 pub fn reduce(state: &mut EngineState, event: Event) {
     match event {
         Event::Dispatched { effects, at } => dispatched(state, effects, at),
+        Event::ClusterStatus { name, status } => {
+            state.clusters.insert(name, status);
+        }
         Event::TiltfileLoaded {
             span_id,
             at,

@@ -55,8 +55,24 @@ pub struct EngineState {
     pub pending_stops: Vec<(String, StopReason)>,
     /// Engine messages not yet dispatched as `Effect::Log`.
     pub pending_logs: VecDeque<EngineLog>,
+    /// Connections to clusters, by Tilt's cluster name (`default`), as a cluster runtime
+    /// reports them. A cluster no runtime has reported holds nothing back: its resources are
+    /// dispatched and their runtime says what it can do.
+    pub clusters: BTreeMap<String, ClusterStatus>,
     pub(crate) next_span: u64,
     pub(crate) next_log_seq: u64,
+}
+
+/// The connection to a cluster, as its runtime reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterStatus {
+    /// Connecting (or reconnecting): resources deployed there wait, with the hold reason
+    /// `waiting-for-cluster`.
+    Connecting,
+    Ready,
+    /// The connection failed; the message says why. Resources are dispatched and fail with
+    /// their runtime's error rather than wait forever.
+    Error(String),
 }
 
 /// A message the engine wants in a log.
@@ -180,6 +196,7 @@ impl EngineState {
             trigger_queue: Vec::new(),
             pending_stops: Vec::new(),
             pending_logs: VecDeque::new(),
+            clusters: BTreeMap::new(),
             next_span: 1,
             next_log_seq: 1,
         }
@@ -323,10 +340,14 @@ impl ResourceState {
         self.local().is_some_and(|l| !l.serve_cmd.is_empty())
     }
 
-    pub(crate) fn has_update_cmd(&self) -> bool {
+    /// Whether an update does something of its own: a local resource's `cmd`, or building
+    /// and deploying a Kubernetes or Compose resource. A serve-only local resource's update
+    /// is a no-op.
+    pub(crate) fn has_update_step(&self) -> bool {
         match &self.manifest.deploy {
             DeployTarget::Local(local) => !local.update_cmd.is_empty(),
-            DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => false,
+            // Building images and deploying them is a real update, with its own outcome.
+            DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => true,
         }
     }
 }

@@ -71,7 +71,7 @@ impl ResourceState {
             return UpdateStatus::None;
         }
         let status = self.raw_update_status();
-        if self.has_update_cmd() {
+        if self.has_update_step() {
             return status;
         }
         // A serve-only local resource has a no-op update: "in progress" is still pending

@@ -331,3 +331,39 @@ fn span_ids_are_unique_across_decisions() {
     assert!(second.seq > first.1.seq);
     assert_eq!(second.to_string(), format!("build:{}", second.seq));
 }
+
+/// A Kubernetes resource as the Tiltfile gives it (objects only; no runtime needed here).
+fn k8s(name: &str) -> Manifest {
+    let mut m = local(name, "true");
+    m.deploy = lilt_model::DeployTarget::K8s(lilt_model::K8sTarget::default());
+    m
+}
+
+/// Regression: a resource deployed to a cluster was held as `waiting-for-cluster` forever,
+/// because nothing reports a cluster yet, so its runtime's message never showed. Only a
+/// cluster reported as connecting holds resources back.
+#[test]
+fn cluster_resources_wait_only_while_their_cluster_is_connecting() {
+    let mut engine = Engine::up();
+    engine.load(plan(vec![k8s("api")]));
+    assert_eq!(
+        updates(&engine.peek()),
+        ["api"],
+        "no cluster reported: dispatched"
+    );
+
+    let mut engine = Engine::up();
+    engine.send(lilt_engine::Event::ClusterStatus {
+        name: "default".into(),
+        status: lilt_engine::ClusterStatus::Connecting,
+    });
+    engine.load(plan(vec![k8s("api")]));
+    let held = engine.peek();
+    assert!(updates(&held).is_empty());
+    assert_eq!(holds(&held), ["api: waiting-for-cluster"]);
+    engine.send(lilt_engine::Event::ClusterStatus {
+        name: "default".into(),
+        status: lilt_engine::ClusterStatus::Ready,
+    });
+    assert_eq!(updates(&engine.peek()), ["api"]);
+}
