@@ -206,3 +206,32 @@ fn a_stuck_tiltfile_load_is_cancelled_from_the_dashboard() {
     });
     assert!(process_exists(srv), "the last good state keeps running");
 }
+
+/// Regression: the watcher reported changes to a `k8s_custom_deploy`'s deps and the runner
+/// dropped them, so editing them did nothing. Now the resource updates again (today its
+/// update ends with "lilt cannot deploy k8s resources yet": no Kubernetes runtime yet).
+#[test]
+fn k8s_custom_deploy_deps_changes_update_the_resource() {
+    let lilt = Lilt::start_with(
+        "k8s_custom_deploy('custom', apply_cmd='true', delete_cmd='true', deps=['dep.txt'])\n",
+        &[("dep.txt", "one\n", false)],
+    );
+    let builds = |lilt: &Lilt| {
+        lilt.resource("custom")["status"]["buildHistory"]
+            .as_array()
+            .map(|h| {
+                h.iter()
+                    .filter_map(|b| b["finishTime"].as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let first = lilt.wait_for("the first update", || builds(&lilt).first().cloned());
+    std::fs::write(lilt.path("dep.txt"), "two\n").expect("edit dep");
+    lilt.wait_for("an update for the changed dep", || {
+        builds(&lilt)
+            .first()
+            .filter(|latest| **latest != first)
+            .map(|_| ())
+    });
+}

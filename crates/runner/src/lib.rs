@@ -547,7 +547,11 @@ impl Loop {
     /// The resources a watch target belongs to.
     fn resources_of(&self, target: &TargetId) -> Vec<String> {
         let id = target.as_str();
-        if let Some(name) = id.strip_prefix("local:") {
+        // A local resource's deps, or a k8s_custom_deploy's deps (re-applied on change).
+        if let Some(name) = id
+            .strip_prefix("local:")
+            .or_else(|| id.strip_prefix("k8s:"))
+        {
             return vec![name.to_owned()];
         }
         let Some(image) = id.strip_prefix("image:") else {
