@@ -55,15 +55,10 @@ pub(crate) fn run(file: PathBuf, args: Vec<String>, path: PathBuf) -> anyhow::Re
 
 /// A target as users know it: the resource, the image, or the Tiltfile reload.
 fn describe(target: &lilt_watch::TargetId) -> String {
-    let id = target.as_str();
-    if let Some(name) = id.strip_prefix("local:") {
-        return name.to_owned();
+    use lilt_watch::TargetId;
+    match target {
+        TargetId::Local(name) | TargetId::K8s(name) => name.clone(),
+        TargetId::Image(image) => format!("image {image}"),
+        TargetId::Configs => "(Tiltfile) reload".to_owned(),
     }
-    if let Some(image) = id.strip_prefix("image:") {
-        return format!("image {image}");
-    }
-    if id.starts_with("configs:") {
-        return "(Tiltfile) reload".to_owned();
-    }
-    id.to_owned()
 }

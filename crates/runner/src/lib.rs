@@ -546,25 +546,18 @@ impl Loop {
 
     /// The resources a watch target belongs to.
     fn resources_of(&self, target: &TargetId) -> Vec<String> {
-        let id = target.as_str();
-        // A local resource's deps, or a k8s_custom_deploy's deps (re-applied on change).
-        if let Some(name) = id
-            .strip_prefix("local:")
-            .or_else(|| id.strip_prefix("k8s:"))
-        {
-            return vec![name.to_owned()];
+        match target {
+            // A local resource's deps, or a k8s_custom_deploy's deps (re-applied on change).
+            TargetId::Local(name) | TargetId::K8s(name) => vec![name.clone()],
+            TargetId::Image(image) => self.plan.as_ref().map_or_else(Vec::new, |plan| {
+                plan.manifests
+                    .iter()
+                    .filter(|m| m.image_targets.iter().any(|i| i.image_ref == *image))
+                    .map(|m| m.name.clone())
+                    .collect()
+            }),
+            TargetId::Configs => Vec::new(),
         }
-        let Some(image) = id.strip_prefix("image:") else {
-            return Vec::new();
-        };
-        let Some(plan) = &self.plan else {
-            return Vec::new();
-        };
-        plan.manifests
-            .iter()
-            .filter(|m| m.image_targets.iter().any(|i| i.image_ref == image))
-            .map(|m| m.name.clone())
-            .collect()
     }
 
     fn click_button(&mut self, name: String, inputs: Vec<(String, String)>, now: SystemTime) {

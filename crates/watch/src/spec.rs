@@ -11,37 +11,59 @@ use crate::error::IgnoreError;
 use crate::matcher::{IgnoreHit, IgnoreSource, Matcher, SourcedIgnore, editor_temp_rule};
 use crate::paths::{clean, is_under};
 
-/// Identifies a watching target, in Tilt's `type:name` form (`image:app`, `local:api`,
-/// `configs:(Tiltfile)`).
+/// Identifies a watching target. Its text form is Tilt's `type:name` (`image:app`,
+/// `local:api`, `k8s:deploy`, `configs:(Tiltfile)`); the variants are in that text's order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TargetId(pub String);
+pub enum TargetId {
+    /// The watch on the Tiltfile's config files: a change reloads the Tiltfile.
+    Configs,
+    /// An image's build inputs (by the ref the Tiltfile declared).
+    Image(String),
+    /// A `k8s_custom_deploy`'s deps (by resource name).
+    K8s(String),
+    /// A local resource's deps (by resource name).
+    Local(String),
+}
 
 impl TargetId {
     pub fn image(image_ref: &str) -> TargetId {
-        TargetId(format!("image:{image_ref}"))
+        TargetId::Image(image_ref.to_owned())
     }
 
     pub fn local(resource: &str) -> TargetId {
-        TargetId(format!("local:{resource}"))
+        TargetId::Local(resource.to_owned())
     }
 
     pub fn k8s(resource: &str) -> TargetId {
-        TargetId(format!("k8s:{resource}"))
+        TargetId::K8s(resource.to_owned())
     }
 
     /// The watch on the Tiltfile's config files.
     pub fn configs() -> TargetId {
-        TargetId(format!("configs:{TILTFILE_RESOURCE}"))
+        TargetId::Configs
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// Reads the text form back (`None` for anything else).
+    pub fn parse(text: &str) -> Option<TargetId> {
+        let (kind, name) = text.split_once(':')?;
+        match kind {
+            "configs" if name == TILTFILE_RESOURCE => Some(TargetId::Configs),
+            "image" => Some(TargetId::image(name)),
+            "k8s" => Some(TargetId::k8s(name)),
+            "local" => Some(TargetId::local(name)),
+            _ => None,
+        }
     }
 }
 
 impl fmt::Display for TargetId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            TargetId::Configs => write!(f, "configs:{TILTFILE_RESOURCE}"),
+            TargetId::Image(image) => write!(f, "image:{image}"),
+            TargetId::K8s(name) => write!(f, "k8s:{name}"),
+            TargetId::Local(name) => write!(f, "local:{name}"),
+        }
     }
 }
 

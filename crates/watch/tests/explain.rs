@@ -20,7 +20,7 @@ fn set(base: &str, patterns: &[&str]) -> IgnoreSet {
 }
 
 fn id(text: &str) -> TargetId {
-    TargetId(text.to_owned())
+    TargetId::parse(text).expect("a target id")
 }
 
 /// Two images and a local resource, with a .tiltignore and watch_settings.
@@ -328,7 +328,7 @@ fn plan() -> Plan {
 #[test]
 fn specs_from_a_plan_follow_tilt() {
     let (specs, global) = WatchSet::specs_from_plan(&plan());
-    let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
+    let ids: Vec<String> = specs.iter().map(|s| s.id.to_string()).collect();
     assert_eq!(
         ids,
         vec!["image:app", "image:gen", "local:app", "configs:(Tiltfile)"]
@@ -427,7 +427,7 @@ fn k8s_custom_deploy_deps_and_compose_builds_get_specs() {
     };
     let (ws, errors) = WatchSet::from_plan(&plan);
     assert!(errors.is_empty());
-    let ids: Vec<&str> = ws.targets().map(TargetId::as_str).collect();
+    let ids: Vec<String> = ws.targets().map(TargetId::to_string).collect();
     assert_eq!(ids, vec!["k8s:crd", "image:svc-img", "configs:(Tiltfile)"]);
     assert_eq!(
         ws.affected([Path::new("/c/deploy/crd.yaml")]),

@@ -90,7 +90,7 @@ impl Running {
 
 fn spec(id: &str, paths: Vec<PathBuf>, ignores: Vec<SourcedIgnore>) -> WatchSpec {
     WatchSpec {
-        id: TargetId(id.to_owned()),
+        id: TargetId::parse(id).expect("a target id"),
         paths,
         ignores,
     }
@@ -300,10 +300,7 @@ fn ignore_sets_from_several_sources_combine() {
     let targets = mapping.affected(seen.iter().map(PathBuf::as_path));
     assert_eq!(
         targets,
-        vec![
-            TargetId("image:api".to_owned()),
-            TargetId("image:web".to_owned())
-        ]
+        vec![TargetId::image("api"), TargetId::image("web")]
     );
 }
 
