@@ -214,7 +214,8 @@ struct Loop {
     /// Cancellation of the running update of each resource.
     updates: HashMap<String, oneshot::Sender<()>>,
     button_clicks: BTreeMap<String, ButtonClick>,
-    /// Set on shutdown: a Tiltfile evaluation in progress stops.
+    /// The cancel flag of the latest Tiltfile evaluation (a fresh one per evaluation): set
+    /// on shutdown or by "Cancel load", it stops that evaluation.
     cancel_loads: Arc<AtomicBool>,
 }
 
@@ -306,7 +307,8 @@ impl Loop {
     fn handle(&mut self, input: Input) {
         let now = SystemTime::now();
         match input {
-            Input::Engine(event) => {
+            // Describing an event costs a format: only when the debug log is on.
+            Input::Engine(event) if tracing::enabled!(tracing::Level::DEBUG) => {
                 let started = std::time::Instant::now();
                 let what = describe(&event);
                 reduce(&mut self.state, event);
@@ -316,6 +318,7 @@ impl Loop {
                     "reduce"
                 );
             }
+            Input::Engine(event) => reduce(&mut self.state, event),
             Input::Loaded {
                 span_id,
                 started,
