@@ -8,6 +8,9 @@
 
 #[path = "../tests/browser_support/mod.rs"]
 mod browser_support;
+mod common;
+
+use common::vm_rss_kb;
 
 use std::time::{Duration, Instant};
 
@@ -18,15 +21,6 @@ for i in range(999):
     local_resource('svc-' + str(1000 + i), cmd='true', labels=['group-' + str(i % 20)])
 local_resource('big', cmd='seq 1000000', labels=['logs'])
 "#;
-
-fn vm_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 async fn first_render(client: &fantoccini::Client, url: &str, ready: &str) -> f64 {
     client.goto(url).await.expect("navigate");

@@ -7,6 +7,9 @@
 //! Run with `cargo bench -p lilt --bench dev_loop` (release build). A distribution, not a
 //! single timing, is the point, so this bench has its own harness instead of divan's.
 
+mod common;
+
+use common::status_kb;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -110,12 +113,6 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     // Fields after the command: state is [0]; utime and stime are the 14th and 15th stat
     // fields, i.e. [11] and [12] here.
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
-fn status_kb(pid: u32, key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn idle(resources: usize, window: Duration) {

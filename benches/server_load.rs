@@ -11,6 +11,9 @@
 
 #[path = "../tests/browser_support/mod.rs"]
 mod browser_support;
+mod common;
+
+use common::vm_rss_kb;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -38,15 +41,6 @@ fn tiltfile() -> String {
         ));
     }
     out
-}
-
-fn vm_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// `GET path` on a fresh connection: (status, body bytes, time to the last byte).
