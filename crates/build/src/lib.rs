@@ -1,0 +1,374 @@
+//! Image builds for lilt: turns a resource's image targets (`docker_build`, `custom_build`)
+//! into built, content-tagged and, when a registry is involved, pushed images.
+//!
+//! - [`Builder`] picks the Docker daemon as the docker CLI does (`DOCKER_HOST`, the current
+//!   `docker context`, the default socket) and talks to it through the Engine API (bollard).
+//! - [`build_all`] builds a list of images, dependencies first. Each image's tag is
+//!   `tilt-<16 hex>`, a hash of exactly its inputs computed *before* building; when an image
+//!   with that tag already exists where it is needed (the registry when pushing, else the
+//!   daemon), nothing is built and the log says `image up to date: REF`.
+//! - The daemon that builds also pushes; nothing is pulled back to any other daemon.
+//!
+//! See `docs/build.md` for what each Tiltfile parameter does here.
+
+mod auth;
+mod context;
+mod custom;
+mod docker;
+mod dockerfile;
+mod env;
+mod error;
+mod host;
+mod output;
+mod registry;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bollard::auth::DockerCredentials;
+use lilt_manifest::{ImageRef, RefSelector, Registry};
+use lilt_model::{BuildDetails, DefaultRegistry, ImageTarget};
+use tokio_util::sync::CancellationToken;
+
+pub use auth::{AuthEntry, DOCKER_HUB_SERVER, DockerConfig, decode_auth, server_address};
+pub use context::{
+    ContextManifest, Entry, EntryKind, ExtraFile, HashCache, RACY_WINDOW, TarError, scan,
+    tar_stream, write_tar,
+};
+pub use dockerfile::{ImageUse, Substitution, image_uses, inject};
+pub use env::DockerEnv;
+pub use error::BuildError;
+pub use host::{DEFAULT_DOCKER_HOST, HostSource, ResolvedHost, TlsFiles, resolve_host};
+
+/// The prefix of content tags, as in Tilt.
+pub const TAG_PREFIX: &str = "tilt-";
+
+/// A connection to the daemon that builds, with what lilt remembers between builds (file
+/// hashes of build contexts, refs written by `outputs_image_ref_to` commands).
+pub struct Builder {
+    docker: bollard::Docker,
+    resolved: ResolvedHost,
+    env: DockerEnv,
+    hashes: Arc<HashCache>,
+    /// Inputs hash of an `outputs_image_ref_to` build → the ref its command wrote.
+    outputs: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("host", &self.resolved.host)
+            .field("source", &self.resolved.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Chooses the daemon like the docker CLI: `DOCKER_HOST` (`unix://`, `tcp://` with
+    /// `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, `ssh://` when built with the `ssh` feature),
+    /// else the current docker context from the `DOCKER_CONFIG` (or `~/.docker`) context
+    /// store, else the default socket. No request is made yet: see [`Builder::ping`].
+    pub fn from_env(env: &DockerEnv) -> Result<Builder, BuildError> {
+        let resolved = resolve_host(env)?;
+        let docker = host::connect(&resolved)?;
+        Ok(Builder {
+            docker,
+            resolved,
+            env: env.clone(),
+            hashes: Arc::new(HashCache::new()),
+            outputs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The daemon address (`unix:///var/run/docker.sock`, `tcp://host:2376`, …).
+    pub fn host(&self) -> &str {
+        &self.resolved.host
+    }
+
+    /// Where the address came from.
+    pub fn host_source(&self) -> &HostSource {
+        &self.resolved.source
+    }
+
+    /// The environment the builder was made from (`custom_build` commands get it too, so
+    /// their `docker` talks to the same daemon).
+    pub fn env(&self) -> &DockerEnv {
+        &self.env
+    }
+
+    /// The Engine API client, for callers that need more than builds (inspect, run).
+    pub fn docker(&self) -> &bollard::Docker {
+        &self.docker
+    }
+
+    /// The cache of build-context file hashes (benchmarks clear it to measure cold checks).
+    pub fn hash_cache(&self) -> &HashCache {
+        &self.hashes
+    }
+
+    /// Checks that the daemon answers; returns its version.
+    pub async fn ping(&self) -> Result<String, BuildError> {
+        let fail = |e: bollard::errors::Error| BuildError::Host {
+            host: self.resolved.host.clone(),
+            message: e.to_string(),
+        };
+        self.docker.ping().await.map_err(fail)?;
+        let version = self.docker.version().await.map_err(fail)?;
+        Ok(version.version.unwrap_or_default())
+    }
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest<'a> {
+    /// The images, each after the images it depends on (`image_deps`, `FROM`).
+    pub images: &'a [ImageTarget],
+    /// `default_registry(...)`: rewrites image names (Tilt's rule) and is where they go.
+    pub registry: Option<&'a DefaultRegistry>,
+    /// Whether the images must end up in a registry (the default registry, else the one in
+    /// the image's own ref). False for runtimes that use the building daemon directly.
+    pub push: bool,
+    /// Extra environment for `custom_build` commands (the Tiltfile's `os.putenv` changes,
+    /// lilt's own variables), applied over the builder's environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl<'a> BuildRequest<'a> {
+    /// Builds `images` into the daemon only.
+    pub fn new(images: &'a [ImageTarget]) -> BuildRequest<'a> {
+        BuildRequest {
+            images,
+            registry: None,
+            push: false,
+            env: Vec::new(),
+        }
+    }
+
+    /// Uses `registry` for names and pushes there (when `Some`).
+    pub fn with_registry(mut self, registry: Option<&'a DefaultRegistry>) -> BuildRequest<'a> {
+        self.registry = registry;
+        self.push = registry.is_some();
+        self
+    }
+}
+
+/// An image the request produced.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuiltImage {
+    /// The ref as written in the Tiltfile.
+    pub image_ref: String,
+    /// The ref deployed objects use: `[registry/]name:tilt-<16 hex>`, with the registry as
+    /// the cluster sees it (`host_from_cluster`) when that differs.
+    pub built_ref: String,
+    /// The same image as the building daemon and the registry know it (pushes, `FROM`).
+    pub local_ref: String,
+    /// The registry's manifest digest, when pushed or found in the registry.
+    pub digest: Option<String>,
+    /// The image ID in the building daemon, when known.
+    pub image_id: Option<String>,
+    /// Nothing was built: an image with this content tag already existed where needed.
+    pub cached: bool,
+    /// The image is in a registry (pushed now, found there, or pushed by the command).
+    pub pushed: bool,
+}
+
+/// A log sink: one call per line.
+pub type Log<'a> = &'a (dyn Fn(String) + Send + Sync);
+
+/// Builds every image of `req` in order. Stops at the first failure; the output of the
+/// failed build is already in `log`. Cancelling `cancel`, or dropping the future, stops
+/// the build in progress (the daemon sees the connection close; `custom_build` commands
+/// are killed with their process group).
+pub async fn build_all(
+    builder: &Builder,
+    req: &BuildRequest<'_>,
+    log: Log<'_>,
+    cancel: &CancellationToken,
+) -> Result<Vec<BuiltImage>, BuildError> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(BuildError::Cancelled),
+        result = build_all_inner(builder, req, log) => result,
+    }
+}
+
+async fn build_all_inner(
+    builder: &Builder,
+    req: &BuildRequest<'_>,
+    log: Log<'_>,
+) -> Result<Vec<BuiltImage>, BuildError> {
+    let config = DockerConfig::load(&builder.env)?;
+    let registry = req
+        .registry
+        .map(|r| Registry {
+            host: r.host.clone(),
+            host_from_cluster: r.host_from_cluster.clone(),
+            single_name: r.single_name.clone(),
+        })
+        .unwrap_or_default();
+    let run = Run {
+        builder,
+        req,
+        log,
+        config,
+        registry,
+        selectors: selectors(req.images),
+        creds: tokio::sync::Mutex::new(HashMap::new()),
+    };
+    let mut done: Vec<BuiltImage> = Vec::with_capacity(req.images.len());
+    for image in req.images {
+        let deps = dependencies(image, &done)?;
+        let built = match &image.build {
+            BuildDetails::Docker(d) => docker::build(&run, image, d, &deps).await?,
+            BuildDetails::Custom(c) => custom::build(&run, image, c, &deps).await?,
+            BuildDetails::DockerCompose(_) => {
+                return Err(BuildError::Reference {
+                    image: image.image_ref.clone(),
+                    message:
+                        "built by docker compose itself (no docker_build declares it), not by lilt"
+                            .to_owned(),
+                });
+            }
+        };
+        done.push(built);
+    }
+    Ok(done)
+}
+
+/// Shared state of one [`build_all`] call.
+pub(crate) struct Run<'a> {
+    pub builder: &'a Builder,
+    pub req: &'a BuildRequest<'a>,
+    pub log: Log<'a>,
+    pub config: DockerConfig,
+    pub registry: Registry,
+    /// Tilt's build-index selectors of every image of the request, by index.
+    pub selectors: Vec<Option<RefSelector>>,
+    /// Credentials looked up so far, by registry host.
+    creds: tokio::sync::Mutex<HashMap<String, Option<DockerCredentials>>>,
+}
+
+impl Run<'_> {
+    pub fn log(&self, line: impl Into<String>) {
+        (self.log)(line.into());
+    }
+
+    /// Credentials for a registry host, asking helpers at most once per request.
+    pub async fn credentials(
+        &self,
+        registry: &str,
+    ) -> Result<Option<DockerCredentials>, BuildError> {
+        let mut creds = self.creds.lock().await;
+        if let Some(found) = creds.get(registry) {
+            return Ok(found.clone());
+        }
+        let found = self.config.credentials(registry, &self.builder.env).await?;
+        creds.insert(registry.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    /// The refs of an image: the pushed/built name, and the name the cluster uses.
+    pub fn names(&self, image: &ImageTarget) -> Result<Names, BuildError> {
+        let fail = |message: String| BuildError::Reference {
+            image: image.image_ref.clone(),
+            message,
+        };
+        let configured = ImageRef::parse(&image.image_ref).map_err(|e| fail(e.to_string()))?;
+        let local = self
+            .registry
+            .local_ref(&configured)
+            .map_err(|e| fail(e.to_string()))?;
+        let cluster = self
+            .registry
+            .cluster_ref(&configured)
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Names {
+            configured,
+            local,
+            cluster,
+        })
+    }
+
+    /// `tilt-<16 hex>`, with the image's base name in front under `single_name`.
+    pub fn tag_for(&self, names: &Names, hash: &[u8; 32]) -> String {
+        let hex = host::hex(&hash[..8]);
+        self.registry
+            .tag_for(&names.configured, &format!("{TAG_PREFIX}{hex}"))
+    }
+}
+
+/// The names of one image.
+pub(crate) struct Names {
+    /// As written in the Tiltfile.
+    pub configured: ImageRef,
+    /// Rewritten for the registry (as pushed), no tag.
+    pub local: ImageRef,
+    /// Rewritten for the cluster's view of the registry, no tag.
+    pub cluster: ImageRef,
+}
+
+impl Names {
+    /// `local:tag` and `cluster:tag`, as people write refs.
+    pub fn tagged(&self, image: &str, tag: &str) -> Result<(ImageRef, ImageRef), BuildError> {
+        let fail = |e: lilt_manifest::ImageRefError| BuildError::Reference {
+            image: image.to_owned(),
+            message: e.to_string(),
+        };
+        Ok((
+            self.local.with_tag(tag).map_err(fail)?,
+            self.cluster.with_tag(tag).map_err(fail)?,
+        ))
+    }
+}
+
+/// An image this one is built from, as built earlier in the request.
+pub(crate) struct Dep<'a> {
+    /// Index into the request's images.
+    pub index: usize,
+    pub built: &'a BuiltImage,
+}
+
+fn dependencies<'a>(
+    image: &ImageTarget,
+    done: &'a [BuiltImage],
+) -> Result<Vec<Dep<'a>>, BuildError> {
+    image
+        .image_deps
+        .iter()
+        .map(|dep| {
+            done.iter()
+                .position(|b| b.image_ref == *dep)
+                .map(|index| Dep {
+                    index,
+                    built: &done[index],
+                })
+                .ok_or_else(|| BuildError::MissingDependency {
+                    image: image.image_ref.clone(),
+                    dep: dep.clone(),
+                })
+        })
+        .collect()
+}
+
+fn selectors(images: &[ImageTarget]) -> Vec<Option<RefSelector>> {
+    let parsed: Vec<Option<ImageRef>> = images
+        .iter()
+        .map(|i| ImageRef::parse(&i.image_ref).ok())
+        .collect();
+    let valid: Vec<ImageRef> = parsed.iter().flatten().cloned().collect();
+    let mut built = RefSelector::for_builds(&valid)
+        .unwrap_or_else(|_| valid.iter().cloned().map(RefSelector::new).collect())
+        .into_iter();
+    parsed
+        .iter()
+        .map(|p| p.as_ref().and_then(|_| built.next()))
+        .collect()
+}
+
+/// Whether `reference` carries a content tag (so the ref alone identifies the contents).
+pub(crate) fn is_content_tagged(reference: &str) -> bool {
+    ImageRef::parse(reference)
+        .ok()
+        .and_then(|r| r.tag().map(|t| t.contains(TAG_PREFIX)))
+        .unwrap_or(false)
+}
