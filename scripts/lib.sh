@@ -3,12 +3,15 @@
 # lilt's examples and tests use, on a fresh machine, without asking.
 set -euo pipefail
 
-# Packages the tests and the example need. docker.io and docker-registry are for image
-# builds (the Docker runtime and its tests come next); chromium and chromium-driver back the dashboard's browser tests and the
-# browser button; kubectl (kustomize) and openssl back the Tiltfile tests; nodejs runs the
+# Packages the tests and the example need. docker.io, docker-registry, busybox-static,
+# apache2-utils (htpasswd) and curl back the Docker test services (scripts/test-services.sh:
+# two dockerds, two registries, a busybox base image); docker-compose runs docker_compose resources;
+# chromium and chromium-driver back the dashboard's browser tests and the
+# browser button; kubectl (kustomize) and openssl back the Tiltfile tests (openssl also makes the
+# test services' TLS certificates); nodejs runs the
 # dashboard's unit tests (web/test); hyperfine and
 # time measure the figures in docs/performance.md.
-LILT_PACKAGES=(docker.io docker-registry chromium chromium-driver hyperfine time python3 git kubectl openssl nodejs)
+LILT_PACKAGES=(docker.io docker-registry busybox-static apache2-utils curl docker-compose chromium chromium-driver hyperfine time python3 git kubectl openssl nodejs)
 
 # Installs whatever of LILT_PACKAGES is missing (needs root or sudo).
 install_packages() {
