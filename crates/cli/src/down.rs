@@ -1,15 +1,19 @@
 //! `lilt down`: evaluate the Tiltfile as `down` and delete what `up` deployed, dependents
 //! first.
 //!
-//! Local resources leave nothing behind (their processes end with `lilt up`), so they have
-//! nothing to delete. Kubernetes objects and Compose projects are deleted by their runtimes
-//! as those land; until then `down` says which resources it could not clean up and exits 1,
-//! as Tilt does when a delete fails.
+//! Each resource is deleted by its runtime, through the same seam `lilt up` deploys with
+//! (`lilt_runner::Runtimes::for_deploy`). Local resources leave nothing behind (their
+//! processes end with `lilt up`). Runtimes that have not landed say which resources they
+//! could not clean up, and `down` exits 1, as Tilt does when a delete fails.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use lilt_model::{DeployTarget, Manifest, Plan};
+use std::sync::Arc;
+
+use lilt_model::{Manifest, Plan};
+use lilt_runner::Runtimes;
+use lilt_runner::runtime::DeleteJob;
 use lilt_tiltfile::LoadOptions;
 
 pub(crate) struct DownOptions {
@@ -28,15 +32,26 @@ pub(crate) fn run(opts: DownOptions) -> anyhow::Result<u8> {
         eprintln!("Error: {error}");
         return Ok(1);
     }
+    let plan = Arc::new(result.plan);
+    let runtimes = Runtimes::standard();
+    let registry = lilt_local::ProcessRegistry::new()?;
+    // Delete commands (a k8s_custom_deploy's delete_cmd) see the Tiltfile's env changes, as in `up`.
+    let launcher = lilt_local::Launcher::new(
+        registry,
+        lilt_runner::exec_env(&plan.env_changes, 10350, "localhost"),
+    );
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut failures = Vec::new();
-    for manifest in down_order(&result.plan) {
-        match &manifest.deploy {
-            DeployTarget::Local(_) => {}
-            DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => failures.push(format!(
-                "cannot delete {}: lilt cannot manage {} resources yet",
-                manifest.name,
-                manifest.type_name()
-            )),
+    for manifest in down_order(&plan) {
+        let job = DeleteJob {
+            manifest: Arc::new(manifest.clone()),
+            plan: plan.clone(),
+            launcher: launcher.clone(),
+        };
+        if let Err(e) = tokio.block_on(runtimes.for_deploy(&manifest.deploy).delete(job)) {
+            failures.push(e);
         }
     }
     for failure in &failures {
@@ -87,7 +102,7 @@ pub(crate) fn down_order(plan: &Plan) -> Vec<&Manifest> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lilt_model::{LocalTarget, TriggerMode};
+    use lilt_model::{DeployTarget, LocalTarget, TriggerMode};
 
     fn manifest(name: &str, deps: &[&str]) -> Manifest {
         Manifest {

@@ -237,7 +237,6 @@ mod tests {
             holds,
             plan: None,
             log_checkpoint: 0,
-            button_clicks: BTreeMap::new(),
             fatal_error: String::new(),
             at: now,
         };

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::decide::decide;
 use crate::effect::Decision;
-use crate::state::{EngineState, ResourceState, ServePhase};
+use crate::state::{EngineState, ResourceState, RuntimePhase};
 
 /// How `lilt ci` ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,21 +220,21 @@ fn update_target(res: &ResourceState, decision: &Decision) -> Option<CiTarget> {
 }
 
 fn serve_target(res: &ResourceState, decision: &Decision) -> Option<CiTarget> {
-    if !res.has_serve_cmd() {
+    if !res.has_runtime() {
         return None;
     }
     let target_state = if !res.enabled {
         CiTargetState::Disabled
-    } else if let ServePhase::Exited { since, at, .. } = &res.serve.phase {
+    } else if let RuntimePhase::Exited { since, at, .. } = &res.runtime.phase {
         CiTargetState::Terminated {
             start_time: Some(*since),
             finish_time: Some(*at),
             error: res.runtime_error(),
         }
-    } else if let ServePhase::Running { since, .. } = &res.serve.phase {
+    } else if let RuntimePhase::Running { since, .. } = &res.runtime.phase {
         CiTargetState::Active {
             start_time: Some(*since),
-            ready: res.serve.ready,
+            ready: res.runtime.ready,
             last_ready_time: res.last_ready_or_succeeded,
         }
     } else if res.trigger_mode.auto_initial() || res.started_first_build() {
@@ -243,7 +243,11 @@ fn serve_target(res: &ResourceState, decision: &Decision) -> Option<CiTarget> {
         CiTargetState::Inactive
     };
     Some(CiTarget {
-        name: format!("{}:serve", res.name()),
+        // Tilt's Session names: `serve` for a local serve_cmd, `runtime` for the rest.
+        name: match res.manifest.deploy {
+            lilt_model::DeployTarget::Local(_) => format!("{}:serve", res.name()),
+            _ => format!("{}:runtime", res.name()),
+        },
         resource: res.name().to_owned(),
         kind: CiTargetKind::Server,
         state: target_state,

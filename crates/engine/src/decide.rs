@@ -29,6 +29,13 @@ pub fn decide(state: &EngineState, now: SystemTime) -> Decision {
             reason: *reason,
         });
     }
+    for click in &state.pending_buttons {
+        effects.push(Effect::RunButton {
+            seq: click.seq,
+            name: click.name.clone(),
+            inputs: click.inputs.clone(),
+        });
+    }
     for log in &state.pending_logs {
         effects.push(Effect::Log {
             seq: log.seq,
@@ -47,7 +54,7 @@ pub fn decide(state: &EngineState, now: SystemTime) -> Decision {
         });
     }
     for res in &state.resources {
-        if res.enabled && res.serve.start_requested {
+        if res.enabled && res.runtime.start_requested {
             effects.push(Effect::StartRuntime {
                 resource: res.name().to_owned(),
                 span_id: span(SpanKind::Serve),

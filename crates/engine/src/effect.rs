@@ -111,8 +111,8 @@ pub enum Effect {
         full_rebuild: bool,
     },
     /// (Re)start the resource's long-running runtime, stopping any previous instance first.
-    /// For a local resource this is its `serve_cmd`. Report `ServeStarted`, then
-    /// `ProbeResult`s and `ServeExited`, all with this span.
+    /// For a local resource this is its `serve_cmd`. Report `Event::Runtime` phases
+    /// (`Running`, `Ready`, `Exited`), all with this span.
     StartRuntime { resource: String, span_id: SpanId },
     /// Stop whatever runs for the resource (processes, containers, cluster objects) and
     /// cancel its update if one is running. Nothing running is not an error.
@@ -126,6 +126,12 @@ pub enum Effect {
         resource: Option<String>,
         level: LogLevel,
         text: String,
+    },
+    /// Run a clicked button's action with the values of its inputs.
+    RunButton {
+        seq: u64,
+        name: String,
+        inputs: Vec<(String, String)>,
     },
 }
 

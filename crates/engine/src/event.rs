@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use lilt_model::{Plan, TriggerMode};
+use lilt_model::{BuiltImage, Plan, TriggerMode};
 
 use crate::effect::{Effect, SpanId};
 
@@ -46,34 +46,28 @@ pub enum Event {
     },
     /// `lilt args`: new Tiltfile args; a reload follows when they differ.
     SetTiltfileArgs { args: Vec<String>, at: SystemTime },
-    /// An update finished (runner). `error: None` means success.
+    /// An update finished (runner). `error: None` means success. `images` are the images
+    /// the update built or found up to date, dependencies first.
     UpdateFinished {
         resource: String,
         span_id: SpanId,
         at: SystemTime,
         error: Option<String>,
         warnings: Vec<String>,
+        images: Vec<BuiltImage>,
     },
-    /// The runtime process of a `StartRuntime` effect is running (runner).
-    ServeStarted {
+    /// The runtime of a `StartRuntime` effect reports a phase (runner). Reports that carry
+    /// an old span (a stop or a restart came after) are ignored.
+    Runtime {
         resource: String,
         span_id: SpanId,
-        pid: u32,
+        report: RuntimeReport,
         at: SystemTime,
     },
-    /// A readiness probe result for the running process (runner). Only changes are needed.
-    ProbeResult {
-        resource: String,
-        span_id: SpanId,
-        ready: bool,
-        at: SystemTime,
-    },
-    /// The runtime process exited by itself (runner). Exits caused by a `StopRuntime` or a
-    /// restart carry an old span and are ignored.
-    ServeExited {
-        resource: String,
-        span_id: SpanId,
-        exit_code: Option<i32>,
+    /// A button was clicked in the dashboard (or through the API), with its inputs.
+    ButtonClicked {
+        name: String,
+        inputs: Vec<(String, String)>,
         at: SystemTime,
     },
     /// A cluster runtime's connection changed (`default` is Tilt's one cluster).
@@ -90,4 +84,20 @@ pub struct TiltfileFailure {
     pub message: String,
     /// Config files read before the failure: they are watched so that fixing one reloads.
     pub config_files: Vec<PathBuf>,
+}
+
+/// What a runtime reports about the long-running part of a resource. The same for every
+/// runtime: a local process, compose containers and Kubernetes pods all report phases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeReport {
+    /// It runs. `ready` is true when there is nothing more to wait for (no readiness
+    /// probe); otherwise a `Ready(true)` follows.
+    Running { pid: Option<u32>, ready: bool },
+    /// Readiness changed (a probe, a pod's Ready condition, a container's health check).
+    Ready(bool),
+    /// It ended by itself: a runtime error. A stop asked by the engine is not reported.
+    Exited {
+        exit_code: Option<i32>,
+        reason: Option<String>,
+    },
 }

@@ -39,8 +39,9 @@
 //! | `SetTriggerMode` | UI | override the trigger mode at runtime |
 //! | `SetEnabled` | UI, `lilt enable/disable` | disabling stops the runtime and forgets builds; enabling starts over with an initial update |
 //! | `SetTiltfileArgs` | `lilt args` | new args: a reload with them, if they differ |
-//! | `UpdateFinished` | runner | an update ended, `error: None` on success; success (re)starts the serve_cmd |
-//! | `ServeStarted`, `ProbeResult`, `ServeExited` | runner (local runtime) | the serve_cmd process runs, its probe passes or fails, it exited (a runtime error) |
+//! | `UpdateFinished` | runner | an update ended, `error: None` on success, with the images it built; success (re)starts the runtime |
+//! | `Runtime { report }` | runner (any runtime) | the runtime reports a phase: `Running` (ready or not), `Ready(bool)`, `Exited` (a runtime error) |
+//! | `ButtonClicked` | UI, API | a button was clicked: recorded for the view, its action queued as `RunButton` |
 //!
 //! Result events name the [`SpanId`] of the effect they answer; results for a superseded
 //! span (a restarted server, a removed resource) are ignored.
@@ -54,6 +55,7 @@
 //! | `StartRuntime { resource, .. }` | (re)start the long-running part (local: `serve_cmd`), stopping the previous one |
 //! | `StopRuntime { resource, reason }` | stop everything running for the resource (disable, removal); nothing to stop is fine |
 //! | `Log { resource, level, text, .. }` | append an engine message to the [`LogStore`] |
+//! | `RunButton { name, inputs, .. }` | run a clicked button's action (a command, a browser) |
 //!
 //! # Scheduling
 //!
@@ -85,15 +87,15 @@ pub use decide::decide;
 pub use effect::{
     BuildReason, Decision, Effect, Hold, HoldReason, LogLevel, SpanId, SpanKind, StopReason,
 };
-pub use event::{Event, TiltfileFailure};
+pub use event::{Event, RuntimeReport, TiltfileFailure};
 pub use logstore::{
     Checkpoint, Dropped, LogBudget, LogLine, LogPattern, LogSource, LogStore, LogStoreError,
     NewLogLine,
 };
 pub use reduce::reduce;
-pub use snapshot::{Action, ButtonClick, Snapshot};
+pub use snapshot::{Action, Snapshot};
 pub use state::{
-    BuildRecord, ClusterStatus, EngineConfig, EngineLog, EngineMode, EngineState, PendingReload,
-    ResourceState, ServePhase, ServeState, TiltfileState,
+    BuildRecord, ButtonClick, ClusterStatus, EngineConfig, EngineLog, EngineMode, EngineState,
+    PendingButton, PendingReload, ResourceState, RuntimePhase, RuntimeState, TiltfileState,
 };
 pub use status::{RuntimeStatus, UpdateStatus};

@@ -4,12 +4,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use lilt_model::{Manifest, Plan, TILTFILE_RESOURCE};
+use lilt_model::{BuiltImage, Manifest, Plan, TILTFILE_RESOURCE};
 
 use crate::effect::{BuildReason, Effect, LogLevel, SpanId, StopReason};
-use crate::event::{Event, TiltfileFailure};
+use crate::event::{Event, RuntimeReport, TiltfileFailure};
 use crate::state::{
-    BuildRecord, EngineState, PendingReload, ResourceState, ServePhase, push_history,
+    BuildRecord, ButtonClick, EngineState, PendingButton, PendingReload, ResourceState,
+    RuntimePhase, push_history,
 };
 
 /// Applies one event. Events about unknown resources or stale spans change nothing (a
@@ -64,73 +65,87 @@ pub fn reduce(state: &mut EngineState, event: Event) {
             at,
             error,
             warnings,
-        } => update_finished(state, &resource, span_id, at, error, warnings),
-        Event::ServeStarted {
+            images,
+        } => update_finished(state, &resource, span_id, at, error, warnings, images),
+        Event::Runtime {
             resource,
             span_id,
-            pid,
+            report,
             at,
-        } => {
-            let Some(res) = state.resource_mut(&resource) else {
-                return;
-            };
-            if !matches!(res.serve.phase, ServePhase::Starting { span_id: s, .. } if s == span_id) {
+        } => runtime_report(state, &resource, span_id, report, at),
+        Event::ButtonClicked { name, inputs, at } => {
+            state.button_clicks.insert(
+                name.clone(),
+                ButtonClick {
+                    at,
+                    inputs: inputs.clone(),
+                },
+            );
+            let seq = state.next_span;
+            state.next_span += 1;
+            state
+                .pending_buttons
+                .push_back(PendingButton { seq, name, inputs });
+        }
+    }
+}
+
+/// A runtime's report for the span it was started with; stale spans change nothing.
+fn runtime_report(
+    state: &mut EngineState,
+    resource: &str,
+    span_id: SpanId,
+    report: RuntimeReport,
+    at: SystemTime,
+) {
+    let Some(res) = state.resource_mut(resource) else {
+        return;
+    };
+    match report {
+        RuntimeReport::Running { pid, ready } => {
+            if !matches!(res.runtime.phase, RuntimePhase::Starting { span_id: s, .. } if s == span_id)
+            {
                 return;
             }
-            res.serve.phase = ServePhase::Running {
+            res.runtime.phase = RuntimePhase::Running {
                 span_id,
                 pid,
                 since: at,
             };
-            let has_probe = res.local().is_some_and(|l| l.readiness_probe.is_some());
-            res.serve.ready = !has_probe;
-            if !has_probe {
+            res.runtime.ready = ready;
+            if ready {
                 res.last_ready_or_succeeded = Some(at);
             }
         }
-        Event::ProbeResult {
-            resource,
-            span_id,
-            ready,
-            at,
-        } => {
-            let Some(res) = state.resource_mut(&resource) else {
-                return;
-            };
-            if !matches!(res.serve.phase, ServePhase::Running { span_id: s, .. } if s == span_id) {
+        RuntimeReport::Ready(ready) => {
+            if !matches!(res.runtime.phase, RuntimePhase::Running { span_id: s, .. } if s == span_id)
+            {
                 return;
             }
-            if ready && !res.serve.ready {
+            if ready && !res.runtime.ready {
                 res.last_ready_or_succeeded = Some(at);
             }
-            res.serve.ready = ready;
+            res.runtime.ready = ready;
         }
-        Event::ServeExited {
-            resource,
-            span_id,
-            exit_code,
-            at,
-        } => {
-            let Some(res) = state.resource_mut(&resource) else {
-                return;
-            };
-            let (pid, since) = match res.serve.phase {
-                ServePhase::Running {
+        RuntimeReport::Exited { exit_code, reason } => {
+            let (pid, since) = match res.runtime.phase {
+                RuntimePhase::Running {
                     span_id: s,
                     pid,
                     since,
-                } if s == span_id => (Some(pid), since),
-                ServePhase::Starting { span_id: s, since } if s == span_id => (None, since),
+                } if s == span_id => (pid, since),
+                RuntimePhase::Starting { span_id: s, since } if s == span_id => (None, since),
                 _ => return,
             };
-            res.serve.phase = ServePhase::Exited {
+            res.runtime.phase = RuntimePhase::Exited {
                 span_id,
                 pid,
                 exit_code,
+                reason,
                 since,
                 at,
             };
-            res.serve.ready = false;
+            res.runtime.ready = false;
         }
     }
 }
@@ -156,6 +171,7 @@ fn dispatched(state: &mut EngineState, effects: Vec<Effect>, at: SystemTime) {
                     finish_time: None,
                     error: None,
                     warnings: Vec::new(),
+                    images: Vec::new(),
                 });
             }
             Effect::Update {
@@ -190,14 +206,15 @@ fn dispatched(state: &mut EngineState, effects: Vec<Effect>, at: SystemTime) {
                     finish_time: None,
                     error: None,
                     warnings: Vec::new(),
+                    images: Vec::new(),
                 });
             }
             Effect::StartRuntime { resource, span_id } => {
                 bump_span(state, span_id);
                 if let Some(res) = state.resource_mut(&resource) {
-                    res.serve.start_requested = false;
-                    res.serve.ready = false;
-                    res.serve.phase = ServePhase::Starting { span_id, since: at };
+                    res.runtime.start_requested = false;
+                    res.runtime.ready = false;
+                    res.runtime.phase = RuntimePhase::Starting { span_id, since: at };
                 }
             }
             Effect::StopRuntime { resource, reason } => {
@@ -207,6 +224,9 @@ fn dispatched(state: &mut EngineState, effects: Vec<Effect>, at: SystemTime) {
             }
             Effect::Log { seq, .. } => {
                 state.pending_logs.retain(|l| l.seq != seq);
+            }
+            Effect::RunButton { seq, .. } => {
+                state.pending_buttons.retain(|b| b.seq != seq);
             }
         }
     }
@@ -283,6 +303,7 @@ fn set_enabled(state: &mut EngineState, resource: &str, enabled: bool, _at: Syst
     );
 }
 
+#[allow(clippy::too_many_arguments)] // one per field of the event
 fn update_finished(
     state: &mut EngineState,
     resource: &str,
@@ -290,6 +311,7 @@ fn update_finished(
     at: SystemTime,
     error: Option<String>,
     warnings: Vec<String>,
+    images: Vec<BuiltImage>,
 ) {
     let Some(res) = state.resource_mut(resource) else {
         return;
@@ -301,19 +323,24 @@ fn update_finished(
     record.warnings = warnings;
     let succeeded = error.is_none();
     record.error = error;
+    // Images built before a failing deploy are real: they are shown, and kept as the
+    // resource's current images so the next update finds them up to date.
+    if !images.is_empty() {
+        res.images = images.clone();
+    }
+    record.images = images;
     push_history(&mut res.history, record);
     if !succeeded {
         return;
     }
     res.last_deploy_time = Some(at);
-    let has_probe = res.local().is_some_and(|l| l.readiness_probe.is_some());
-    // As in Tilt, a successful update counts as "ready" for dependents unless a probe
-    // must say so.
-    if !has_probe {
+    // As in Tilt, a successful update counts as "ready" for dependents unless a probe,
+    // pods or containers must say so.
+    if !res.readiness_from_runtime() {
         res.last_ready_or_succeeded = Some(at);
     }
-    if res.has_serve_cmd() {
-        res.serve.start_requested = true;
+    if res.has_runtime() {
+        res.runtime.start_requested = true;
     }
 }
 

@@ -22,17 +22,9 @@ pub struct Snapshot {
     pub plan: Option<Arc<Plan>>,
     /// The log store's checkpoint when this snapshot was taken.
     pub log_checkpoint: Checkpoint,
-    /// The last click of each button, with its input values.
-    pub button_clicks: BTreeMap<String, ButtonClick>,
     /// A fatal error that stops lilt (shown by the dashboard), empty otherwise.
     pub fatal_error: String,
     pub at: SystemTime,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ButtonClick {
-    pub at: SystemTime,
-    pub inputs: Vec<(String, String)>,
 }
 
 /// What the dashboard and CLI clients can ask the runner to do.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use lilt_model::{DeployTarget, Manifest, Settings, TriggerMode};
+use lilt_model::{BuiltImage, DeployTarget, Manifest, Settings, TriggerMode};
 
 use crate::effect::{BuildReason, LogLevel, SpanId, StopReason};
 
@@ -59,6 +59,10 @@ pub struct EngineState {
     /// reports them. A cluster no runtime has reported holds nothing back: its resources are
     /// dispatched and their runtime says what it can do.
     pub clusters: BTreeMap<String, ClusterStatus>,
+    /// The last click of each button, with its input values (shown by the dashboard).
+    pub button_clicks: BTreeMap<String, ButtonClick>,
+    /// Clicks whose action (`Effect::RunButton`) is not dispatched yet.
+    pub pending_buttons: VecDeque<PendingButton>,
     pub(crate) next_span: u64,
     pub(crate) next_log_seq: u64,
 }
@@ -73,6 +77,21 @@ pub enum ClusterStatus {
     /// The connection failed; the message says why. Resources are dispatched and fail with
     /// their runtime's error rather than wait forever.
     Error(String),
+}
+
+/// A button click as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ButtonClick {
+    pub at: SystemTime,
+    pub inputs: Vec<(String, String)>,
+}
+
+/// A click whose action has not been dispatched yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingButton {
+    pub seq: u64,
+    pub name: String,
+    pub inputs: Vec<(String, String)>,
 }
 
 /// A message the engine wants in a log.
@@ -115,6 +134,9 @@ pub struct BuildRecord {
     pub finish_time: Option<SystemTime>,
     pub error: Option<String>,
     pub warnings: Vec<String>,
+    /// Images the update built or found up to date (empty for evaluations and local
+    /// resources).
+    pub images: Vec<BuiltImage>,
 }
 
 /// One resource of the Plan and everything that happened to it.
@@ -140,35 +162,41 @@ pub struct ResourceState {
     /// readiness concept). Gates the first update of its dependents.
     pub last_ready_or_succeeded: Option<SystemTime>,
     pub last_deploy_time: Option<SystemTime>,
-    pub serve: ServeState,
+    /// The images of the last update that built any, dependencies first.
+    pub images: Vec<BuiltImage>,
+    pub runtime: RuntimeState,
 }
 
-/// The long-running part of a resource (a local `serve_cmd`).
+/// The long-running part of a resource (a local `serve_cmd`, containers, pods), as its
+/// runtime reports it: phases and readiness, whatever the runtime.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ServeState {
+pub struct RuntimeState {
     /// A (re)start is due and not dispatched yet.
     pub start_requested: bool,
-    pub phase: ServePhase,
+    pub phase: RuntimePhase,
     pub ready: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum ServePhase {
+pub enum RuntimePhase {
     /// Never started, or stopped by the engine.
     #[default]
     Idle,
-    /// `StartRuntime` was dispatched; no pid yet.
+    /// `StartRuntime` was dispatched; the runtime has not reported it running yet.
     Starting { span_id: SpanId, since: SystemTime },
     Running {
         span_id: SpanId,
-        pid: u32,
+        /// The process id, for runtimes that run a local process (Tilt's view shows it).
+        pid: Option<u32>,
         since: SystemTime,
     },
-    /// The process exited by itself: a runtime error.
+    /// It ended by itself: a runtime error.
     Exited {
         span_id: SpanId,
         pid: Option<u32>,
         exit_code: Option<i32>,
+        /// Why, when there is no exit code to tell (it could not start, a pod was evicted).
+        reason: Option<String>,
         since: SystemTime,
         at: SystemTime,
     },
@@ -197,6 +225,8 @@ impl EngineState {
             pending_stops: Vec::new(),
             pending_logs: VecDeque::new(),
             clusters: BTreeMap::new(),
+            button_clicks: BTreeMap::new(),
+            pending_buttons: VecDeque::new(),
             next_span: 1,
             next_log_seq: 1,
         }
@@ -257,7 +287,8 @@ impl ResourceState {
             build_count: 0,
             last_ready_or_succeeded: None,
             last_deploy_time: None,
-            serve: ServeState::default(),
+            images: Vec::new(),
+            runtime: RuntimeState::default(),
         }
     }
 
@@ -315,8 +346,8 @@ impl ResourceState {
 
     /// The process id of the running runtime, if any.
     pub fn pid(&self) -> Option<u32> {
-        match self.serve.phase {
-            ServePhase::Running { pid, .. } => Some(pid),
+        match self.runtime.phase {
+            RuntimePhase::Running { pid, .. } => pid,
             _ => None,
         }
     }
@@ -336,8 +367,24 @@ impl ResourceState {
         }
     }
 
-    pub(crate) fn has_serve_cmd(&self) -> bool {
-        self.local().is_some_and(|l| !l.serve_cmd.is_empty())
+    /// Whether the resource has a long-running part that a runtime starts after each
+    /// successful update: a local `serve_cmd`, or the containers and pods of a Compose or
+    /// Kubernetes resource.
+    pub(crate) fn has_runtime(&self) -> bool {
+        match &self.manifest.deploy {
+            DeployTarget::Local(local) => !local.serve_cmd.is_empty(),
+            DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => true,
+        }
+    }
+
+    /// Whether readiness comes from the runtime (a probe, pods, containers) rather than
+    /// from a successful update. As in Tilt, a local resource without a probe is ready
+    /// when its update succeeds.
+    pub(crate) fn readiness_from_runtime(&self) -> bool {
+        match &self.manifest.deploy {
+            DeployTarget::Local(local) => local.readiness_probe.is_some(),
+            DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => true,
+        }
     }
 
     /// Whether an update does something of its own: a local resource's `cmd`, or building

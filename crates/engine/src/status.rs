@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use crate::state::{ResourceState, ServePhase, TiltfileState};
+use crate::state::{ResourceState, RuntimePhase, TiltfileState};
 
 /// Tilt's `UpdateStatus` (`updatestatus_types.go`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,20 +107,20 @@ impl ResourceState {
     /// Tilt's `ManifestTarget.RuntimeStatus`: the process state, with "not started yet"
     /// refined by whether an update is on its way.
     pub fn runtime_status(&self) -> RuntimeStatus {
-        if !self.has_serve_cmd() {
+        if !self.has_runtime() {
             return RuntimeStatus::NotApplicable;
         }
         if !self.enabled {
             return RuntimeStatus::None;
         }
-        let process = match &self.serve.phase {
-            ServePhase::Running { .. } if self.serve.ready => Some(RuntimeStatus::Ok),
-            ServePhase::Running { .. } | ServePhase::Starting { .. } => {
+        let process = match &self.runtime.phase {
+            RuntimePhase::Running { .. } if self.runtime.ready => Some(RuntimeStatus::Ok),
+            RuntimePhase::Running { .. } | RuntimePhase::Starting { .. } => {
                 Some(RuntimeStatus::Pending)
             }
-            ServePhase::Exited { .. } => return RuntimeStatus::Error,
-            ServePhase::Idle if self.serve.start_requested => Some(RuntimeStatus::Pending),
-            ServePhase::Idle => None,
+            RuntimePhase::Exited { .. } => return RuntimeStatus::Error,
+            RuntimePhase::Idle if self.runtime.start_requested => Some(RuntimeStatus::Pending),
+            RuntimePhase::Idle => None,
         };
         if process == Some(RuntimeStatus::Ok) {
             return RuntimeStatus::Ok;
@@ -134,8 +134,14 @@ impl ResourceState {
 
     /// The runtime's error, as Tilt words it.
     pub fn runtime_error(&self) -> Option<String> {
-        match &self.serve.phase {
-            ServePhase::Exited { pid, .. } => Some(format!(
+        match &self.runtime.phase {
+            // A runtime that could not say it with an exit code says why.
+            RuntimePhase::Exited {
+                reason: Some(reason),
+                exit_code: None,
+                ..
+            } => Some(reason.clone()),
+            RuntimePhase::Exited { pid, .. } => Some(format!(
                 "Process {} exited with non-zero status",
                 pid.unwrap_or(0)
             )),
@@ -147,20 +153,20 @@ impl ResourceState {
     /// (if any) passes.
     pub fn is_ready(&self) -> bool {
         let updated = self.last_build().is_some_and(|b| b.error.is_none());
-        if !self.has_serve_cmd() {
+        if !self.has_runtime() {
             return updated;
         }
-        updated && matches!(self.serve.phase, ServePhase::Running { .. }) && self.serve.ready
+        updated && matches!(self.runtime.phase, RuntimePhase::Running { .. }) && self.runtime.ready
     }
 
     /// When the serve process started (running or exited), for `lilt ci`'s readiness
     /// timeout and the dashboard.
     pub fn runtime_start_time(&self) -> Option<SystemTime> {
-        match &self.serve.phase {
-            ServePhase::Running { since, .. }
-            | ServePhase::Starting { since, .. }
-            | ServePhase::Exited { since, .. } => Some(*since),
-            ServePhase::Idle => None,
+        match &self.runtime.phase {
+            RuntimePhase::Running { since, .. }
+            | RuntimePhase::Starting { since, .. }
+            | RuntimePhase::Exited { since, .. } => Some(*since),
+            RuntimePhase::Idle => None,
         }
     }
 }

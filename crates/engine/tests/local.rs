@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use lilt_engine::{Event, RuntimeStatus, ServePhase, UpdateStatus};
+use lilt_engine::{Event, RuntimePhase, RuntimeStatus, UpdateStatus};
 use lilt_model::Manifest;
 
 /// What a resource looks like to the dashboard at one moment.
@@ -186,15 +186,18 @@ fn file_change_reruns_cmd_then_restarts_serve() {
     let second = engine.serve_span("web");
     assert_ne!(first, second);
     // The old process's exit (killed by the restart) carries the old span: ignored.
-    engine.send(Event::ServeExited {
+    engine.send(Event::Runtime {
         resource: "web".into(),
         span_id: first,
-        exit_code: None,
+        report: lilt_engine::RuntimeReport::Exited {
+            exit_code: None,
+            reason: None,
+        },
         at: engine.now,
     });
     assert!(matches!(
-        engine.res("web").serve.phase,
-        ServePhase::Starting { .. }
+        engine.res("web").runtime.phase,
+        RuntimePhase::Starting { .. }
     ));
     engine.serve_started("web", 2);
     assert_eq!(engine.res("web").pid(), Some(2));

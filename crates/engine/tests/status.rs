@@ -89,6 +89,7 @@ fn history_keeps_two_finished_builds_plus_the_current_one() {
             at: engine.now,
             error: error.map(str::to_owned),
             warnings: vec![format!("warning {i}")],
+            images: Vec::new(),
         });
     }
     engine.advance(10);
@@ -140,6 +141,7 @@ fn queued_flag_and_stale_results() {
         at: engine.now,
         error: None,
         warnings: Vec::new(),
+        images: Vec::new(),
     });
     assert!(
         engine.res("m").is_building(),

@@ -145,10 +145,13 @@ fn disabling_stops_the_runtime_and_enabling_starts_over() {
         kind: lilt_engine::SpanKind::Serve,
         seq: 1,
     };
-    engine.send(Event::ServeExited {
+    engine.send(Event::Runtime {
         resource: "web".into(),
         span_id: old_span,
-        exit_code: Some(143),
+        report: lilt_engine::RuntimeReport::Exited {
+            exit_code: Some(143),
+            reason: None,
+        },
         at: engine.now,
     });
     assert!(engine.res("web").runtime_error().is_none());
@@ -159,8 +162,8 @@ fn disabling_stops_the_runtime_and_enabling_starts_over() {
     engine.finish("web", None);
     assert_eq!(runtime_effects(&engine.step()), ["start web"]);
     assert!(matches!(
-        engine.res("web").serve.phase,
-        lilt_engine::ServePhase::Starting { .. }
+        engine.res("web").runtime.phase,
+        lilt_engine::RuntimePhase::Starting { .. }
     ));
 }
 

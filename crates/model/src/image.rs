@@ -167,3 +167,18 @@ pub struct LiveUpdateRun {
     pub triggers: Vec<String>,
     pub echo_off: bool,
 }
+
+/// An image an update produced: built now, or found up to date under its content tag.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuiltImage {
+    /// The ref as written in the Tiltfile (`ImageTarget::image_ref`).
+    pub image_ref: String,
+    /// The ref deployed objects use: `[registry/]name:tilt-<16 hex>`.
+    pub built_ref: String,
+    /// The registry's manifest digest, when the image was pushed or found there.
+    pub digest: Option<String>,
+    /// Nothing was built: an image with this content tag already existed where needed.
+    pub cached: bool,
+    /// Pushed to (or found in) a registry, rather than only in the building daemon.
+    pub pushed: bool,
+}

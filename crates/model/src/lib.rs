@@ -30,7 +30,7 @@ pub use compose::{ComposeProject, DockerComposeBuild, DockerComposeTarget};
 pub use duration::{DurationError, format_go_duration, parse_go_duration};
 pub use graph::DepGraph;
 pub use image::{
-    BuildDetails, CustomBuild, CustomOutputMode, DockerBuild, ImageTarget, LiveUpdate,
+    BuildDetails, BuiltImage, CustomBuild, CustomOutputMode, DockerBuild, ImageTarget, LiveUpdate,
     LiveUpdateRun, LiveUpdateSync,
 };
 pub use k8s::{

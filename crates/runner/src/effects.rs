@@ -1,15 +1,16 @@
 //! Executing the engine's effects: Tiltfile reloads, updates, runtimes, logs, and button
 //! actions. Each long-running piece runs in its own task and reports back as an `Input`.
 
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use lilt_engine::{Effect, Event, LogLevel, LogSource, SpanId};
 use lilt_local::{LogSink, RunOutcome};
-use lilt_model::{ButtonAction, DeployTarget, TILTFILE_RESOURCE};
+use lilt_model::{ButtonAction, TILTFILE_RESOURCE};
 use lilt_tiltfile::LoadOptions;
-use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
-use crate::serve::{Reporter, ServeCtl};
+use crate::runtime::{self, BuildJob, Reporter, StartJob, UpdateJob, UpdateOutcome};
 use crate::{Input, Loop, append_log};
 
 impl Loop {
@@ -17,17 +18,15 @@ impl Loop {
         match effect {
             Effect::ReloadTiltfile { span_id, args, .. } => self.reload(span_id, args),
             Effect::Update {
-                resource, span_id, ..
-            } => self.update(resource, span_id),
+                resource,
+                span_id,
+                changed_files,
+                full_rebuild,
+                ..
+            } => self.update(resource, span_id, changed_files, full_rebuild),
             Effect::StartRuntime { resource, span_id } => self.start_runtime(resource, span_id),
-            Effect::StopRuntime { resource, .. } => {
-                if let Some(cancel) = self.updates.remove(&resource) {
-                    let _ = cancel.send(());
-                }
-                if let Some(ctl) = self.serves.get(&resource) {
-                    ctl.stop();
-                }
-            }
+            Effect::StopRuntime { resource, .. } => self.stop_runtime(resource),
+            Effect::RunButton { name, inputs, .. } => run_button(self, &name, &inputs),
             Effect::Log {
                 resource,
                 level,
@@ -52,7 +51,7 @@ impl Loop {
         opts.cancel = Some(self.cancel_loads.clone());
         let reporter = self.reporter(TILTFILE_RESOURCE);
         opts.progress = Some(lilt_tiltfile::Progress(std::sync::Arc::new(move |text| {
-            build_log(&reporter, span_id, LogLevel::Info, text.to_owned());
+            reporter.build_log(span_id, LogLevel::Info, text.to_owned());
         })));
         let tx = self.inputs_tx.clone();
         self.log(
@@ -74,7 +73,7 @@ impl Loop {
         });
     }
 
-    fn reporter(&self, resource: &str) -> Reporter {
+    pub(crate) fn reporter(&self, resource: &str) -> Reporter {
         Reporter {
             resource: resource.to_owned(),
             logs: self.logs.clone(),
@@ -83,68 +82,71 @@ impl Loop {
         }
     }
 
-    fn update(&mut self, resource: String, span_id: SpanId) {
-        let Some(res) = self.state.resource(&resource) else {
+    /// Builds the resource's images, then deploys through its runtime; one task per
+    /// update, answered with `UpdateFinished`.
+    fn update(
+        &mut self,
+        resource: String,
+        span_id: SpanId,
+        changed_files: Vec<PathBuf>,
+        full_rebuild: bool,
+    ) {
+        let (Some(res), Some(plan)) = (self.state.resource(&resource), self.plan.clone()) else {
             self.finish_update(resource, span_id, Some("unknown resource".to_owned()));
             return;
         };
-        let cmd = match &res.manifest.deploy {
-            DeployTarget::Local(local) => local.update_cmd.clone(),
-            // Kubernetes and Compose runtimes are not wired into the runner yet: say so on
-            // the resource instead of pretending it deployed.
-            DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => {
-                let kind = res.manifest.type_name();
-                self.finish_update(
-                    resource,
-                    span_id,
-                    Some(format!("lilt cannot deploy {kind} resources yet")),
-                );
-                return;
-            }
-        };
-        if cmd.is_empty() {
-            self.finish_update(resource, span_id, None);
-            return;
+        let manifest = res.manifest.clone();
+        let cancel = CancellationToken::new();
+        if let Some(previous) = self.updates.insert(resource.clone(), cancel.clone()) {
+            previous.cancel();
         }
-        let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
-        if let Some(previous) = self.updates.insert(resource.clone(), cancel_tx) {
-            let _ = previous.send(());
-        }
-        let launcher = self.launcher.clone();
+        let runtime = self.runtimes.for_deploy(&manifest.deploy).clone();
+        let builder = self.runtimes.images.clone();
         let reporter = self.reporter(&resource);
-        let sink = {
-            let reporter = reporter.clone();
-            LogSink::new(move |line| build_log(&reporter, span_id, LogLevel::Info, line.text))
-        };
-        build_log(
-            &reporter,
-            span_id,
-            LogLevel::Info,
-            format!("Running cmd: {}", cmd.display()),
-        );
+        let launcher = self.launcher.clone();
+        let images = runtime::images_to_build(&manifest);
         tokio::spawn(async move {
-            let cancel = async {
-                let _ = cancel_rx.await;
+            let built = if images.is_empty() {
+                Ok(Vec::new())
+            } else {
+                let job = BuildJob {
+                    resource: resource.clone(),
+                    images,
+                    plan: plan.clone(),
+                    span_id,
+                    launcher: launcher.clone(),
+                    reporter: reporter.clone(),
+                    cancel: cancel.clone(),
+                };
+                builder.build(job).await
             };
-            let error = match launcher.run(&cmd, &sink, cancel).await {
-                Ok(RunOutcome::Exited(exit)) if exit.success() => None,
-                Ok(RunOutcome::Exited(exit)) => Some(format!(
-                    "Command {:?} failed: exit status {}",
-                    cmd.display(),
-                    exit.shell_code()
-                )),
-                Ok(RunOutcome::Cancelled) => Some("cancelled".to_owned()),
-                Err(e) => Some(format!("cannot run {:?}: {e}", cmd.display())),
+            let (outcome, images) = match built {
+                Ok(images) => {
+                    let job = UpdateJob {
+                        manifest,
+                        plan,
+                        span_id,
+                        changed_files,
+                        full_rebuild,
+                        images: images.clone(),
+                        launcher,
+                        reporter: reporter.clone(),
+                        cancel,
+                    };
+                    (runtime.update(job).await, images)
+                }
+                Err(failure) => {
+                    reporter.build_log(span_id, LogLevel::Error, failure.error.clone());
+                    (UpdateOutcome::failed(failure.error), failure.built)
+                }
             };
-            if let Some(error) = &error {
-                build_log(&reporter, span_id, LogLevel::Error, error.clone());
-            }
             let _ = reporter.inputs.send(Input::Engine(Event::UpdateFinished {
-                resource: reporter.resource.clone(),
+                resource,
                 span_id,
                 at: SystemTime::now(),
-                error,
-                warnings: Vec::new(),
+                error: outcome.error,
+                warnings: outcome.warnings,
+                images,
             }));
         });
     }
@@ -156,6 +158,7 @@ impl Loop {
             at: SystemTime::now(),
             error,
             warnings: Vec::new(),
+            images: Vec::new(),
         }));
     }
 
@@ -163,37 +166,32 @@ impl Loop {
         let Some(res) = self.state.resource(&resource) else {
             return;
         };
-        let (cmd, probe) = match &res.manifest.deploy {
-            DeployTarget::Local(local) => (local.serve_cmd.clone(), local.readiness_probe.clone()),
-            DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => return,
+        let job = StartJob {
+            manifest: res.manifest.clone(),
+            span_id,
+            launcher: self.launcher.clone(),
+            reporter: self.reporter(&resource),
         };
-        if cmd.is_empty() {
-            return;
-        }
-        let reporter = self.reporter(&resource);
-        let ctl = self
-            .serves
-            .entry(resource)
-            .or_insert_with(|| ServeCtl::spawn(reporter));
-        ctl.start(span_id, self.launcher.clone(), cmd, probe);
+        self.runtimes.for_deploy(&res.manifest.deploy).start(job);
     }
-}
 
-/// A build-log line of `reporter`'s resource.
-fn build_log(reporter: &Reporter, span_id: SpanId, level: LogLevel, text: String) {
-    append_log(
-        &reporter.logs,
-        &reporter.dirty,
-        &reporter.inputs,
-        lilt_engine::NewLogLine {
-            resource: Some(reporter.resource.clone()),
-            span_id: Some(span_id),
-            level,
-            time: SystemTime::now(),
-            source: LogSource::Build,
-            text,
-        },
-    );
+    fn stop_runtime(&mut self, resource: String) {
+        if let Some(cancel) = self.updates.remove(&resource) {
+            cancel.cancel();
+        }
+        match self.state.resource(&resource) {
+            Some(res) => self
+                .runtimes
+                .for_deploy(&res.manifest.deploy)
+                .stop(&resource),
+            // Already gone from the Plan: whichever runtime ran it stops it.
+            None => {
+                self.runtimes.local.stop(&resource);
+                self.runtimes.k8s.stop(&resource);
+                self.runtimes.compose.stop(&resource);
+            }
+        }
+    }
 }
 
 /// Runs what a dashboard button does. Input values reach commands as environment variables.

@@ -12,9 +12,11 @@
 mod browser;
 mod effects;
 mod env;
-mod serve;
+pub mod runtime;
 
 pub use browser::to_json as model_json;
+pub use env::exec_env;
+pub use runtime::Runtimes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -23,17 +25,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use lilt_engine::{
-    Action, ButtonClick, CiOutcome, EngineConfig, EngineMode, EngineState, Event, LogBudget,
-    LogLevel, LogSource, LogStore, NewLogLine, Snapshot, SpanId, TiltfileFailure, ci_status,
-    decide, reduce,
+    Action, CiOutcome, EngineConfig, EngineMode, EngineState, Event, LogBudget, LogLevel,
+    LogSource, LogStore, NewLogLine, Snapshot, SpanId, TiltfileFailure, ci_status, decide, reduce,
 };
 use lilt_local::{Launcher, ProcessRegistry};
 use lilt_model::{Plan, TILTFILE_RESOURCE};
 use lilt_tiltfile::LoadResult;
 use lilt_watch::{Batch, TargetId, WatchMessage, WatchSet, Watcher, WatcherConfig};
 use tokio::sync::{mpsc, oneshot, watch};
-
-use crate::serve::ServeCtl;
+use tokio_util::sync::CancellationToken;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -132,8 +132,13 @@ pub(crate) enum Input {
     Logs,
 }
 
-/// Starts the runner on the current tokio runtime.
+/// Starts the runner on the current tokio runtime, with the standard runtimes.
 pub fn start(config: RunnerConfig) -> Result<Started, RunnerError> {
+    start_with(config, Runtimes::standard())
+}
+
+/// Starts the runner with these runtimes (tests plug in fakes here).
+pub fn start_with(config: RunnerConfig, runtimes: Runtimes) -> Result<Started, RunnerError> {
     let registry = ProcessRegistry::new()?;
     let now = SystemTime::now();
     let state = EngineState::new(
@@ -152,7 +157,6 @@ pub fn start(config: RunnerConfig) -> Result<Started, RunnerError> {
         holds: BTreeMap::new(),
         plan: None,
         log_checkpoint: 0,
-        button_clicks: BTreeMap::new(),
         fatal_error: String::new(),
         at: now,
     };
@@ -177,9 +181,8 @@ pub fn start(config: RunnerConfig) -> Result<Started, RunnerError> {
         snapshot_tx,
         launcher,
         registry,
-        serves: HashMap::new(),
+        runtimes,
         updates: HashMap::new(),
-        button_clicks: BTreeMap::new(),
         cancel_loads: Arc::new(AtomicBool::new(false)),
     };
     let done = tokio::spawn(runner.run(inputs_rx, actions_rx, stop_rx));
@@ -209,11 +212,9 @@ struct Loop {
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     launcher: Launcher,
     registry: ProcessRegistry,
-    /// One supervisor task per resource with a server.
-    serves: HashMap<String, ServeCtl>,
+    runtimes: Runtimes,
     /// Cancellation of the running update of each resource.
-    updates: HashMap<String, oneshot::Sender<()>>,
-    button_clicks: BTreeMap<String, ButtonClick>,
+    updates: HashMap<String, CancellationToken>,
     /// The cancel flag of the latest Tiltfile evaluation (a fresh one per evaluation): set
     /// on shutdown or by "Cancel load", it stops that evaluation.
     cancel_loads: Arc<AtomicBool>,
@@ -297,7 +298,6 @@ impl Loop {
             holds,
             plan: self.plan.clone(),
             log_checkpoint: checkpoint,
-            button_clicks: self.button_clicks.clone(),
             fatal_error: String::new(),
             at: now,
         };
@@ -358,7 +358,14 @@ impl Loop {
             Action::SetTiltfileArgs { args } => {
                 reduce(&mut self.state, Event::SetTiltfileArgs { args, at: now })
             }
-            Action::ClickButton { name, inputs } => self.click_button(name, inputs, now),
+            Action::ClickButton { name, inputs } => reduce(
+                &mut self.state,
+                Event::ButtonClicked {
+                    name,
+                    inputs,
+                    at: now,
+                },
+            ),
             Action::CancelTiltfileLoad => {
                 // Each evaluation has its own flag, so this cannot cancel the next one.
                 if !self.cancel_loads.swap(true, Ordering::Relaxed) {
@@ -563,31 +570,13 @@ impl Loop {
         }
     }
 
-    fn click_button(&mut self, name: String, inputs: Vec<(String, String)>, now: SystemTime) {
-        self.button_clicks.insert(
-            name.clone(),
-            ButtonClick {
-                at: now,
-                inputs: inputs.clone(),
-            },
-        );
-        effects::run_button(self, &name, &inputs);
-    }
-
     async fn shutdown(&mut self) {
         self.cancel_loads.store(true, Ordering::Relaxed);
         self.watcher = None;
         for (_, cancel) in self.updates.drain() {
-            let _ = cancel.send(());
+            cancel.cancel();
         }
-        let stops: Vec<_> = self
-            .serves
-            .drain()
-            .map(|(_, ctl)| ctl.stop_and_wait())
-            .collect();
-        for stop in stops {
-            stop.await;
-        }
+        self.runtimes.shutdown().await;
         let registry = self.registry.clone();
         let grace = Duration::from_secs(1);
         let _ = tokio::task::spawn_blocking(move || registry.kill_all(grace)).await;

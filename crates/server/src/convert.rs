@@ -275,7 +275,7 @@ pub fn buttons(snap: &Snapshot) -> Vec<UiButton> {
         .state
         .resources
         .iter()
-        .map(|res| disable_toggle(res, snap.button_clicks.get(&toggle_name(res.name()))))
+        .map(|res| disable_toggle(res, snap.state.button_clicks.get(&toggle_name(res.name()))))
         .collect();
     if let Some(plan) = &snap.plan {
         for button in &plan.buttons {
@@ -374,7 +374,7 @@ fn plan_button(snap: &Snapshot, button: &lilt_model::UiButton) -> UiButton {
         },
     };
     let inputs = button.inputs.iter().map(input_spec).collect();
-    let click = snap.button_clicks.get(&button.name);
+    let click = snap.state.button_clicks.get(&button.name);
     UiButton {
         metadata: ObjectMeta {
             name: button.name.clone(),

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use lilt_engine::{
-    Decision, Effect, EngineConfig, EngineMode, EngineState, Event, ResourceState, ServePhase,
-    SpanId, TiltfileFailure, decide, reduce,
+    Decision, Effect, EngineConfig, EngineMode, EngineState, Event, ResourceState, RuntimePhase,
+    RuntimeReport, SpanId, TiltfileFailure, decide, reduce,
 };
 use lilt_model::{Cmd, DeployTarget, LocalTarget, Manifest, Plan, Probe, ProbeAction, TriggerMode};
 
@@ -229,6 +229,7 @@ impl Engine {
             at: self.now,
             error: error.map(str::to_owned),
             warnings: Vec::new(),
+            images: Vec::new(),
         });
     }
 
@@ -256,40 +257,51 @@ impl Engine {
     }
 
     pub fn serve_span(&self, name: &str) -> SpanId {
-        match self.res(name).serve.phase {
-            ServePhase::Starting { span_id, .. }
-            | ServePhase::Running { span_id, .. }
-            | ServePhase::Exited { span_id, .. } => span_id,
-            ServePhase::Idle => panic!("{name} has no serve process"),
+        match self.res(name).runtime.phase {
+            RuntimePhase::Starting { span_id, .. }
+            | RuntimePhase::Running { span_id, .. }
+            | RuntimePhase::Exited { span_id, .. } => span_id,
+            RuntimePhase::Idle => panic!("{name} has no serve process"),
         }
     }
 
     pub fn serve_started(&mut self, name: &str, pid: u32) {
         let span_id = self.serve_span(name);
-        self.send(Event::ServeStarted {
+        // The local runtime reports "ready" at once when there is no probe to wait for.
+        let ready = match &self.res(name).manifest.deploy {
+            DeployTarget::Local(local) => local.readiness_probe.is_none(),
+            _ => true,
+        };
+        self.send(Event::Runtime {
             resource: name.to_owned(),
             span_id,
-            pid,
+            report: RuntimeReport::Running {
+                pid: Some(pid),
+                ready,
+            },
             at: self.now,
         });
     }
 
     pub fn probe(&mut self, name: &str, ready: bool) {
         let span_id = self.serve_span(name);
-        self.send(Event::ProbeResult {
+        self.send(Event::Runtime {
             resource: name.to_owned(),
             span_id,
-            ready,
+            report: RuntimeReport::Ready(ready),
             at: self.now,
         });
     }
 
     pub fn serve_exited(&mut self, name: &str, code: i32) {
         let span_id = self.serve_span(name);
-        self.send(Event::ServeExited {
+        self.send(Event::Runtime {
             resource: name.to_owned(),
             span_id,
-            exit_code: Some(code),
+            report: RuntimeReport::Exited {
+                exit_code: Some(code),
+                reason: None,
+            },
             at: self.now,
         });
     }

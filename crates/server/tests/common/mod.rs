@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use lilt_engine::{
     Action, BuildReason, BuildRecord, ButtonClick, EngineConfig, EngineMode, EngineState,
-    LogBudget, LogLevel, LogSource, LogStore, NewLogLine, ResourceState, ServePhase, ServeState,
+    LogBudget, LogLevel, LogSource, LogStore, NewLogLine, ResourceState, RuntimePhase, RuntimeState,
     Snapshot, SpanId, SpanKind,
 };
 use lilt_model::{
@@ -98,6 +98,7 @@ pub fn build(seq: u64, start: u64, finish: Option<u64>, error: Option<&str>) -> 
             ..BuildReason::default()
         },
         changed_files: Vec::new(),
+        images: Vec::new(),
         start_time: t(start),
         finish_time: finish.map(t),
         error: error.map(str::to_owned),
@@ -168,14 +169,14 @@ pub fn sample_snapshot() -> Snapshot {
     api.build_count = 1;
     api.last_deploy_time = Some(t(5));
     api.last_ready_or_succeeded = Some(t(6));
-    api.serve = ServeState {
+    api.runtime = RuntimeState {
         start_requested: false,
-        phase: ServePhase::Running {
+        phase: RuntimePhase::Running {
             span_id: SpanId {
                 kind: SpanKind::Serve,
                 seq: 3,
             },
-            pid: 4242,
+            pid: Some(4242),
             since: t(5),
         },
         ready: true,
@@ -223,8 +224,8 @@ pub fn sample_snapshot() -> Snapshot {
             on: vec!["api".to_owned()],
         },
     );
-    let mut clicks = BTreeMap::new();
-    clicks.insert(
+    let mut state = state;
+    state.button_clicks.insert(
         "seed".to_owned(),
         ButtonClick {
             at: t(12),
@@ -236,7 +237,6 @@ pub fn sample_snapshot() -> Snapshot {
         holds,
         plan: Some(Arc::new(plan)),
         log_checkpoint: 0,
-        button_clicks: clicks,
         fatal_error: String::new(),
         at: t(13),
     }
