@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite the way CI does: installs what the tests need, checks formatting
-# and lints, runs every test, and stops whatever it started.
+# and lints, starts the Docker test services (scripts/test-services.sh), runs every test, and
+# stops whatever it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -16,6 +17,19 @@ if ! command -v node >/dev/null 2>&1; then
   exit 1
 fi
 node --test web/test/
+
+# The Docker services the tests use (two dockerds, two registries, a base image): started here,
+# stopped whatever way this script exits. LILT_KEEP_SERVICES=1 leaves them running for the next
+# run (a warm start then takes well under a second).
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+services() { $sudo env "LILT_SERVICES_DIR=${LILT_SERVICES_DIR:-}" bash scripts/test-services.sh "$@"; }
+if [ "${LILT_KEEP_SERVICES:-}" != 1 ]; then
+  trap 'services stop' EXIT
+fi
+services start
+# shellcheck source=/dev/null # written by test-services.sh start
+source "${LILT_SERVICES_DIR:-/tmp/lilt-svc}/env"
 
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast --failure-output final
