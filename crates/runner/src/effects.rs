@@ -111,6 +111,7 @@ impl Loop {
             } else {
                 let job = BuildJob {
                     resource: resource.clone(),
+                    deploy: manifest.deploy.clone(),
                     images,
                     plan: plan.clone(),
                     span_id,

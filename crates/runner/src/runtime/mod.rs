@@ -11,6 +11,7 @@
 //! Tests plug in fakes: every type here is public so `crates/runner/tests` can drive the
 //! real loop with scripted runtimes.
 
+mod images;
 mod local;
 pub(crate) mod serve;
 mod unsupported;
@@ -27,6 +28,7 @@ use lilt_model::{BuiltImage, DeployTarget, ImageTarget, Manifest, Plan};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use images::DockerImages;
 pub use local::LocalRuntime;
 pub use unsupported::{NoImageBuilder, UnsupportedRuntime};
 
@@ -72,14 +74,14 @@ pub struct Runtimes {
 }
 
 impl Runtimes {
-    /// What `lilt up` uses today: local processes; Kubernetes and Compose say plainly that
-    /// they cannot deploy yet.
+    /// What `lilt up` uses today: local processes and Docker image builds; Kubernetes and
+    /// Compose say plainly that they cannot deploy yet.
     pub fn standard() -> Runtimes {
         Runtimes {
             local: Arc::new(LocalRuntime::default()),
             k8s: Arc::new(UnsupportedRuntime::new("k8s")),
             compose: Arc::new(UnsupportedRuntime::new("docker-compose")),
-            images: Arc::new(NoImageBuilder),
+            images: Arc::new(DockerImages::default()),
         }
     }
 
@@ -162,6 +164,9 @@ pub struct StartJob {
 /// The images of one update, to build.
 pub struct BuildJob {
     pub resource: String,
+    /// Where the images go: a cluster pulls them from a registry, Compose runs them on the
+    /// daemon that built them.
+    pub deploy: DeployTarget,
     /// Dependencies first.
     pub images: Vec<ImageTarget>,
     pub plan: Arc<Plan>,
