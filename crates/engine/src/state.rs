@@ -360,13 +360,6 @@ impl ResourceState {
             .collect()
     }
 
-    pub(crate) fn local(&self) -> Option<&lilt_model::LocalTarget> {
-        match &self.manifest.deploy {
-            DeployTarget::Local(local) => Some(local),
-            DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => None,
-        }
-    }
-
     /// Whether the resource has a long-running part that a runtime starts after each
     /// successful update: a local `serve_cmd`, or the containers and pods of a Compose or
     /// Kubernetes resource.

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use lilt_engine::{
     Action, BuildReason, BuildRecord, ButtonClick, EngineConfig, EngineMode, EngineState,
-    LogBudget, LogLevel, LogSource, LogStore, NewLogLine, ResourceState, RuntimePhase, RuntimeState,
-    Snapshot, SpanId, SpanKind,
+    LogBudget, LogLevel, LogSource, LogStore, NewLogLine, ResourceState, RuntimePhase,
+    RuntimeState, Snapshot, SpanId, SpanKind,
 };
 use lilt_model::{
     ButtonAction, ButtonInput, ButtonInputKind, ButtonLocation, Cmd, DeployTarget, Link,
