@@ -1,0 +1,206 @@
+//! Shared set-up for the build crate's tests against the real test daemons and registries
+//! (`scripts/test-services.sh`): environments pointing at each daemon, image targets, a log
+//! collector, and names unique to each test run so runs never see each other's images.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lilt_build::{BuildError, BuildRequest, Builder, BuiltImage, DockerEnv, build_all};
+use lilt_model::{BuildDetails, CustomBuild, DockerBuild, IgnoreSet, ImageTarget};
+use lilt_testsvc::Services;
+use tokio_util::sync::CancellationToken;
+
+pub fn svc() -> Services {
+    lilt_testsvc::services()
+}
+
+/// A name no other test or earlier run uses: `lilt-build-test/<what>-<pid><nanos>`.
+pub fn unique(what: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("lilt-build-test/{what}-{}{nanos}", std::process::id())
+}
+
+/// The environment a developer's shell would have, minus anything that could point at
+/// another daemon or hold real credentials: an empty docker config directory of the test.
+fn base_env(config_dir: &Path) -> DockerEnv {
+    let mut env = DockerEnv::default()
+        .with("DOCKER_CONFIG", config_dir.to_str().unwrap())
+        .with("PATH", &std::env::var("PATH").unwrap_or_default());
+    if let Ok(home) = std::env::var("HOME") {
+        env = env.with("HOME", &home);
+    }
+    env
+}
+
+/// Points at the local test dockerd through `DOCKER_HOST`.
+pub fn local_env(s: &Services, config_dir: &Path) -> DockerEnv {
+    let mut env = base_env(config_dir);
+    for (k, v) in s.local_docker_env() {
+        env = env.with(&k, &v);
+    }
+    env
+}
+
+/// Points at the TLS "remote" dockerd through `DOCKER_HOST`, `DOCKER_TLS_VERIFY` and
+/// `DOCKER_CERT_PATH`, as a developer with a remote builder would.
+pub fn remote_env(s: &Services, config_dir: &Path) -> DockerEnv {
+    let mut env = base_env(config_dir);
+    for (k, v) in s.remote_docker_env() {
+        env = env.with(&k, &v);
+    }
+    env
+}
+
+pub fn write(root: &Path, rel: &str, contents: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
+}
+
+/// A `docker_build` of `context` with the context's own `Dockerfile` (read now, as the
+/// Tiltfile reads it at load time) and `ignores` relative to the context.
+pub fn docker_image(image_ref: &str, context: &Path, ignores: &[&str]) -> ImageTarget {
+    let dockerfile = context.join("Dockerfile");
+    let contents = std::fs::read_to_string(&dockerfile).unwrap_or_default();
+    let mut context_ignores = Vec::new();
+    if !ignores.is_empty() {
+        context_ignores.push(IgnoreSet {
+            base_path: context.to_path_buf(),
+            patterns: ignores.iter().map(|p| (*p).to_owned()).collect(),
+        });
+    }
+    ImageTarget {
+        image_ref: image_ref.to_owned(),
+        build: BuildDetails::Docker(DockerBuild {
+            context: context.to_path_buf(),
+            dockerfile_path: Some(dockerfile),
+            dockerfile_contents: contents,
+            context_ignores,
+            ..DockerBuild::default()
+        }),
+        live_update: Default::default(),
+        match_in_env_vars: false,
+        entrypoint: Vec::new(),
+        container_args: None,
+        image_deps: Vec::new(),
+    }
+}
+
+/// A `custom_build` running `script` with `sh -c` in `dir`, with `deps`.
+pub fn custom_image(image_ref: &str, script: &str, dir: &Path, deps: Vec<PathBuf>) -> ImageTarget {
+    ImageTarget {
+        image_ref: image_ref.to_owned(),
+        build: BuildDetails::Custom(CustomBuild {
+            cmd: lilt_model::Cmd {
+                argv: vec!["sh".into(), "-c".into(), script.into()],
+                dir: dir.to_path_buf(),
+                env: Vec::new(),
+                echo_off: false,
+            },
+            deps,
+            ..CustomBuild::default()
+        }),
+        live_update: Default::default(),
+        match_in_env_vars: false,
+        entrypoint: Vec::new(),
+        container_args: None,
+        image_deps: Vec::new(),
+    }
+}
+
+pub fn docker_build_mut(image: &mut ImageTarget) -> &mut DockerBuild {
+    match &mut image.build {
+        BuildDetails::Docker(d) => d,
+        _ => panic!("not a docker_build"),
+    }
+}
+
+pub fn custom_build_mut(image: &mut ImageTarget) -> &mut CustomBuild {
+    match &mut image.build {
+        BuildDetails::Custom(c) => c,
+        _ => panic!("not a custom_build"),
+    }
+}
+
+/// Log lines collected from a build.
+#[derive(Clone, Default)]
+pub struct LogLines(pub Arc<Mutex<Vec<String>>>);
+
+impl LogLines {
+    pub fn sink(&self) -> impl Fn(String) + Send + Sync + 'static {
+        let lines = self.0.clone();
+        move |line| lines.lock().unwrap().push(line)
+    }
+
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
+
+    pub fn contains(&self, needle: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    pub fn has_line(&self, line: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|l| l.trim_end() == line)
+    }
+
+    /// Waits (up to a generous bound, only so a broken build cannot hang the suite) until
+    /// exactly `line` is logged.
+    pub async fn wait_for_line(&self, line: &str) {
+        for _ in 0..1200 {
+            if self.has_line(line) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never logged {line:?}; log:\n{}", self.text());
+    }
+}
+
+/// Runs `build_all` and returns its result with the log.
+pub async fn build(
+    builder: &Builder,
+    req: &BuildRequest<'_>,
+) -> (Result<Vec<BuiltImage>, BuildError>, LogLines) {
+    let log = LogLines::default();
+    let sink = log.sink();
+    let result = build_all(builder, req, &sink, &CancellationToken::new()).await;
+    (result, log)
+}
+
+/// Runs `build_all` and unwraps, printing the log on failure.
+pub async fn build_ok(builder: &Builder, req: &BuildRequest<'_>) -> (Vec<BuiltImage>, LogLines) {
+    let (result, log) = build(builder, req).await;
+    match result {
+        Ok(built) => (built, log),
+        Err(e) => panic!("build failed: {e}\nlog:\n{}", log.text()),
+    }
+}
+
+/// Whether the daemon `env` points at holds `reference`.
+pub async fn daemon_has(env: &DockerEnv, reference: &str) -> bool {
+    let builder = Builder::from_env(env).unwrap();
+    match builder.docker().inspect_image(reference).await {
+        Ok(_) => true,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => false,
+        Err(e) => panic!("inspect {reference}: {e}"),
+    }
+}
+
+/// `name:tilt-<16 hex>` (after an optional registry prefix).
+pub fn assert_content_tag(reference: &str) {
+    let tag = reference.rsplit(':').next().unwrap();
+    let hex = tag
+        .strip_prefix("tilt-")
+        .unwrap_or_else(|| panic!("no content tag: {reference}"));
+    assert_eq!(hex.len(), 16, "{reference}");
+    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{reference}");
+}
