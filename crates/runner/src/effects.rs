@@ -2,6 +2,8 @@
 //! actions. Each long-running piece runs in its own task and reports back as an `Input`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use lilt_engine::{Effect, Event, LogLevel, LogSource, SpanId};
@@ -11,7 +13,7 @@ use lilt_tiltfile::LoadOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::runtime::{self, BuildJob, Reporter, StartJob, UpdateJob, UpdateOutcome};
-use crate::{Input, Loop, append_log};
+use crate::{Input, Loop, RunningUpdate, append_log};
 
 impl Loop {
     pub(crate) fn execute(&mut self, effect: Effect) {
@@ -97,8 +99,13 @@ impl Loop {
         };
         let manifest = res.manifest.clone();
         let cancel = CancellationToken::new();
-        if let Some(previous) = self.updates.insert(resource.clone(), cancel.clone()) {
-            previous.cancel();
+        let building = Arc::new(AtomicBool::new(false));
+        let running = RunningUpdate {
+            cancel: cancel.clone(),
+            building: building.clone(),
+        };
+        if let Some(previous) = self.updates.insert(resource.clone(), running) {
+            previous.cancel.cancel();
         }
         let runtime = self.runtimes.for_deploy(&manifest.deploy).clone();
         let builder = self.runtimes.images.clone();
@@ -109,6 +116,9 @@ impl Loop {
             let built = if images.is_empty() {
                 Ok(Vec::new())
             } else {
+                // While this is set, a change to the images' inputs cancels the build and
+                // the engine starts it over (see `Loop::files_changed`).
+                building.store(true, Ordering::Release);
                 let job = BuildJob {
                     resource: resource.clone(),
                     deploy: manifest.deploy.clone(),
@@ -119,7 +129,9 @@ impl Loop {
                     reporter: reporter.clone(),
                     cancel: cancel.clone(),
                 };
-                builder.build(job).await
+                let built = builder.build(job).await;
+                building.store(false, Ordering::Release);
+                built
             };
             let (outcome, images) = match built {
                 Ok(images) => {
@@ -177,8 +189,8 @@ impl Loop {
     }
 
     fn stop_runtime(&mut self, resource: String) {
-        if let Some(cancel) = self.updates.remove(&resource) {
-            cancel.cancel();
+        if let Some(update) = self.updates.remove(&resource) {
+            update.cancel.cancel();
         }
         match self.state.resource(&resource) {
             Some(res) => self

@@ -18,7 +18,7 @@ pub use browser::to_json as model_json;
 pub use env::exec_env;
 pub use runtime::Runtimes;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -118,6 +118,12 @@ impl Started {
     }
 }
 
+/// An update in flight: how to cancel it, and whether it is still building images.
+pub(crate) struct RunningUpdate {
+    pub(crate) cancel: CancellationToken,
+    pub(crate) building: Arc<AtomicBool>,
+}
+
 /// Inputs of the loop besides the user's actions.
 pub(crate) enum Input {
     Engine(Event),
@@ -213,8 +219,8 @@ struct Loop {
     launcher: Launcher,
     registry: ProcessRegistry,
     runtimes: Runtimes,
-    /// Cancellation of the running update of each resource.
-    updates: HashMap<String, CancellationToken>,
+    /// The running update of each resource.
+    updates: HashMap<String, RunningUpdate>,
     /// The cancel flag of the latest Tiltfile evaluation (a fresh one per evaluation): set
     /// on shutdown or by "Cancel load", it stops that evaluation.
     cancel_loads: Arc<AtomicBool>,
@@ -522,15 +528,37 @@ impl Loop {
     fn files_changed(&mut self, batch: Batch, now: SystemTime) {
         let mut config = Vec::new();
         let mut by_resource: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        let mut image_inputs: BTreeSet<String> = BTreeSet::new();
         for path in &batch.paths {
             for target in self.watch_set.affected([path.as_path()]) {
                 if target == TargetId::configs() {
                     config.push(path.clone());
                     continue;
                 }
+                let is_image = matches!(target, TargetId::Image(_));
                 for resource in self.resources_of(&target) {
+                    if is_image {
+                        image_inputs.insert(resource.clone());
+                    }
                     by_resource.entry(resource).or_default().push(path.clone());
                 }
+            }
+        }
+        // A build whose inputs just changed would produce a stale image: stop it, and the
+        // engine starts the update over with the new change (Tilt lets it finish first).
+        for resource in &image_inputs {
+            if let Some(update) = self.updates.get(resource)
+                && update.building.load(Ordering::Acquire)
+                && !update.cancel.is_cancelled()
+            {
+                update.cancel.cancel();
+                self.log(
+                    Some(resource),
+                    None,
+                    LogLevel::Info,
+                    LogSource::Build,
+                    "Files changed during the build: cancelling it to build again",
+                );
             }
         }
         if !config.is_empty() {
@@ -573,8 +601,8 @@ impl Loop {
     async fn shutdown(&mut self) {
         self.cancel_loads.store(true, Ordering::Relaxed);
         self.watcher = None;
-        for (_, cancel) in self.updates.drain() {
-            cancel.cancel();
+        for (_, update) in self.updates.drain() {
+            update.cancel.cancel();
         }
         self.runtimes.shutdown().await;
         let registry = self.registry.clone();

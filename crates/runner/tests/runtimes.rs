@@ -377,3 +377,80 @@ async fn a_button_click_goes_through_the_engine_and_runs_its_command() {
     started.stop();
     started.done.await.unwrap();
 }
+
+/// Blocks its first build until cancelled, then builds at once.
+struct StallingBuilder {
+    calls: Calls,
+}
+
+impl ImageBuilder for StallingBuilder {
+    fn build(&self, job: BuildJob) -> BoxFuture<'static, Result<Vec<BuiltImage>, BuildFailure>> {
+        let first = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push("build".to_owned());
+            calls.iter().filter(|c| *c == "build").count() == 1
+        };
+        let calls = self.calls.clone();
+        async move {
+            if first {
+                job.cancel.cancelled().await;
+                calls.lock().unwrap().push("cancelled".to_owned());
+                return Err(BuildFailure {
+                    error: "build cancelled".to_owned(),
+                    built: Vec::new(),
+                });
+            }
+            Ok(job
+                .images
+                .iter()
+                .map(|i| BuiltImage {
+                    image_ref: i.image_ref.clone(),
+                    built_ref: format!("{}:tilt-second", i.image_ref),
+                    ..BuiltImage::default()
+                })
+                .collect())
+        }
+        .boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_change_during_a_build_cancels_it_and_builds_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiltfile = project(dir.path(), "");
+    let calls = Calls::default();
+    let mut runtimes = runtimes(&calls, None, None);
+    runtimes.images = Arc::new(StallingBuilder {
+        calls: calls.clone(),
+    });
+    let mut config = RunnerConfig::new(tiltfile.clone(), EngineMode::Up);
+    config.stop_grace = Duration::from_millis(200);
+    let mut started = lilt_runner::start_with(config, runtimes).unwrap();
+    wait_for(&mut started, "the first build", |s| {
+        s.state.resource("app").is_some_and(|r| r.is_building())
+    })
+    .await;
+    // The watcher may still be starting: keep changing the input until the build stops.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    while !calls_of(&calls).iter().any(|c| c == "cancelled") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not cancelled: {:?}",
+            calls_of(&calls)
+        );
+        n += 1;
+        std::fs::write(dir.path().join("app/main.txt"), format!("edit {n}\n")).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let snap = wait_for(&mut started, "app ready after the second build", |s| {
+        s.state.resource("app").is_some_and(|r| r.is_ready())
+    })
+    .await;
+    let app = snap.state.resource("app").unwrap();
+    assert_eq!(app.images[1].built_ref, "shop/app:tilt-second");
+    let history: Vec<Option<&str>> = app.history.iter().map(|b| b.error.as_deref()).collect();
+    assert_eq!(history, [Some("build cancelled"), None]);
+    started.stop();
+    started.done.await.unwrap();
+}
