@@ -100,7 +100,16 @@ pub(crate) async fn build(
 ) -> Result<BuiltImage, BuildError> {
     let name = image.image_ref.as_str();
     let names = run.names(image)?;
-    let matcher = Matcher::from_ignore_sets(&build.ignores).map_err(|e| BuildError::Ignore {
+    // The file the command writes its ref to is an output, not an input: were it under a
+    // dep, every run would change the hash it is found by.
+    let mut ignores = build.ignores.clone();
+    if let Some(outputs) = &build.outputs_image_ref_to {
+        ignores.push(lilt_model::IgnoreSet {
+            base_path: outputs.clone(),
+            patterns: Vec::new(),
+        });
+    }
+    let matcher = Matcher::from_ignore_sets(&ignores).map_err(|e| BuildError::Ignore {
         image: name.to_owned(),
         message: e.to_string(),
     })?;

@@ -230,7 +230,7 @@ pub(crate) async fn build(
     }
 
     run.log(format!(
-        "building {local_text} on {} (classic builder; {} files, {} bytes of context)",
+        "building {local_text} on {} with the classic builder (lilt does not drive BuildKit yet); context: {} entries, {} bytes",
         run.builder.resolved.host,
         prepared.manifest.entries.len(),
         prepared.manifest.content_bytes(),

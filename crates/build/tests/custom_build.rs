@@ -139,10 +139,12 @@ async fn tag_outputs_image_ref_to_and_skips_local_docker() {
     assert_content_tag(&built[0].local_ref);
     assert!(daemon_has(&env, &built[0].local_ref).await);
 
-    // outputs_image_ref_to: the command decides the ref.
+    // outputs_image_ref_to: the command decides the ref. The file it writes lies inside
+    // a dep and is left out of the hash (else every run would change the inputs).
     let name = unique("outputs");
     let written = format!("{name}:from-the-command");
     let ref_file = work.path().join("ref.txt");
+    let dep = vec![work.path().to_path_buf()];
     let mut image = custom_image(
         &name,
         &format!(
@@ -164,6 +166,8 @@ async fn tag_outputs_image_ref_to_and_skips_local_docker() {
         "same inputs, ref still there:\n{}",
         log.text()
     );
+
+    let dep = vec![work.path().join("dep.txt")];
 
     // skips_local_docker: the command pushes by itself and removes its local copy; lilt
     // never looks in the daemon, and finds the image in the registry next time.
@@ -191,6 +195,46 @@ async fn tag_outputs_image_ref_to_and_skips_local_docker() {
     let (again, log) = build_ok(&builder, &req).await;
     assert!(again[0].cached, "{}", log.text());
     assert!(again[0].digest.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_deps_are_built_first_and_passed_to_the_command() {
+    let s = svc();
+    let cfg = tempfile::tempdir().unwrap();
+    let env = local_env(&s, cfg.path());
+    let base_ctx = tempfile::tempdir().unwrap();
+    let base_name = unique("cb-base");
+    write(
+        base_ctx.path(),
+        "Dockerfile",
+        &format!("FROM {}\nRUN echo {base_name} > /base.txt\n", s.base_image),
+    );
+    let base = docker_image(&base_name, base_ctx.path(), &[]);
+    let work = tempfile::tempdir().unwrap();
+    write(work.path(), "dep.txt", &unique("dep"));
+    let out = work.path().join("maps.txt");
+    // The command re-tags the dependency it was given as its own image.
+    let mut image = custom_image(
+        &unique("cb-app"),
+        &format!(
+            "echo \"$TILT_IMAGE_MAP_0 $TILT_IMAGE_0\" > {} && docker tag \"$TILT_IMAGE_0\" \"$EXPECTED_REF\"",
+            out.display()
+        ),
+        work.path(),
+        vec![work.path().join("dep.txt")],
+    );
+    image.image_deps = vec![base_name.clone()];
+    let images = [base, image];
+    let builder = Builder::from_env(&env).unwrap();
+    let (built, _) = build_ok(&builder, &BuildRequest::new(&images)).await;
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().trim(),
+        format!("{base_name} {}", built[0].local_ref)
+    );
+    assert_eq!(
+        built[1].image_id, built[0].image_id,
+        "the app is the base, re-tagged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
