@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::convert::button_disabled_reason;
 use crate::security::text;
-use crate::wire::{ButtonStatusBody, InputStatus};
+use crate::wire::{ButtonStatusBody, InputStatus, TOGGLE_DISABLE, TOGGLE_ENABLE, TOGGLE_INPUT};
 
 /// `POST /api/trigger`'s body (Tilt's `triggerPayload`), also written by `lilt trigger`.
 #[derive(Debug, Deserialize, serde::Serialize)]
@@ -200,11 +200,11 @@ pub(crate) async fn click_button(
             .status
             .inputs
             .iter()
-            .find(|i| i.name == "action")
+            .find(|i| i.name == TOGGLE_INPUT)
             .and_then(string_value);
         let enabled = match value.as_deref() {
-            Some("on") => true,
-            Some("off") => false,
+            Some(TOGGLE_ENABLE) => true,
+            Some(TOGGLE_DISABLE) => false,
             _ => {
                 return Err(Reject::new(
                     StatusCode::BAD_REQUEST,

@@ -8,28 +8,21 @@ use lilt_engine::{
     BuildRecord, ButtonClick, Checkpoint, Hold, LogLevel, LogLine, LogSource, ResourceState,
     Snapshot, SpanId, SpanKind,
 };
-use lilt_model::{ButtonAction, ButtonInputKind, ButtonLocation, TILTFILE_RESOURCE};
+use lilt_model::{ButtonAction, ButtonInputKind, ButtonLocation, DeployTarget, TILTFILE_RESOURCE};
 
 use crate::rfc3339;
 use crate::wire::{
-    BoolInputSpec, BoolValue, BuildRunning, BuildTerminated, ChoiceInputSpec, ConfigMapSource,
-    DisableSource, DisableStatus, FeatureFlag, HiddenValue, InputSpec, InputStatus, Link,
-    LocalResourceInfo, Location, LogList, ObjectMeta, Segment, SpanInfo, StringValue, TargetSpec,
-    TextInputSpec, TiltBuild, UiButton, UiButtonSpec, UiButtonStatus, UiResource, UiResourceStatus,
-    UiSession, UiSessionStatus, View, Waiting, WaitingOn,
+    API_GROUP, API_GROUP_VERSION, BUILD_SPAN_PREFIX, BoolInputSpec, BoolValue, BuildRunning,
+    BuildTerminated, ChoiceInputSpec, ComponentType, ConfigMapSource, DisableSource, DisableState,
+    DisableStatus, FeatureFlag, HiddenValue, IMAGEMAP_KIND, InputSpec, InputStatus,
+    LOCALSERVE_SPAN_PREFIX, Level, Link, LocalResourceInfo, Location, LogList, ObjectMeta,
+    RuntimeStatus, Segment, SpanInfo, StringValue, TILTFILE_SPAN_PREFIX, TOGGLE_DISABLE,
+    TOGGLE_ENABLE, TOGGLE_INPUT, TargetSpec, TargetType, TextInputSpec, TiltBuild, UIRESOURCE_KIND,
+    UNKNOWN_SPAN_PREFIX, UiButton, UiButtonSpec, UiButtonStatus, UiResource, UiResourceStatus,
+    UiSession, UiSessionStatus, UpdateStatus, View, Waiting, WaitingOn,
 };
-
-/// Annotation Tilt puts on the enable/disable toggle of each resource.
-pub const TILT_BUTTON_TYPE: &str = "tilt.dev/uibutton-type";
-pub const DISABLE_TOGGLE: &str = "DisableToggle";
-/// lilt's annotation for buttons that start a browser.
-pub const LILT_BUTTON_TYPE: &str = "lilt.dev/uibutton-type";
-pub const BROWSER: &str = "Browser";
-
-/// The name of a resource's enable/disable toggle.
-pub fn toggle_name(resource: &str) -> String {
-    format!("{resource}-disable")
-}
+// The annotations and the toggle's name live with the wire types, which the CLI shares.
+pub use crate::wire::{BROWSER, DISABLE_TOGGLE, LILT_BUTTON_TYPE, TILT_BUTTON_TYPE, toggle_name};
 
 /// The lilt version shown as `runningTiltBuild.version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -124,15 +117,15 @@ fn tiltfile_resource(snap: &Snapshot) -> UiResource {
             has_pending_changes: tf.pending.is_some(),
             endpoint_links: Vec::new(),
             local_resource_info: None,
-            runtime_status: "not_applicable".to_owned(),
-            update_status: tf.update_status().as_str().to_owned(),
+            runtime_status: RuntimeStatus::NotApplicable,
+            update_status: update_status(tf.update_status()),
             specs: Vec::new(),
             queued: false,
             order: 1,
             disable_status: DisableStatus {
                 enabled_count: 0,
                 disabled_count: 0,
-                state: "Enabled".to_owned(),
+                state: DisableState::Enabled,
                 sources: Vec::new(),
             },
             waiting: snap
@@ -147,10 +140,13 @@ fn resource(snap: &Snapshot, res: &ResourceState, order: i64) -> UiResource {
     let manifest = &res.manifest;
     let name = res.name();
     let (update_status, runtime_status) = if res.enabled {
-        (res.update_status().as_str(), res.runtime_status().as_str())
+        (
+            update_status(res.update_status()),
+            runtime_status(res.runtime_status()),
+        )
     } else {
         // Tilt shows a disabled resource as "none" on both lines, whatever it had before.
-        ("none", "none")
+        (UpdateStatus::None, RuntimeStatus::None)
     };
     let pending_build_since = [res.triggered_at, res.earliest_pending_change()]
         .into_iter()
@@ -162,25 +158,32 @@ fn resource(snap: &Snapshot, res: &ResourceState, order: i64) -> UiResource {
         .iter()
         .map(|image| TargetSpec {
             id: format!("image:{}", image.image_ref),
-            kind: "image".to_owned(),
+            kind: TargetType::Image,
             has_live_update: !image.live_update.is_empty(),
         })
         .collect();
-    let kind = manifest.type_name();
-    let prefix = if kind == "docker-compose" { "dc" } else { kind };
+    let kind = match manifest.deploy {
+        DeployTarget::Local(_) => TargetType::Local,
+        DeployTarget::K8s(_) => TargetType::K8s,
+        DeployTarget::DockerCompose(_) => TargetType::DockerCompose,
+    };
+    let prefix = match kind {
+        TargetType::DockerCompose => "dc",
+        other => other.as_str(),
+    };
     specs.push(TargetSpec {
         id: format!("{prefix}:{name}"),
-        kind: kind.to_owned(),
+        kind,
         has_live_update: false,
     });
-    let local_resource_info = (kind == "local").then(|| LocalResourceInfo {
+    let local_resource_info = (kind == TargetType::Local).then(|| LocalResourceInfo {
         pid: res.pid(),
         is_test: false,
     });
     let (enabled_count, disabled_count, state) = if res.enabled {
-        (1, 0, "Enabled")
+        (1, 0, DisableState::Enabled)
     } else {
-        (0, 1, "Disabled")
+        (0, 1, DisableState::Disabled)
     };
     UiResource {
         metadata: ObjectMeta {
@@ -204,15 +207,15 @@ fn resource(snap: &Snapshot, res: &ResourceState, order: i64) -> UiResource {
                 })
                 .collect(),
             local_resource_info,
-            runtime_status: runtime_status.to_owned(),
-            update_status: update_status.to_owned(),
+            runtime_status,
+            update_status,
             specs,
             queued: res.queued(),
             order,
             disable_status: DisableStatus {
                 enabled_count,
                 disabled_count,
-                state: state.to_owned(),
+                state,
                 sources: vec![DisableSource {
                     config_map: ConfigMapSource {
                         name: toggle_name(name),
@@ -222,6 +225,29 @@ fn resource(snap: &Snapshot, res: &ResourceState, order: i64) -> UiResource {
             },
             waiting: snap.holds.get(name).map(|hold| waiting(snap, hold)),
         },
+    }
+}
+
+/// The engine's update status as the wire names it.
+fn update_status(status: lilt_engine::UpdateStatus) -> UpdateStatus {
+    match status {
+        lilt_engine::UpdateStatus::None => UpdateStatus::None,
+        lilt_engine::UpdateStatus::Pending => UpdateStatus::Pending,
+        lilt_engine::UpdateStatus::InProgress => UpdateStatus::InProgress,
+        lilt_engine::UpdateStatus::Ok => UpdateStatus::Ok,
+        lilt_engine::UpdateStatus::Error => UpdateStatus::Error,
+        lilt_engine::UpdateStatus::NotApplicable => UpdateStatus::NotApplicable,
+    }
+}
+
+/// The engine's runtime status as the wire names it.
+fn runtime_status(status: lilt_engine::RuntimeStatus) -> RuntimeStatus {
+    match status {
+        lilt_engine::RuntimeStatus::None => RuntimeStatus::None,
+        lilt_engine::RuntimeStatus::Pending => RuntimeStatus::Pending,
+        lilt_engine::RuntimeStatus::Ok => RuntimeStatus::Ok,
+        lilt_engine::RuntimeStatus::Error => RuntimeStatus::Error,
+        lilt_engine::RuntimeStatus::NotApplicable => RuntimeStatus::NotApplicable,
     }
 }
 
@@ -250,13 +276,13 @@ fn waiting(snap: &Snapshot, hold: &Hold) -> Waiting {
         .map(|name| {
             let is_resource = name == TILTFILE_RESOURCE || snap.state.resource(name).is_some();
             WaitingOn {
-                group: "tilt.dev".to_owned(),
-                api_version: "v1alpha1".to_owned(),
+                group: API_GROUP.to_owned(),
+                api_version: API_GROUP_VERSION.to_owned(),
                 // Holds name resources or, for `building-component`, an image ref.
                 kind: if is_resource {
-                    "UIResource"
+                    UIRESOURCE_KIND
                 } else {
-                    "ImageMap"
+                    IMAGEMAP_KIND
                 }
                 .to_owned(),
                 name: name.clone(),
@@ -290,9 +316,9 @@ fn disable_toggle(res: &ResourceState, click: Option<&ButtonClick>) -> UiButton 
     let name = res.name();
     // The hidden value says what a click does: "on" enables a disabled resource.
     let (value, text) = if res.enabled {
-        ("off", "Disable Resource")
+        (TOGGLE_DISABLE, "Disable Resource")
     } else {
-        ("on", "Enable Resource")
+        (TOGGLE_ENABLE, "Enable Resource")
     };
     let mut status = UiButtonStatus {
         last_clicked_at: click.map(|c| rfc3339::format(c.at)),
@@ -317,7 +343,7 @@ fn disable_toggle(res: &ResourceState, click: Option<&ButtonClick>) -> UiButton 
         },
         spec: UiButtonSpec {
             location: Location {
-                component_type: "Resource".to_owned(),
+                component_type: ComponentType::Resource,
                 component_id: name.to_owned(),
             },
             text: text.to_owned(),
@@ -326,7 +352,7 @@ fn disable_toggle(res: &ResourceState, click: Option<&ButtonClick>) -> UiButton 
             disabled: false,
             requires_confirmation: res.enabled,
             inputs: vec![InputSpec {
-                name: "action".to_owned(),
+                name: TOGGLE_INPUT.to_owned(),
                 label: String::new(),
                 text: None,
                 bool: None,
@@ -365,11 +391,11 @@ fn plan_button(snap: &Snapshot, button: &lilt_model::UiButton) -> UiButton {
     }
     let location = match &button.location {
         ButtonLocation::Resource(res) => Location {
-            component_type: "Resource".to_owned(),
+            component_type: ComponentType::Resource,
             component_id: res.clone(),
         },
         ButtonLocation::Global => Location {
-            component_type: "Global".to_owned(),
+            component_type: ComponentType::Global,
             component_id: String::new(),
         },
     };
@@ -501,7 +527,7 @@ pub fn span_id_string(span: Option<SpanId>, resource: Option<&str>, source: LogS
             }),
             _,
         ) => {
-            format!("tiltfile:{TILTFILE_RESOURCE}:{seq}")
+            format!("{TILTFILE_SPAN_PREFIX}{TILTFILE_RESOURCE}:{seq}")
         }
         (
             Some(SpanId {
@@ -509,19 +535,21 @@ pub fn span_id_string(span: Option<SpanId>, resource: Option<&str>, source: LogS
                 seq,
             }),
             _,
-        ) => format!("build:{seq}"),
+        ) => format!("{BUILD_SPAN_PREFIX}{seq}"),
         (
             Some(SpanId {
                 kind: SpanKind::Serve,
                 seq,
             }),
             _,
-        ) => format!("localserve:{seq}"),
+        ) => format!("{LOCALSERVE_SPAN_PREFIX}{seq}"),
         (None, None) => String::new(),
-        (None, Some(res)) if res == TILTFILE_RESOURCE => format!("tiltfile:{TILTFILE_RESOURCE}:0"),
+        (None, Some(res)) if res == TILTFILE_RESOURCE => {
+            format!("{TILTFILE_SPAN_PREFIX}{TILTFILE_RESOURCE}:0")
+        }
         (None, Some(res)) => match source {
-            LogSource::Build => format!("build:{res}:0"),
-            LogSource::Runtime | LogSource::System => format!("unknown:{res}"),
+            LogSource::Build => format!("{BUILD_SPAN_PREFIX}{res}:0"),
+            LogSource::Runtime | LogSource::System => format!("{UNKNOWN_SPAN_PREFIX}{res}"),
         },
     }
 }
@@ -541,13 +569,18 @@ pub fn manifest_for(line: &LogLine) -> String {
     }
 }
 
-pub fn level_str(level: LogLevel) -> &'static str {
+/// A line's level as the wire names it.
+pub fn level(level: LogLevel) -> Level {
     match level {
-        LogLevel::Debug => "DEBUG",
-        LogLevel::Info => "INFO",
-        LogLevel::Warn => "WARN",
-        LogLevel::Error => "ERROR",
+        LogLevel::Debug => Level::Debug,
+        LogLevel::Info => Level::Info,
+        LogLevel::Warn => Level::Warn,
+        LogLevel::Error => Level::Error,
     }
+}
+
+pub fn level_str(log_level: LogLevel) -> &'static str {
+    level(log_level).as_str()
 }
 
 /// Every retained line as one segment each. `fromCheckpoint` is `to - lines`: the dashboard
@@ -590,7 +623,7 @@ pub fn log_list(lines: &[LogLine], from: Checkpoint, to: Checkpoint) -> LogList 
             span_id,
             time: rfc3339::format(line.time),
             text,
-            level: level_str(line.level),
+            level: level(line.level),
         });
     }
     LogList {
@@ -598,6 +631,8 @@ pub fn log_list(lines: &[LogLine], from: Checkpoint, to: Checkpoint) -> LogList 
         segments,
         from_checkpoint: from as i64,
         to_checkpoint: to as i64,
+        first_checkpoint: None,
+        has_older: None,
     }
 }
 

@@ -8,6 +8,10 @@
 //!   `Host` must be loopback or an allowed name; a present `Origin` must match `Host`;
 //!   there are no CORS headers.
 //! * [`convert`] turns an engine snapshot and log lines into Tilt's `View`, purely.
+//! * [`wire`] holds the API's types and fixed values (statuses, annotations, span
+//!   prefixes). They serialize and deserialize, so clients (the `lilt` CLI) read the API
+//!   through the same types the server writes it with; [`logs`] adds the log endpoints'
+//!   replies ([`logs::LogPage`], [`logs::SearchResult`]).
 //! * `/ws/view` streams a complete View, then per-socket deltas (see `stream`). A complete
 //!   View carries only the newest log lines; [`logs`] serves older pages and a search.
 //!

@@ -13,10 +13,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use lilt_engine::{Checkpoint, LogLine, LogPattern, LogStore};
 use lilt_model::TILTFILE_RESOURCE;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::app::{AppState, json_response};
 use crate::security::{query_param, text};
+use crate::wire::{Level, LogList};
 use crate::{convert, rfc3339};
 
 /// How many of the newest checkpoints a complete View covers: enough for the first screen
@@ -253,8 +254,19 @@ pub(crate) async fn logs_handler(
     }
 }
 
-/// `{"logList": …, "firstCheckpoint": n, "hasOlder": bool}`; `firstCheckpoint` is the cursor
-/// for the next page (`before=`).
+/// The reply of `GET /api/logs`, as [`page_json`] writes it (by hand, for speed) and a client
+/// reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LogPage {
+    pub log_list: LogList,
+    /// The cursor for the next page (`before=`); 0 when the page is empty.
+    pub first_checkpoint: Checkpoint,
+    pub has_older: bool,
+}
+
+/// `{"logList": …, "firstCheckpoint": n, "hasOlder": bool}` (a [`LogPage`]);
+/// `firstCheckpoint` is the cursor for the next page (`before=`).
 pub(crate) fn page_json(page: &Page) -> String {
     let first = page.lines.first().map_or(0, |l| l.checkpoint);
     let last = page.lines.last().map_or(page.to, |l| l.checkpoint);
@@ -289,19 +301,20 @@ pub fn term_regex(q: &str) -> Result<regex::Regex, BadQuery> {
 }
 
 /// One search hit.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Match {
     pub checkpoint: Checkpoint,
     pub manifest_name: String,
     pub span_id: String,
     pub time: String,
-    pub level: &'static str,
+    pub level: Level,
     pub text: String,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The reply of `GET /api/logs/search`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct SearchResult {
     /// The newest `limit` matches, in append order.
     pub matches: Vec<Match>,
@@ -363,7 +376,7 @@ pub fn search(
             manifest_name: convert::manifest_for(l),
             span_id: convert::span_id_string(l.span_id, l.resource.as_deref(), l.source),
             time: rfc3339::format(l.time),
-            level: convert::level_str(l.level),
+            level: convert::level(l.level),
             text: l.text.clone(),
         })
         .collect::<Vec<_>>();
@@ -528,6 +541,42 @@ mod tests {
         assert_eq!(v["hasOlder"], false);
         assert_eq!(v["toCheckpoint"], 2);
         assert_eq!(v["segments"][1]["text"], "two\n");
+    }
+
+    #[test]
+    fn pages_read_back_as_log_pages() {
+        let store = store(&[("a", "one"), ("b", "two \"quoted\""), ("a", "three")]);
+        let keys = [None, Some("a".to_owned()), Some("b".to_owned())];
+        let p = page(&store, &keys, None, Some(3), 10);
+        let read: LogPage = serde_json::from_str(&page_json(&p)).unwrap();
+        assert_eq!(read.first_checkpoint, 1);
+        assert!(!read.has_older);
+        assert_eq!(read.log_list.from_checkpoint, 0);
+        assert_eq!(read.log_list.to_checkpoint, 2);
+        let texts: Vec<&str> = read
+            .log_list
+            .segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect();
+        assert_eq!(texts, ["one\n", "two \"quoted\"\n"]);
+        assert_eq!(read.log_list.segments[1].level, Level::Info);
+        assert_eq!(read.log_list.spans["unknown:b"].manifest_name, "b");
+        // What the hand-written JSON says is what the struct says: no field is lost.
+        assert_eq!(
+            serde_json::to_value(&read).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&page_json(&p)).unwrap()
+        );
+    }
+
+    #[test]
+    fn search_results_read_back() {
+        let store = store(&[("a", "Error one"), ("b", "fine")]);
+        let result = search(&store, &term_regex("error").unwrap(), None, 10);
+        let json = serde_json::to_string(&result).unwrap();
+        let read: SearchResult = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, result);
+        assert_eq!(serde_json::to_string(&read).unwrap(), json);
     }
 
     #[test]
