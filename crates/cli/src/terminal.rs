@@ -176,10 +176,10 @@ mod tests {
             name: name.to_owned(),
             image_targets: Vec::new(),
             deploy: DeployTarget::Local(LocalTarget {
-                update_cmd: Cmd {
+                update_cmd: Some(Cmd {
                     argv: vec!["true".into()],
                     ..Cmd::default()
-                },
+                }),
                 ..LocalTarget::default()
             }),
             trigger_mode: TriggerMode::Auto,

@@ -111,26 +111,26 @@ fn manifest(plan: &Plan, m: &Manifest) -> Value {
 }
 
 fn local_target(name: &str, local: &LocalTarget) -> Value {
-    let update = if local.update_cmd.is_empty() {
-        Value::Null
-    } else {
-        let mut spec = Map::new();
-        spec.insert("args".into(), json!(local.update_cmd.argv));
-        spec.insert("dir".into(), json!(path_str(&local.update_cmd.dir)));
-        if !local.update_cmd.env.is_empty() {
-            spec.insert("env".into(), json!(env_list(&local.update_cmd)));
+    let update = match &local.update_cmd {
+        None => Value::Null,
+        Some(cmd) => {
+            let mut spec = Map::new();
+            spec.insert("args".into(), json!(cmd.argv));
+            spec.insert("dir".into(), json!(path_str(&cmd.dir)));
+            if !cmd.env.is_empty() {
+                spec.insert("env".into(), json!(env_list(cmd)));
+            }
+            Value::Object(spec)
         }
-        Value::Object(spec)
     };
-    let serve = if local.serve_cmd.is_empty() {
-        json!({ "Argv": null, "Dir": "", "Env": null, "EchoOff": false })
-    } else {
-        json!({
-            "Argv": local.serve_cmd.argv,
-            "Dir": path_str(&local.serve_cmd.dir),
-            "Env": if local.serve_cmd.env.is_empty() { Value::Null } else { json!(env_list(&local.serve_cmd)) },
-            "EchoOff": local.serve_cmd.echo_off,
-        })
+    let serve = match &local.serve_cmd {
+        None => json!({ "Argv": null, "Dir": "", "Env": null, "EchoOff": false }),
+        Some(cmd) => json!({
+            "Argv": cmd.argv,
+            "Dir": path_str(&cmd.dir),
+            "Env": if cmd.env.is_empty() { Value::Null } else { json!(env_list(cmd)) },
+            "EchoOff": cmd.echo_off,
+        }),
     };
     json!({
         "UpdateCmdSpec": update,

@@ -350,7 +350,7 @@ pub(crate) fn is_k8s(res: &ResourceState) -> bool {
 /// has nothing to run on update and is always parallel.
 fn is_unparallelizable_local(res: &ResourceState) -> bool {
     match &res.manifest.deploy {
-        DeployTarget::Local(local) => !local.allow_parallel && !local.update_cmd.is_empty(),
+        DeployTarget::Local(local) => !local.allow_parallel && local.update_cmd.is_some(),
         DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => false,
     }
 }

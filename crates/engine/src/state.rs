@@ -365,7 +365,7 @@ impl ResourceState {
     /// Kubernetes resource.
     pub(crate) fn has_runtime(&self) -> bool {
         match &self.manifest.deploy {
-            DeployTarget::Local(local) => !local.serve_cmd.is_empty(),
+            DeployTarget::Local(local) => local.serve_cmd.is_some(),
             DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => true,
         }
     }
@@ -385,7 +385,7 @@ impl ResourceState {
     /// is a no-op.
     pub(crate) fn has_update_step(&self) -> bool {
         match &self.manifest.deploy {
-            DeployTarget::Local(local) => !local.update_cmd.is_empty(),
+            DeployTarget::Local(local) => local.update_cmd.is_some(),
             // Building images and deploying them is a real update, with its own outcome.
             DeployTarget::K8s(_) | DeployTarget::DockerCompose(_) => true,
         }

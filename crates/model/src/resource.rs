@@ -127,10 +127,10 @@ pub enum DeployTarget {
 /// `local_resource`: a command run on each update and/or a supervised server.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LocalTarget {
-    /// `cmd`; empty when only `serve_cmd` is given.
-    pub update_cmd: Cmd,
-    /// `serve_cmd`; empty when only `cmd` is given.
-    pub serve_cmd: Cmd,
+    /// `cmd`; `None` when only `serve_cmd` is given.
+    pub update_cmd: Option<Cmd>,
+    /// `serve_cmd`; `None` when only `cmd` is given.
+    pub serve_cmd: Option<Cmd>,
     /// Absolute paths whose changes trigger an update.
     pub deps: Vec<PathBuf>,
     /// `ignore=` patterns, relative to the declaring Tiltfile's directory.

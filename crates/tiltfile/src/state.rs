@@ -45,8 +45,8 @@ pub(crate) struct SourceFile {
 #[derive(Debug, Clone)]
 pub(crate) struct LocalResourceDecl {
     pub(crate) name: String,
-    pub(crate) update_cmd: Cmd,
-    pub(crate) serve_cmd: Cmd,
+    pub(crate) update_cmd: Option<Cmd>,
+    pub(crate) serve_cmd: Option<Cmd>,
     pub(crate) deps: Vec<PathBuf>,
     /// `Some(true)` for auto, `Some(false)` for manual, `None` for "use the default".
     pub(crate) trigger_auto: Option<bool>,

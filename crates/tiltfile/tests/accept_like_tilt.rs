@@ -307,7 +307,7 @@ fn command_strings_are_trimmed_like_tilt() {
     let plan = p.plan();
     let local = local_target(&plan, "config");
     assert_eq!(
-        local.update_cmd.argv,
+        local.update_cmd.as_ref().unwrap().argv,
         [
             "sh",
             "-c",
@@ -315,8 +315,8 @@ fn command_strings_are_trimmed_like_tilt() {
         ]
     );
     let local = local_target(&plan, "spaces");
-    assert_eq!(local.update_cmd.argv, ["sh", "-c", ""]);
-    assert_eq!(local.serve_cmd.argv, ["sh", "-c", "run"]);
+    assert_eq!(local.update_cmd.as_ref().unwrap().argv, ["sh", "-c", ""]);
+    assert_eq!(local.serve_cmd.as_ref().unwrap().argv, ["sh", "-c", "run"]);
 }
 
 // encoding/yaml.go: sigs.k8s.io/yaml marshals Go maps, so keys come out sorted, and goes
@@ -397,7 +397,7 @@ fn local_git_repo_as_a_command_dir() {
     let sub = p.path("sub");
     assert_eq!(log(&p), [sub.display().to_string()]);
     let r = local_target(&p.plan(), "r");
-    assert_eq!(r.update_cmd.dir, sub);
+    assert_eq!(r.update_cmd.as_ref().unwrap().dir, sub);
     assert_eq!(r.deps, [sub.clone(), p.path("x")]);
 }
 

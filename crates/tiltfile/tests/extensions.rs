@@ -356,7 +356,9 @@ fn dotenv_local_output_and_restart_process_evaluate() {
     );
     let greet = plan.manifest("greet").expect("greet");
     match &greet.deploy {
-        lilt_model::DeployTarget::Local(l) => assert_eq!(l.update_cmd.argv[2], "echo hi-there"),
+        lilt_model::DeployTarget::Local(l) => {
+            assert_eq!(l.update_cmd.as_ref().unwrap().argv[2], "echo hi-there")
+        }
         other => panic!("{other:?}"),
     }
     let refs: Vec<&str> = plan.images.iter().map(|i| i.image_ref.as_str()).collect();

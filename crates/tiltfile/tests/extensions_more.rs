@@ -393,7 +393,7 @@ fn helm_remote_applies_crds_once_the_chart_is_cached() {
     match &p.manifest("crontab-crds-install").expect("install").deploy {
         DeployTarget::Local(l) => {
             assert_eq!(
-                l.update_cmd.argv[2],
+                l.update_cmd.as_ref().unwrap().argv[2],
                 format!("kubectl apply -f {}", crd_file.display())
             );
             assert_eq!(l.deps, std::slice::from_ref(&crd_file));

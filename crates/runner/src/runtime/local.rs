@@ -27,9 +27,9 @@ impl Runtime for LocalRuntime {
         };
         let cmd = local.update_cmd.clone();
         async move {
-            if cmd.is_empty() {
+            let Some(cmd) = cmd else {
                 return UpdateOutcome::ok();
-            }
+            };
             let span_id = job.span_id;
             let reporter = job.reporter;
             reporter.build_log(
@@ -63,9 +63,9 @@ impl Runtime for LocalRuntime {
         let DeployTarget::Local(local) = &job.manifest.deploy else {
             return;
         };
-        if local.serve_cmd.is_empty() {
+        let Some(serve_cmd) = local.serve_cmd.clone() else {
             return;
-        }
+        };
         let Ok(mut serves) = self.serves.lock() else {
             return;
         };
@@ -76,7 +76,7 @@ impl Runtime for LocalRuntime {
         ctl.start(
             job.span_id,
             job.launcher,
-            local.serve_cmd.clone(),
+            serve_cmd,
             local.readiness_probe.clone(),
         );
     }

@@ -34,15 +34,16 @@ pub fn t(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000 + secs)
 }
 
-fn sh(script: &str) -> Cmd {
+/// `sh -c SCRIPT`; an empty script is no command.
+fn sh(script: &str) -> Option<Cmd> {
     if script.is_empty() {
-        return Cmd::default();
+        return None;
     }
-    Cmd {
+    Some(Cmd {
         argv: vec!["sh".into(), "-c".into(), script.into()],
         dir: PathBuf::from("/project"),
         ..Cmd::default()
-    }
+    })
 }
 
 pub fn local(name: &str, cmd: &str, serve: &str) -> Manifest {

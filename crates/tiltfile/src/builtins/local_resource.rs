@@ -112,8 +112,9 @@ fn declare(
         labels: args::labels(Some(a.labels))?,
         readiness_probe,
         source_tiltfile: state.source_tiltfile(),
-        update_cmd,
-        serve_cmd,
+        // An empty command is no command: the types say so from here on.
+        update_cmd: (!update_cmd.is_empty()).then_some(update_cmd),
+        serve_cmd: (!serve_cmd.is_empty()).then_some(serve_cmd),
     };
     if state.compose.borrow().has_service(&decl.name) {
         bail!("dc_resource named {:?} already exists", decl.name);
