@@ -225,7 +225,6 @@ pub fn sample_snapshot() -> Snapshot {
             on: vec!["api".to_owned()],
         },
     );
-    let mut state = state;
     state.button_clicks.insert(
         "seed".to_owned(),
         ButtonClick {
