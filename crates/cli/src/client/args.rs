@@ -6,7 +6,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use serde_json::json;
 
 use super::{Client, ConnectFlags};
 
@@ -32,9 +31,7 @@ pub(crate) async fn run(flags: ConnectFlags, opts: ArgsOptions) -> anyhow::Resul
         opts.args
     };
     let client = Client::connect(&flags).await?;
-    let resp = client
-        .post_json("/api/set_tiltfile_args", &json!(args))
-        .await?;
+    let resp = client.post_json("/api/set_tiltfile_args", &args).await?;
     if resp.status != 200 {
         bail!("({}): {}", resp.status, resp.text());
     }

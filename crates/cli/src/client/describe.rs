@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use anyhow::bail;
-use serde_json::Value;
+use lilt_server::wire::{API_VERSION, UIRESOURCE_KIND, UiResource};
 
 use super::time::{age_of, build_duration, parse_rfc3339};
 use super::view::{self, ViewState};
@@ -46,20 +46,20 @@ pub(crate) async fn run(flags: ConnectFlags, args: Vec<String>) -> anyhow::Resul
 }
 
 /// The resource named exactly, else those whose names start with `prefix` (kubectl's rule).
-fn matching<'a>(state: &'a ViewState, prefix: &str) -> Vec<&'a Value> {
+fn matching<'a>(state: &'a ViewState, prefix: &str) -> Vec<&'a UiResource> {
     if let Some(res) = state.resource(prefix) {
         return vec![res];
     }
     state
         .resources()
         .into_iter()
-        .filter(|r| view::object_name(r).starts_with(prefix))
+        .filter(|r| r.metadata.name.starts_with(prefix))
         .collect()
 }
 
 /// The description of one resource.
-fn describe(res: &Value, now: SystemTime) -> String {
-    let status = &res["status"];
+fn describe(res: &UiResource, now: SystemTime) -> String {
+    let status = &res.status;
     let mut out = String::new();
     let labels = view::labels(res);
     let field = |out: &mut String, indent: usize, key: &str, value: &str| {
@@ -71,9 +71,9 @@ fn describe(res: &Value, now: SystemTime) -> String {
             width = 20 - indent
         );
     };
-    field(&mut out, 0, "Name", view::object_name(res));
-    field(&mut out, 0, "Kind", "UIResource");
-    field(&mut out, 0, "API Version", "tilt.dev/v1alpha1");
+    field(&mut out, 0, "Name", &res.metadata.name);
+    field(&mut out, 0, "Kind", UIRESOURCE_KIND);
+    field(&mut out, 0, "API Version", API_VERSION);
     field(
         &mut out,
         0,
@@ -89,15 +89,18 @@ fn describe(res: &Value, now: SystemTime) -> String {
     let _ = writeln!(out, "Status:");
     let ready = if view::is_ready(res) { "True" } else { "False" };
     field(&mut out, 2, "Ready", ready);
-    field(&mut out, 2, "Update Status", view::update_status(res));
-    field(&mut out, 2, "Runtime Status", view::runtime_status(res));
+    field(&mut out, 2, "Update Status", status.update_status.as_str());
+    field(
+        &mut out,
+        2,
+        "Runtime Status",
+        status.runtime_status.as_str(),
+    );
     field(
         &mut out,
         2,
         "Disable Status",
-        status["disableStatus"]["state"]
-            .as_str()
-            .unwrap_or("Enabled"),
+        status.disable_status.state.as_str(),
     );
     field(
         &mut out,
@@ -105,38 +108,36 @@ fn describe(res: &Value, now: SystemTime) -> String {
         "Waiting",
         &view::hold_reason(res).unwrap_or_else(|| "<none>".to_owned()),
     );
-    field(&mut out, 2, "Queued", bool_text(&status["queued"]));
+    field(&mut out, 2, "Queued", bool_text(status.queued));
     field(
         &mut out,
         2,
         "Pending Changes",
-        bool_text(&status["hasPendingChanges"]),
+        bool_text(status.has_pending_changes),
     );
-    if let Some(since) = status["pendingBuildSince"].as_str() {
+    if let Some(since) = &status.pending_build_since {
         field(&mut out, 2, "Pending Since", &timestamp(Some(since), now));
     }
     field(
         &mut out,
         2,
         "Last Deploy Time",
-        &timestamp(status["lastDeployTime"].as_str(), now),
+        &timestamp(status.last_deploy_time.as_deref(), now),
     );
-    let current = &status["currentBuild"];
-    let current_text = match current["startTime"].as_str() {
-        Some(start) => format!("started {}", timestamp(Some(start), now)),
+    let current_text = match &status.current_build {
+        Some(build) => format!("started {}", timestamp(Some(&build.start_time), now)),
         None => "<none>".to_owned(),
     };
     field(&mut out, 2, "Current Build", &current_text);
-    let links: Vec<String> = status["endpointLinks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|l| {
-            let url = l["url"].as_str()?;
-            Some(match l["name"].as_str().filter(|n| !n.is_empty()) {
-                Some(name) => format!("{url} ({name})"),
-                None => url.to_owned(),
-            })
+    let links: Vec<String> = status
+        .endpoint_links
+        .iter()
+        .map(|l| {
+            if l.name.is_empty() {
+                l.url.clone()
+            } else {
+                format!("{} ({})", l.url, l.name)
+            }
         })
         .collect();
     if links.is_empty() {
@@ -147,38 +148,34 @@ fn describe(res: &Value, now: SystemTime) -> String {
             let _ = writeln!(out, "    {link}");
         }
     }
-    let local = &status["localResourceInfo"];
-    if local.is_object() {
+    if let Some(local) = &status.local_resource_info {
         let _ = writeln!(out, "  Local Resource:");
-        let pid = local["pid"]
-            .as_u64()
+        let pid = local
+            .pid
             .filter(|p| *p > 0)
             .map(|p| p.to_string())
             .unwrap_or_else(|| "<none>".to_owned());
         field(&mut out, 4, "PID", &pid);
-        field(&mut out, 4, "Is Test", bool_text(&local["isTest"]));
+        field(&mut out, 4, "Is Test", bool_text(local.is_test));
     }
-    let history = status["buildHistory"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let history = &status.build_history;
     if history.is_empty() {
         let _ = write!(out, "Build History:      <none>");
         return out;
     }
     let _ = writeln!(out, "Build History:");
     for (i, build) in history.iter().enumerate() {
-        let start = build["startTime"].as_str();
+        let start = Some(build.start_time.as_str());
         let duration = match (
-            start.and_then(parse_rfc3339),
-            build["finishTime"].as_str().and_then(parse_rfc3339),
+            parse_rfc3339(&build.start_time),
+            parse_rfc3339(&build.finish_time),
         ) {
             (Some(s), Some(f)) => build_duration(f.duration_since(s).unwrap_or_default()),
             _ => "?".to_owned(),
         };
-        let error = build["error"].as_str().unwrap_or_default().trim();
+        let error = build.error.trim();
         let result = if error.is_empty() { "ok" } else { "error" };
-        let crash = if build["isCrashRebuild"].as_bool() == Some(true) {
+        let crash = if build.is_crash_rebuild {
             " (crash rebuild)"
         } else {
             ""
@@ -192,21 +189,15 @@ fn describe(res: &Value, now: SystemTime) -> String {
         for line in error.lines() {
             let _ = writeln!(out, "        {line}");
         }
-        for warning in build["warnings"].as_array().into_iter().flatten() {
-            if let Some(w) = warning.as_str() {
-                let _ = writeln!(out, "        warning: {}", w.trim());
-            }
+        for warning in &build.warnings {
+            let _ = writeln!(out, "        warning: {}", warning.trim());
         }
     }
     out.trim_end().to_owned()
 }
 
-fn bool_text(v: &Value) -> &'static str {
-    if v.as_bool() == Some(true) {
-        "true"
-    } else {
-        "false"
-    }
+fn bool_text(v: bool) -> &'static str {
+    if v { "true" } else { "false" }
 }
 
 /// `2026-11-26T07:00:00.123456Z (12s ago)`, or `<none>`.
@@ -225,7 +216,7 @@ mod tests {
 
     #[test]
     fn describes_statuses_endpoints_process_and_builds() {
-        let res = json!({"metadata": {"name": "api", "labels": {"backend": "backend"}}, "status": {
+        let res: UiResource = serde_json::from_value(json!({"metadata": {"name": "api", "labels": {"backend": "backend"}}, "status": {
         "order": 2, "triggerMode": 1, "updateStatus": "error", "runtimeStatus": "ok",
         "lastDeployTime": "2026-11-26T07:00:02Z", "queued": false, "hasPendingChanges": true,
         "endpointLinks": [{"url": "http://localhost:8000", "name": "web"}],
@@ -235,7 +226,8 @@ mod tests {
         "buildHistory": [
             {"error": "", "warnings": [], "startTime": "2026-11-26T07:00:00Z", "finishTime": "2026-11-26T07:00:01.5Z", "spanID": "build:1", "isCrashRebuild": false},
             {"error": "exit status 2\nno such file", "warnings": ["slow"], "startTime": "2026-11-26T07:00:10Z", "finishTime": "2026-11-26T07:00:10.25Z", "spanID": "build:2", "isCrashRebuild": false},
-        ]}});
+        ]}}))
+        .unwrap();
         let now = parse_rfc3339("2026-11-26T07:01:00Z").unwrap();
         let text = describe(&res, now);
         for expected in [
@@ -262,13 +254,16 @@ mod tests {
 
     #[test]
     fn prefixes_match_like_kubectl() {
-        let state = view::state_of(&json!({"isComplete": true, "uiResources": [
-            {"metadata": {"name": "api"}, "status": {"order": 1}},
-            {"metadata": {"name": "api-db"}, "status": {"order": 2}},
-            {"metadata": {"name": "web"}, "status": {"order": 3}},
-        ]}));
-        fn names(v: Vec<&Value>) -> Vec<&str> {
-            v.into_iter().map(view::object_name).collect()
+        let state = view::state_of(
+            &serde_json::from_value(json!({"isComplete": true, "uiResources": [
+                {"metadata": {"name": "api"}, "status": {"order": 1}},
+                {"metadata": {"name": "api-db"}, "status": {"order": 2}},
+                {"metadata": {"name": "web"}, "status": {"order": 3}},
+            ]}))
+            .unwrap(),
+        );
+        fn names(v: Vec<&UiResource>) -> Vec<&str> {
+            v.into_iter().map(|r| r.metadata.name.as_str()).collect()
         }
         assert_eq!(names(matching(&state, "api")), ["api"]);
         assert_eq!(names(matching(&state, "ap")), ["api", "api-db"]);

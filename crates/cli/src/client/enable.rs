@@ -2,7 +2,10 @@
 //! with Tilt's selection rules (`--all`, `--only`, `-l LABEL`, names).
 
 use anyhow::bail;
-use serde_json::json;
+use lilt_server::wire::{
+    ButtonStatusBody, ClickMetadata, ClickStatus, HiddenValue, InputStatus, TOGGLE_DISABLE,
+    TOGGLE_ENABLE, TOGGLE_INPUT,
+};
 
 use super::view::{self, ViewState};
 use super::{Client, ConnectFlags};
@@ -34,14 +37,26 @@ pub(crate) async fn run(flags: ConnectFlags, opts: EnableOptions) -> anyhow::Res
     let state = view::state_of(&client.view(false).await?);
     let changes = plan(&state, &opts)?;
     for (toggle, enable) in changes {
-        let action = if enable { "on" } else { "off" };
-        let body = json!({
-            "metadata": {"name": toggle},
-            "status": {
-                "lastClickedAt": super::time::format_rfc3339(std::time::SystemTime::now()),
-                "inputs": [{"name": "action", "hidden": {"value": action}}],
+        let action = if enable {
+            TOGGLE_ENABLE
+        } else {
+            TOGGLE_DISABLE
+        };
+        let body = ButtonStatusBody {
+            metadata: Some(ClickMetadata {
+                name: toggle.clone(),
+            }),
+            status: ClickStatus {
+                last_clicked_at: Some(super::time::format_rfc3339(std::time::SystemTime::now())),
+                inputs: vec![InputStatus {
+                    name: TOGGLE_INPUT.to_owned(),
+                    hidden: Some(HiddenValue {
+                        value: action.to_owned(),
+                    }),
+                    ..InputStatus::default()
+                }],
             },
-        });
+        };
         let path = format!("/proxy/apis/tilt.dev/v1alpha1/uibuttons/{toggle}/status");
         let resp = client.put_json(&path, &body).await?;
         if resp.status != 200 {
@@ -64,7 +79,7 @@ fn plan(state: &ViewState, opts: &EnableOptions) -> anyhow::Result<Vec<(String, 
     }
     let mut changes = Vec::new();
     for res in state.resources() {
-        let name = view::object_name(res);
+        let name = res.metadata.name.as_str();
         // Resources without a toggle, such as (Tiltfile), are always enabled.
         let Some(toggle) = state.disable_toggle(name) else {
             continue;
@@ -88,7 +103,7 @@ fn plan(state: &ViewState, opts: &EnableOptions) -> anyhow::Result<Vec<(String, 
         if view::is_disabled(res) != target {
             continue;
         }
-        changes.push((view::object_name(toggle).to_owned(), target));
+        changes.push((toggle.metadata.name.clone(), target));
     }
     Ok(changes)
 }
@@ -98,6 +113,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use lilt_server::wire::{DISABLE_TOGGLE, TILT_BUTTON_TYPE, toggle_name};
 
     fn sample() -> ViewState {
         let res = |name: &str, order: i64, labels: Value, state: &str| {
@@ -105,20 +121,23 @@ mod tests {
                    "status": {"order": order, "disableStatus": {"state": state}}})
         };
         let toggle = |name: &str| {
-            json!({"metadata": {"name": format!("{name}-disable"),
-                                "annotations": {"tilt.dev/uibutton-type": "DisableToggle"}},
+            json!({"metadata": {"name": toggle_name(name),
+                                "annotations": {TILT_BUTTON_TYPE: DISABLE_TOGGLE}},
                    "spec": {"location": {"componentType": "Resource", "componentID": name}}})
         };
-        view::state_of(&json!({
-            "isComplete": true,
-            "uiResources": [
-                res("(Tiltfile)", 1, json!({}), "Enabled"),
-                res("api", 2, json!({"backend": "backend"}), "Enabled"),
-                res("db", 3, json!({"backend": "backend"}), "Disabled"),
-                res("web", 4, json!({"frontend": "frontend"}), "Enabled"),
-            ],
-            "uiButtons": [toggle("api"), toggle("db"), toggle("web")],
-        }))
+        view::state_of(
+            &serde_json::from_value(json!({
+                "isComplete": true,
+                "uiResources": [
+                    res("(Tiltfile)", 1, json!({}), "Enabled"),
+                    res("api", 2, json!({"backend": "backend"}), "Enabled"),
+                    res("db", 3, json!({"backend": "backend"}), "Disabled"),
+                    res("web", 4, json!({"frontend": "frontend"}), "Enabled"),
+                ],
+                "uiButtons": [toggle("api"), toggle("db"), toggle("web")],
+            }))
+            .unwrap(),
+        )
     }
 
     fn opts(enable: bool) -> EnableOptions {

@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use serde_json::{Value, json};
+use lilt_server::wire::{API_VERSION, UIRESOURCE_KIND, UiResource};
+use serde::Serialize;
 
 use super::view::{self, ViewState};
 use super::{Client, ConnectFlags};
@@ -47,7 +48,7 @@ pub(crate) async fn run(flags: ConnectFlags, opts: GetOptions) -> anyhow::Result
 }
 
 /// The resources named (all when none are), and the names not found.
-fn select<'a>(state: &'a ViewState, names: &[String]) -> (Vec<&'a Value>, Vec<String>) {
+fn select<'a>(state: &'a ViewState, names: &[String]) -> (Vec<&'a UiResource>, Vec<String>) {
     if names.is_empty() {
         return (state.resources(), Vec::new());
     }
@@ -76,7 +77,7 @@ type Widths = Vec<usize>;
 /// an earlier batch. Returns the widths used.
 fn print_batch(
     out: &mut impl Write,
-    resources: &[&Value],
+    resources: &[&UiResource],
     format: Format,
     single: bool,
     now: SystemTime,
@@ -104,12 +105,14 @@ fn print_batch(
         }
         Format::Name => {
             for res in resources {
-                writeln!(out, "uiresource.tilt.dev/{}", view::object_name(res))?;
+                writeln!(out, "uiresource.tilt.dev/{}", res.metadata.name)?;
             }
             Ok(Vec::new())
         }
         Format::Json | Format::Yaml => {
-            let doc = document(resources, single);
+            // A `serde_json::Value` only because the YAML writer takes one; it holds the
+            // typed document below, fields in the order the server wrote them.
+            let doc = serde_json::to_value(document(resources, single))?;
             if format == Format::Json {
                 serde_json::to_writer_pretty(&mut *out, &doc)?;
                 writeln!(out)?;
@@ -125,13 +128,63 @@ fn print_batch(
     }
 }
 
-/// One object when exactly one name was asked for and found, else a `List`, as kubectl does.
-fn document(resources: &[&Value], single: bool) -> Value {
-    if single && resources.len() == 1 {
-        return view::as_api_object(resources[0]);
+/// A UIResource as an API object, with the `apiVersion` and `kind` the View leaves out.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiObject<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    #[serde(flatten)]
+    object: &'a UiResource,
+}
+
+impl<'a> ApiObject<'a> {
+    fn of(object: &'a UiResource) -> ApiObject<'a> {
+        ApiObject {
+            api_version: API_VERSION,
+            kind: UIRESOURCE_KIND,
+            object,
+        }
     }
-    let items: Vec<Value> = resources.iter().map(|r| view::as_api_object(r)).collect();
-    json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}})
+}
+
+/// kubectl's `List` of objects.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct List<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    items: Vec<ApiObject<'a>>,
+    metadata: ListMeta,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListMeta {
+    resource_version: &'static str,
+}
+
+/// What `-o json|yaml` prints: one object, or a list of them.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Document<'a> {
+    One(ApiObject<'a>),
+    List(List<'a>),
+}
+
+/// One object when exactly one name was asked for and found, else a `List`, as kubectl does.
+fn document<'a>(resources: &[&'a UiResource], single: bool) -> Document<'a> {
+    if single && resources.len() == 1 {
+        return Document::One(ApiObject::of(resources[0]));
+    }
+    Document::List(List {
+        api_version: "v1",
+        kind: "List",
+        items: resources.iter().map(|r| ApiObject::of(r)).collect(),
+        metadata: ListMeta {
+            resource_version: "",
+        },
+    })
 }
 
 fn header(wide: bool) -> Vec<&'static str> {
@@ -148,7 +201,7 @@ fn header(wide: bool) -> Vec<&'static str> {
     h
 }
 
-fn row(res: &Value, wide: bool, now: SystemTime) -> Vec<String> {
+fn row(res: &UiResource, wide: bool, now: SystemTime) -> Vec<String> {
     let ready = if view::is_disabled(res) {
         "Disabled"
     } else if view::is_ready(res) {
@@ -157,19 +210,19 @@ fn row(res: &Value, wide: bool, now: SystemTime) -> Vec<String> {
         "False"
     };
     let mut cells = vec![
-        view::object_name(res).to_owned(),
+        res.metadata.name.clone(),
         ready.to_owned(),
-        view::update_status(res).to_owned(),
-        view::runtime_status(res).to_owned(),
-        super::time::age_of(res["status"]["lastDeployTime"].as_str(), now),
+        res.status.update_status.as_str().to_owned(),
+        res.status.runtime_status.as_str().to_owned(),
+        super::time::age_of(res.status.last_deploy_time.as_deref(), now),
     ];
     if wide {
         let labels = view::labels(res);
-        let endpoints: Vec<&str> = res["status"]["endpointLinks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l["url"].as_str())
+        let endpoints: Vec<&str> = res
+            .status
+            .endpoint_links
+            .iter()
+            .map(|l| l.url.as_str())
             .collect();
         cells.extend([
             view::resource_type(res).to_owned(),
@@ -213,7 +266,7 @@ async fn watch(client: &Client, names: &[String], format: Format) -> anyhow::Res
     while let Some(msg) = stream.next().await? {
         let first = widths.is_none();
         let changed = state.apply(&msg);
-        let batch: Vec<&Value> = if first {
+        let batch: Vec<&UiResource> = if first {
             let (found, _) = select(&state, names);
             found
         } else {
@@ -256,10 +309,12 @@ async fn watch(client: &Client, names: &[String], format: Format) -> anyhow::Res
 mod tests {
     use std::time::Duration;
 
+    use serde_json::{Value, json};
+
     use super::*;
 
     fn sample() -> ViewState {
-        view::state_of(&json!({
+        view::state_of(&serde_json::from_value(json!({
             "isComplete": true,
             "uiResources": [
                 {"metadata": {"name": "(Tiltfile)"}, "status": {"order": 1, "updateStatus": "ok", "runtimeStatus": "not_applicable", "lastDeployTime": "2026-11-26T07:00:00Z", "disableStatus": {"state": "Enabled"}}},
@@ -267,7 +322,7 @@ mod tests {
                 {"metadata": {"name": "job"}, "status": {"order": 3, "updateStatus": "none", "runtimeStatus": "none", "triggerMode": 2, "disableStatus": {"state": "Disabled"},
                   "waiting": {"reason": "waiting-for-dependencies", "on": [{"kind": "UIResource", "name": "api"}]}}},
             ],
-        }))
+        })).unwrap())
     }
 
     fn now() -> SystemTime {
@@ -300,6 +355,28 @@ mod tests {
             wide.contains("waiting-for-dependencies (UIResource/api)"),
             "{wide}"
         );
+    }
+
+    #[test]
+    fn objects_print_as_the_server_wrote_them() {
+        let state = sample();
+        // The resource as the server writes it (the same type serializes on both sides).
+        let server_text = serde_json::to_string(state.resource("api").unwrap()).unwrap();
+        // kubectl's object: `apiVersion` and `kind`, then the server's fields in its order.
+        let mut expected = serde_json::Map::new();
+        expected.insert("apiVersion".into(), "tilt.dev/v1alpha1".into());
+        expected.insert("kind".into(), "UIResource".into());
+        let Value::Object(fields) = serde_json::from_str(&server_text).unwrap() else {
+            panic!("an object: {server_text}");
+        };
+        expected.extend(fields);
+        let expected = Value::Object(expected);
+        assert_eq!(
+            render(Format::Json, &["api"]),
+            serde_json::to_string_pretty(&expected).unwrap() + "\n"
+        );
+        let yaml = lilt_manifest::value_to_yaml(&expected).unwrap();
+        assert_eq!(render(Format::Yaml, &["api"]), yaml);
     }
 
     #[test]

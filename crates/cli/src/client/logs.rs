@@ -7,7 +7,8 @@ use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use anyhow::bail;
-use serde_json::{Value, json};
+use lilt_server::wire::{Level as WireLevel, View, is_build_span};
+use serde::Serialize;
 
 use super::time::parse_rfc3339;
 use super::{Client, ConnectFlags};
@@ -57,7 +58,7 @@ pub(crate) enum Level {
 struct Filter {
     resources: Vec<String>,
     source: Source,
-    level: Option<&'static str>,
+    level: Option<WireLevel>,
     since: Option<SystemTime>,
     tail: Option<usize>,
 }
@@ -68,8 +69,22 @@ struct Line {
     resource: String,
     span_id: String,
     time: String,
-    level: String,
+    level: WireLevel,
     text: String,
+}
+
+/// One line of `--json` output.
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    time: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    resource: &'a str,
+    /// Lower case, as `tilt logs --json` writes it.
+    level: String,
+    message: &'a str,
+    #[serde(rename = "spanID")]
+    span_id: &'a str,
+    source: &'static str,
 }
 
 pub(crate) async fn run(flags: ConnectFlags, opts: LogsOptions) -> anyhow::Result<u8> {
@@ -101,56 +116,41 @@ pub(crate) async fn run(flags: ConnectFlags, opts: LogsOptions) -> anyhow::Resul
 }
 
 /// The log lines of a View message not seen before, in order.
-fn new_lines(msg: &Value, spans: &mut HashMap<String, String>, watermark: &mut i64) -> Vec<Line> {
-    let list = &msg["logList"];
-    let from = list["fromCheckpoint"].as_i64().unwrap_or(-1);
-    if list.is_null() || from < 0 {
+fn new_lines(msg: &View, spans: &mut HashMap<String, String>, watermark: &mut i64) -> Vec<Line> {
+    let Some(list) = &msg.log_list else {
+        return Vec::new();
+    };
+    if list.from_checkpoint < 0 {
         return Vec::new();
     }
-    for (id, span) in list["spans"].as_object().into_iter().flatten() {
-        let name = span["manifestName"].as_str().unwrap_or_default();
-        spans.insert(id.clone(), name.to_owned());
+    for (id, span) in &list.spans {
+        spans.insert(id.clone(), span.manifest_name.clone());
     }
     // A complete View restarts the count; a delta that overlaps what we have is trimmed.
-    let skip = if msg["isComplete"].as_bool() == Some(true) {
+    let skip = if msg.is_complete {
         0
     } else {
-        usize::try_from(*watermark - from).unwrap_or(0)
+        usize::try_from(*watermark - list.from_checkpoint).unwrap_or(0)
     };
-    if let Some(to) = list["toCheckpoint"].as_i64() {
-        *watermark = to;
-    }
-    list["segments"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    *watermark = list.to_checkpoint;
+    list.segments
+        .iter()
         .skip(skip)
-        .map(|seg| {
-            let span_id = seg["spanId"].as_str().unwrap_or_default().to_owned();
-            let text = seg["text"].as_str().unwrap_or_default();
-            Line {
-                resource: spans.get(&span_id).cloned().unwrap_or_default(),
-                time: seg["time"].as_str().unwrap_or_default().to_owned(),
-                level: seg["level"].as_str().unwrap_or("INFO").to_ascii_lowercase(),
-                text: text.strip_suffix('\n').unwrap_or(text).to_owned(),
-                span_id,
-            }
+        .map(|seg| Line {
+            resource: spans.get(&seg.span_id).cloned().unwrap_or_default(),
+            time: seg.time.clone(),
+            level: seg.level,
+            text: seg.text.strip_suffix('\n').unwrap_or(&seg.text).to_owned(),
+            span_id: seg.span_id.clone(),
         })
         .collect()
-}
-
-/// Build logs are the Tiltfile's and the update commands'; everything else is runtime.
-fn is_build_span(span_id: &str) -> bool {
-    ["build:", "cmdimage:", "tiltfile:"]
-        .iter()
-        .any(|p| span_id.starts_with(p))
 }
 
 impl Filter {
     fn new(opts: &LogsOptions, now: SystemTime) -> anyhow::Result<Filter> {
         let level = opts.level.map(|l| match l {
-            Level::Warn => "warn",
-            Level::Error => "error",
+            Level::Warn => WireLevel::Warn,
+            Level::Error => WireLevel::Error,
         });
         if opts.tail < -1 {
             bail!(
@@ -198,20 +198,21 @@ fn print_line(out: &mut impl Write, line: &Line, json: bool, prefix: bool) -> st
         } else {
             "runtime"
         };
-        let mut obj = json!({"time": line.time});
-        if !line.resource.is_empty() {
-            obj["resource"] = json!(line.resource);
-        }
-        obj["level"] = json!(line.level);
-        obj["message"] = json!(line.text);
-        obj["spanID"] = json!(line.span_id);
-        obj["source"] = json!(source);
-        return writeln!(out, "{obj}");
+        let obj = JsonLine {
+            time: &line.time,
+            resource: &line.resource,
+            level: line.level.as_str().to_ascii_lowercase(),
+            message: &line.text,
+            span_id: &line.span_id,
+            source,
+        };
+        let text = serde_json::to_string(&obj).map_err(std::io::Error::other)?;
+        return writeln!(out, "{text}");
     }
-    let marker = match line.level.as_str() {
-        "warn" => "WARNING: ",
-        "error" => "ERROR: ",
-        _ => "",
+    let marker = match line.level {
+        WireLevel::Warn => "WARNING: ",
+        WireLevel::Error => "ERROR: ",
+        WireLevel::Debug | WireLevel::Info => "",
     };
     if prefix {
         // The same shape as `lilt up --stream`.
@@ -228,6 +229,8 @@ fn print_line(out: &mut impl Write, line: &Line, json: bool, prefix: bool) -> st
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     fn opts() -> LogsOptions {
@@ -242,8 +245,12 @@ mod tests {
         }
     }
 
-    fn complete() -> Value {
-        json!({"isComplete": true, "logList": {
+    fn view(v: Value) -> View {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn complete() -> View {
+        view(json!({"isComplete": true, "logList": {
             "spans": {"build:1": {"manifestName": "api"}, "localserve:2": {"manifestName": "api"}, "tiltfile:(Tiltfile):1": {"manifestName": "(Tiltfile)"}},
             "segments": [
                 {"spanId": "tiltfile:(Tiltfile):1", "time": "2026-11-26T07:00:00Z", "text": "Loading\n", "level": "INFO"},
@@ -251,7 +258,7 @@ mod tests {
                 {"spanId": "localserve:2", "time": "2026-11-26T07:00:02Z", "text": "careful\n", "level": "WARN"},
                 {"spanId": "localserve:2", "time": "2026-11-26T07:00:03Z", "text": "listening\n", "level": "INFO"},
             ],
-            "fromCheckpoint": 0, "toCheckpoint": 4}})
+            "fromCheckpoint": 0, "toCheckpoint": 4}}))
     }
 
     fn texts(lines: &[Line], filter: &Filter) -> Vec<String> {
@@ -306,18 +313,18 @@ mod tests {
         let mut spans = HashMap::new();
         let mut mark = 0;
         new_lines(&complete(), &mut spans, &mut mark);
-        let delta = json!({"isComplete": false, "logList": {
+        let delta = view(json!({"isComplete": false, "logList": {
             "spans": {},
             "segments": [
                 {"spanId": "localserve:2", "time": "2026-11-26T07:00:03Z", "text": "listening\n", "level": "INFO"},
                 {"spanId": "localserve:2", "time": "2026-11-26T07:00:04Z", "text": "new\n", "level": "INFO"},
             ],
-            "fromCheckpoint": 3, "toCheckpoint": 5}});
+            "fromCheckpoint": 3, "toCheckpoint": 5}}));
         let lines = new_lines(&delta, &mut spans, &mut mark);
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].text, "new");
         assert_eq!(lines[0].resource, "api");
-        assert!(new_lines(&json!({"isComplete": false}), &mut spans, &mut mark).is_empty());
+        assert!(new_lines(&view(json!({"isComplete": false})), &mut spans, &mut mark).is_empty());
     }
 
     #[test]
@@ -333,7 +340,13 @@ mod tests {
         let mut rows = text.lines();
         assert_eq!(rows.next(), Some("         api │ WARNING: careful"));
         assert_eq!(rows.next(), Some("listening"));
-        let obj: Value = serde_json::from_str(rows.next().unwrap()).unwrap();
+        let json_row = rows.next().unwrap();
+        // Field order and spelling as `tilt logs --json` writes them.
+        assert_eq!(
+            json_row,
+            r#"{"time":"2026-11-26T07:00:01Z","resource":"api","level":"info","message":"compiling","spanID":"build:1","source":"build"}"#
+        );
+        let obj: Value = serde_json::from_str(json_row).unwrap();
         assert_eq!(obj["resource"], "api");
         assert_eq!(obj["message"], "compiling");
         assert_eq!(obj["source"], "build");

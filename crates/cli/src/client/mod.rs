@@ -1,6 +1,8 @@
 //! The client commands (`get`, `logs`, `trigger`, `enable`, `disable`, `args`, `wait`,
 //! `describe`, `open`) that talk to a running `lilt up` over its dashboard API, authenticated with
-//! the session token that `lilt up` left in the per-user state directory.
+//! the session token that `lilt up` left in the per-user state directory. Requests and replies
+//! are the server's own types ([`lilt_server::wire`]), so a renamed field or status breaks
+//! the build rather than the output.
 
 mod args;
 mod describe;
@@ -22,7 +24,9 @@ pub(crate) use logs::LogsOptions;
 pub(crate) use wait::WaitOptions;
 
 use anyhow::{Context, anyhow, bail};
-use serde_json::Value;
+use lilt_server::wire::View;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use http::{HttpError, Response};
 
@@ -100,16 +104,15 @@ impl Client {
         &self,
         method: &str,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&[u8]>,
     ) -> anyhow::Result<Response> {
-        let body = body.map(serde_json::to_vec).transpose()?;
         let resp = http::request(
             (&self.dial_host, self.port),
             &self.authority,
             method,
             path,
             &[(lilt_server::security::TOKEN_HEADER, &self.token)],
-            body.as_deref(),
+            body,
         )
         .await
         .map_err(|e| match e {
@@ -134,28 +137,38 @@ impl Client {
         Ok(resp)
     }
 
-    /// GET a JSON document.
-    pub(crate) async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+    /// GET a JSON document of type `T`.
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let resp = self.call("GET", path, None).await?;
         if resp.status != 200 {
             bail!("GET {path}: ({}): {}", resp.status, resp.text());
         }
         serde_json::from_slice(&resp.body)
-            .with_context(|| format!("GET {path}: the reply is not JSON"))
+            .with_context(|| format!("GET {path}: the reply is not the JSON lilt serves"))
     }
 
     /// POST a JSON body; the caller judges the status.
-    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Response> {
-        self.call("POST", path, Some(body)).await
+    pub(crate) async fn post_json(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<Response> {
+        self.call("POST", path, Some(&serde_json::to_vec(body)?))
+            .await
     }
 
     /// PUT a JSON body; the caller judges the status.
-    pub(crate) async fn put_json(&self, path: &str, body: &Value) -> anyhow::Result<Response> {
-        self.call("PUT", path, Some(body)).await
+    pub(crate) async fn put_json(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<Response> {
+        self.call("PUT", path, Some(&serde_json::to_vec(body)?))
+            .await
     }
 
     /// The complete View, without its log unless `logs`.
-    pub(crate) async fn view(&self, logs: bool) -> anyhow::Result<Value> {
+    pub(crate) async fn view(&self, logs: bool) -> anyhow::Result<View> {
         let path = if logs {
             "/api/view"
         } else {

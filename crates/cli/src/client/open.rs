@@ -4,25 +4,21 @@
 //! readiness gate applies and the launch is written to the resource's log.
 
 use anyhow::bail;
-use serde_json::{Value, json};
+use lilt_server::wire::{ButtonStatusBody, ClickMetadata, ClickStatus, ComponentType, UiButton};
 
-use super::{Client, ConnectFlags, view};
-
-/// The server marks browser buttons with this annotation.
-fn is_browser_button(button: &Value) -> bool {
-    use lilt_server::convert::{BROWSER, LILT_BUTTON_TYPE};
-    button["metadata"]["annotations"][LILT_BUTTON_TYPE].as_str() == Some(BROWSER)
-}
+use super::{Client, ConnectFlags};
 
 pub(crate) async fn run(flags: ConnectFlags, name: String) -> anyhow::Result<u8> {
     let client = Client::connect(&flags).await?;
-    let view_json = client.view(false).await?;
-    let buttons: Vec<&Value> = view_json["uiButtons"]
-        .as_array()
-        .map(|b| b.iter().filter(|b| is_browser_button(b)).collect())
-        .unwrap_or_default();
-    let Some(button) = buttons.iter().find(|b| view::object_name(b) == name) else {
-        let known: Vec<&str> = buttons.iter().map(|b| view::object_name(b)).collect();
+    let view = client.view(false).await?;
+    // The server marks browser buttons with an annotation.
+    let buttons: Vec<&UiButton> = view
+        .ui_buttons
+        .iter()
+        .filter(|b| b.is_browser_button())
+        .collect();
+    let Some(button) = buttons.iter().find(|b| b.metadata.name == name) else {
+        let known: Vec<&str> = buttons.iter().map(|b| b.metadata.name.as_str()).collect();
         if known.is_empty() {
             bail!(
                 "no browser button named {name:?}: the Tiltfile declares none (see browser_button)"
@@ -33,31 +29,31 @@ pub(crate) async fn run(flags: ConnectFlags, name: String) -> anyhow::Result<u8>
             known.join(", ")
         );
     };
-    if button["spec"]["disabled"].as_bool() == Some(true) {
-        let reason = button["status"]["disabledReason"]
-            .as_str()
-            .unwrap_or("it is disabled");
+    if button.spec.disabled {
+        let reason = match button.status.disabled_reason.as_str() {
+            "" => "it is disabled",
+            reason => reason,
+        };
         bail!("cannot open {name}: {reason}");
     }
-    let body = json!({
-        "metadata": {"name": name},
-        "status": {
-            "lastClickedAt": super::time::format_rfc3339(std::time::SystemTime::now()),
-            "inputs": [],
+    let body = ButtonStatusBody {
+        metadata: Some(ClickMetadata { name: name.clone() }),
+        status: ClickStatus {
+            last_clicked_at: Some(super::time::format_rfc3339(std::time::SystemTime::now())),
+            inputs: Vec::new(),
         },
-    });
+    };
     let path = format!("/proxy/apis/tilt.dev/v1alpha1/uibuttons/{name}/status");
     let resp = client.put_json(&path, &body).await?;
     match resp.status {
         200 => {
-            let location = match button["spec"]["location"]["componentType"].as_str() {
-                Some("Resource") => format!(
+            let location = &button.spec.location;
+            let location = match location.component_type {
+                ComponentType::Resource => format!(
                     " (its launch is logged on resource {})",
-                    button["spec"]["location"]["componentID"]
-                        .as_str()
-                        .unwrap_or("?")
+                    location.component_id
                 ),
-                _ => String::new(),
+                ComponentType::Global => String::new(),
             };
             println!("Opening {name}{location}");
             Ok(0)

@@ -8,10 +8,10 @@ use super::{Client, ConnectFlags};
 
 pub(crate) async fn run(flags: ConnectFlags, resource: String) -> anyhow::Result<u8> {
     let client = Client::connect(&flags).await?;
-    let payload = serde_json::to_value(TriggerPayload {
+    let payload = TriggerPayload {
         manifest_names: vec![resource.clone()],
         build_reason: BUILD_REASON_CLI,
-    })?;
+    };
     let resp = client.post_json("/api/trigger", &payload).await?;
     let body = resp.text();
     match resp.status {

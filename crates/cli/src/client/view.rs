@@ -1,10 +1,11 @@
 //! The client's copy of the View: resources and buttons kept up to date from the stream's
 //! deltas, and the readings of a UIResource that several commands share (readiness, type,
-//! labels, statuses).
+//! labels, statuses). The View arrives as the server's own wire types.
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use lilt_model::TriggerMode;
+use lilt_server::wire::{DisableState, TargetType, UiButton, UiResource, View};
 
 /// The name of the Tiltfile's own resource.
 pub(crate) const TILTFILE: &str = lilt_model::TILTFILE_RESOURCE;
@@ -12,31 +13,31 @@ pub(crate) const TILTFILE: &str = lilt_model::TILTFILE_RESOURCE;
 /// Resources and buttons by name, as of the last message applied.
 #[derive(Debug, Default)]
 pub(crate) struct ViewState {
-    resources: BTreeMap<String, Value>,
-    buttons: BTreeMap<String, Value>,
+    resources: BTreeMap<String, UiResource>,
+    buttons: BTreeMap<String, UiButton>,
 }
 
 impl ViewState {
     /// Applies a complete View or a delta; returns the names of the resources it changed
     /// (deleted ones included), in the View's order.
-    pub(crate) fn apply(&mut self, view: &Value) -> Vec<String> {
-        if view["isComplete"].as_bool() == Some(true) {
+    pub(crate) fn apply(&mut self, view: &View) -> Vec<String> {
+        if view.is_complete {
             self.resources.clear();
             self.buttons.clear();
         }
         let mut changed = Vec::new();
-        for res in view["uiResources"].as_array().into_iter().flatten() {
-            let name = object_name(res).to_owned();
-            if is_deleted(res) {
+        for res in &view.ui_resources {
+            let name = res.metadata.name.clone();
+            if res.metadata.is_deleted() {
                 self.resources.remove(&name);
             } else {
                 self.resources.insert(name.clone(), res.clone());
             }
             changed.push(name);
         }
-        for button in view["uiButtons"].as_array().into_iter().flatten() {
-            let name = object_name(button).to_owned();
-            if is_deleted(button) {
+        for button in &view.ui_buttons {
+            let name = button.metadata.name.clone();
+            if button.metadata.is_deleted() {
                 self.buttons.remove(&name);
             } else {
                 self.buttons.insert(name, button.clone());
@@ -46,151 +47,103 @@ impl ViewState {
     }
 
     /// All resources in the dashboard's order (`status.order`, `(Tiltfile)` first).
-    pub(crate) fn resources(&self) -> Vec<&Value> {
-        let mut all: Vec<&Value> = self.resources.values().collect();
-        all.sort_by_key(|r| r["status"]["order"].as_i64().unwrap_or(i64::MAX));
+    pub(crate) fn resources(&self) -> Vec<&UiResource> {
+        let mut all: Vec<&UiResource> = self.resources.values().collect();
+        all.sort_by_key(|r| r.status.order);
         all
     }
 
-    pub(crate) fn resource(&self, name: &str) -> Option<&Value> {
+    pub(crate) fn resource(&self, name: &str) -> Option<&UiResource> {
         self.resources.get(name)
     }
 
     /// The enable/disable toggle of a resource, if it has one.
-    pub(crate) fn disable_toggle(&self, resource: &str) -> Option<&Value> {
-        self.buttons.values().find(|b| {
-            b["metadata"]["annotations"][lilt_server::convert::TILT_BUTTON_TYPE]
-                == lilt_server::convert::DISABLE_TOGGLE
-                && b["spec"]["location"]["componentID"] == resource
-        })
+    pub(crate) fn disable_toggle(&self, resource: &str) -> Option<&UiButton> {
+        self.buttons
+            .values()
+            .find(|b| b.is_disable_toggle_of(resource))
     }
 
     /// Whether the Tiltfile has finished loading at least once (so the resource list is
     /// meaningful).
     pub(crate) fn tiltfile_loaded(&self) -> bool {
         self.resources.get(TILTFILE).is_some_and(|tf| {
-            !tf["status"]["buildHistory"]
-                .as_array()
-                .is_none_or(Vec::is_empty)
-                && tf["status"]["currentBuild"].is_null()
+            !tf.status.build_history.is_empty() && tf.status.current_build.is_none()
         })
     }
 }
 
 /// Builds a state from one complete View.
-pub(crate) fn state_of(view: &Value) -> ViewState {
+pub(crate) fn state_of(view: &View) -> ViewState {
     let mut state = ViewState::default();
     state.apply(view);
     state
 }
 
-pub(crate) fn object_name(obj: &Value) -> &str {
-    obj["metadata"]["name"].as_str().unwrap_or_default()
+/// Ready as the dashboard says it (the rule lives with the wire types).
+pub(crate) fn is_ready(res: &UiResource) -> bool {
+    res.status.is_ready()
 }
 
-fn is_deleted(obj: &Value) -> bool {
-    obj["metadata"]["deletionTimestamp"]
-        .as_str()
-        .is_some_and(|t| !t.is_empty())
-}
-
-pub(crate) fn update_status(res: &Value) -> &str {
-    res["status"]["updateStatus"].as_str().unwrap_or("none")
-}
-
-pub(crate) fn runtime_status(res: &Value) -> &str {
-    res["status"]["runtimeStatus"].as_str().unwrap_or("none")
-}
-
-/// Ready as the dashboard says it: the runtime is ok, or there is no runtime and the last
-/// update succeeded.
-pub(crate) fn is_ready(res: &Value) -> bool {
-    match runtime_status(res) {
-        "ok" => true,
-        "not_applicable" => update_status(res) == "ok",
-        _ => false,
-    }
-}
-
-pub(crate) fn is_disabled(res: &Value) -> bool {
-    res["status"]["disableStatus"]["state"] == "Disabled"
+pub(crate) fn is_disabled(res: &UiResource) -> bool {
+    res.status.disable_status.state == DisableState::Disabled
 }
 
 /// The resource's labels, sorted.
-pub(crate) fn labels(res: &Value) -> Vec<String> {
-    res["metadata"]["labels"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
+pub(crate) fn labels(res: &UiResource) -> Vec<String> {
+    res.metadata.labels.keys().cloned().collect()
 }
 
 /// The kind of workload, from the target specs, as the dashboard names it.
-pub(crate) fn resource_type(res: &Value) -> &'static str {
-    if object_name(res) == TILTFILE {
+pub(crate) fn resource_type(res: &UiResource) -> &'static str {
+    if res.metadata.name == TILTFILE {
         return "Tiltfile";
     }
-    let specs: Vec<&str> = res["status"]["specs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s["type"].as_str())
-        .collect();
-    if specs.contains(&"k8s") {
+    let has = |kind: TargetType| res.status.specs.iter().any(|s| s.kind == kind);
+    if has(TargetType::K8s) {
         "K8s"
-    } else if specs.contains(&"docker-compose") {
+    } else if has(TargetType::DockerCompose) {
         "DockerCompose"
-    } else if specs.contains(&"local") {
+    } else if has(TargetType::Local) {
         "Local"
     } else {
         "Unknown"
     }
 }
 
-/// Tilt's names of the trigger modes (0–3).
-pub(crate) fn trigger_mode(res: &Value) -> &'static str {
-    match res["status"]["triggerMode"].as_i64() {
-        Some(0) => "auto",
-        Some(1) => "manual",
-        Some(2) => "manual (no initial build)",
-        Some(3) => "auto (manual initial build)",
-        _ => "unknown",
+/// Tilt's names of the trigger modes.
+pub(crate) fn trigger_mode(res: &UiResource) -> &'static str {
+    match TriggerMode::from_wire(res.status.trigger_mode) {
+        Some(TriggerMode::Auto) => "auto",
+        Some(TriggerMode::ManualWithAutoInit) => "manual",
+        Some(TriggerMode::Manual) => "manual (no initial build)",
+        Some(TriggerMode::AutoWithManualInit) => "auto (manual initial build)",
+        None => "unknown",
     }
 }
 
 /// Why a resource waits, if it does: `waiting for resource api to be ready`-style text.
-pub(crate) fn hold_reason(res: &Value) -> Option<String> {
-    let waiting = &res["status"]["waiting"];
-    let reason = waiting["reason"].as_str().filter(|r| !r.is_empty())?;
-    let on: Vec<String> = waiting["on"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| {
-            let name = o["name"].as_str()?;
-            Some(match o["kind"].as_str() {
-                Some(kind) if !kind.is_empty() => format!("{kind}/{name}"),
-                _ => name.to_owned(),
-            })
+pub(crate) fn hold_reason(res: &UiResource) -> Option<String> {
+    let waiting = res.status.waiting.as_ref()?;
+    if waiting.reason.is_empty() {
+        return None;
+    }
+    let on: Vec<String> = waiting
+        .on
+        .iter()
+        .map(|o| {
+            if o.kind.is_empty() {
+                o.name.clone()
+            } else {
+                format!("{}/{}", o.kind, o.name)
+            }
         })
         .collect();
     Some(if on.is_empty() {
-        reason.to_owned()
+        waiting.reason.clone()
     } else {
-        format!("{reason} ({})", on.join(", "))
+        format!("{} ({})", waiting.reason, on.join(", "))
     })
-}
-
-/// The UIResource as an API object, with the `apiVersion` and `kind` the View leaves out.
-pub(crate) fn as_api_object(res: &Value) -> Value {
-    let mut obj = serde_json::Map::new();
-    obj.insert("apiVersion".into(), "tilt.dev/v1alpha1".into());
-    obj.insert("kind".into(), "UIResource".into());
-    if let Some(fields) = res.as_object() {
-        for (k, v) in fields {
-            obj.insert(k.clone(), v.clone());
-        }
-    }
-    Value::Object(obj)
 }
 
 /// Accepts `uiresource`, `uiresources`, `uir` and `uiresources.tilt.dev` (any case).
@@ -247,7 +200,7 @@ fn check_type(kind: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -255,30 +208,47 @@ mod tests {
         json!({"metadata": {"name": name}, "status": {"order": order, "runtimeStatus": runtime, "updateStatus": update}})
     }
 
+    fn view(v: Value) -> View {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn names(state: &ViewState) -> Vec<&str> {
+        state
+            .resources()
+            .into_iter()
+            .map(|r| r.metadata.name.as_str())
+            .collect()
+    }
+
     #[test]
     fn deltas_replace_and_delete_resources() {
         let mut state = ViewState::default();
-        state.apply(&json!({"isComplete": true, "uiResources": [res("b", 2, "ok", "ok"), res("a", 1, "none", "none")]}));
-        let names: Vec<&str> = state.resources().into_iter().map(object_name).collect();
-        assert_eq!(names, ["a", "b"]);
-        let changed = state.apply(&json!({"isComplete": false, "uiResources": [
+        state.apply(&view(
+            json!({"isComplete": true, "uiResources": [res("b", 2, "ok", "ok"), res("a", 1, "none", "none")]}),
+        ));
+        assert_eq!(names(&state), ["a", "b"]);
+        // A deletion stub carries only metadata, as the server sends it.
+        let changed = state.apply(&view(json!({"isComplete": false, "uiResources": [
             res("a", 1, "ok", "ok"),
-            {"metadata": {"name": "b", "deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": {}}
-        ]}));
+            {"metadata": {"name": "b", "deletionTimestamp": "2026-01-01T00:00:00Z"}}
+        ]})));
         assert_eq!(changed, ["a", "b"]);
         assert!(state.resource("b").is_none());
-        assert_eq!(runtime_status(state.resource("a").unwrap()), "ok");
+        assert_eq!(
+            state.resource("a").unwrap().status.runtime_status,
+            lilt_server::wire::RuntimeStatus::Ok
+        );
     }
 
     #[test]
     fn readiness_follows_the_dashboard_rules() {
-        assert!(is_ready(&res("s", 1, "ok", "not_applicable")));
-        assert!(is_ready(&res("c", 1, "not_applicable", "ok")));
-        assert!(!is_ready(&res("c", 1, "not_applicable", "error")));
-        assert!(!is_ready(&res("s", 1, "pending", "ok")));
-        assert!(!is_ready(&res("s", 1, "error", "ok")));
+        let ready = |v: Value| is_ready(&serde_json::from_value(v).unwrap());
+        assert!(ready(res("s", 1, "ok", "not_applicable")));
+        assert!(ready(res("c", 1, "not_applicable", "ok")));
+        assert!(!ready(res("c", 1, "not_applicable", "error")));
+        assert!(!ready(res("s", 1, "pending", "ok")));
+        assert!(!ready(res("s", 1, "error", "ok")));
     }
-
     #[test]
     fn kubectl_style_arguments() {
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();

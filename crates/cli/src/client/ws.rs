@@ -1,9 +1,9 @@
-//! The `/ws/view` WebSocket as a stream of View messages (JSON), with the session token
-//! sent in the upgrade request.
+//! The `/ws/view` WebSocket as a stream of View messages (the server's wire type), with the
+//! session token sent in the upgrade request.
 
 use anyhow::{Context, anyhow, bail};
 use futures::StreamExt;
-use serde_json::Value;
+use lilt_server::wire::View;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -59,7 +59,7 @@ impl ViewStream {
     }
 
     /// The next View message; `None` when lilt closed the stream (it stopped).
-    pub(crate) async fn next(&mut self) -> anyhow::Result<Option<Value>> {
+    pub(crate) async fn next(&mut self) -> anyhow::Result<Option<View>> {
         loop {
             let Some(msg) = self.socket.next().await else {
                 return Ok(None);
@@ -70,7 +70,7 @@ impl ViewStream {
                         .map(Some)
                         .with_context(|| {
                             format!(
-                                "the lilt on {} sent a view that is not JSON",
+                                "the lilt on {} sent a view that is not the JSON lilt serves",
                                 self.authority
                             )
                         });
