@@ -15,32 +15,15 @@ use futures::StreamExt;
 use lilt_build::{ContextManifest, HashCache, scan, tar_stream, write_tar};
 use lilt_watch::Matcher;
 
-const DIRS: usize = 100;
-const FILES_PER_DIR: usize = 100;
-const FILE_SIZE: usize = 10_000;
+mod fixture;
+use fixture::{DIRS, FILES_PER_DIR};
 
-/// The fixture, made once per process: 10,000 files of pseudo-random bytes, old enough
-/// (past the racy window) for their hashes to be cached.
+/// The fixture, made once per process.
 fn fixture() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut buf = vec![0u8; FILE_SIZE];
-        for d in 0..DIRS {
-            let sub = dir.path().join(format!("pkg{d:03}"));
-            std::fs::create_dir_all(&sub).expect("mkdir");
-            for f in 0..FILES_PER_DIR {
-                for b in buf.iter_mut() {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    *b = state as u8;
-                }
-                std::fs::write(sub.join(format!("file{f:03}.bin")), &buf).expect("write");
-            }
-        }
-        std::thread::sleep(lilt_build::RACY_WINDOW + std::time::Duration::from_millis(200));
+        fixture::write_context(dir.path(), 0x9e37_79b9_7f4a_7c15);
         dir
     })
     .path()

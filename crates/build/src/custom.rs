@@ -146,7 +146,7 @@ pub(crate) async fn build(
     };
 
     // Up to date?
-    if let Some(outputs) = &build.outputs_image_ref_to {
+    if build.outputs_image_ref_to.is_some() {
         let remembered = run
             .builder
             .outputs
@@ -160,7 +160,7 @@ pub(crate) async fn build(
                 .is_some()
         {
             run.log(format!("image up to date: {previous}"));
-            return outputs_result(run, name, result, &parsed, true, outputs);
+            return Ok(outputs_result(run, result, &parsed, true));
         }
     } else if (build.tag.is_empty() || mode != CustomOutputMode::Remote)
         && let Some(found) = exists(run, name, &local, in_registry, mode).await?
@@ -297,18 +297,17 @@ async fn exists(
     Ok(None)
 }
 
+/// A result whose refs are the one an `outputs_image_ref_to` command wrote.
 fn outputs_result(
     run: &Run<'_>,
-    _name: &str,
     mut result: BuiltImage,
     written: &ImageRef,
     cached: bool,
-    _outputs: &Path,
-) -> Result<BuiltImage, BuildError> {
+) -> BuiltImage {
     result.local_ref = written.familiar_string();
     result.built_ref = cluster_view(run, written);
     result.cached = cached;
-    Ok(result)
+    result
 }
 
 /// After an `outputs_image_ref_to` command: the written ref must exist in the daemon
@@ -322,7 +321,7 @@ async fn outputs_result_checked(
     lilt_pushes: bool,
     outputs: &Path,
 ) -> Result<BuiltImage, BuildError> {
-    let mut result = outputs_result(run, name, result, written, false, outputs)?;
+    let mut result = outputs_result(run, result, written, false);
     if mode == CustomOutputMode::Remote {
         return Ok(result);
     }

@@ -71,18 +71,23 @@ async fn remote_builder_pushes_and_the_local_daemon_never_holds_the_image() {
     assert!(!daemon_has(&local, &b.local_ref).await);
 
     // A teammate (here: the local daemon) with the same inputs finds the image in the
-    // registry and builds nothing, and still pulls nothing.
-    let teammate = Builder::from_env(&local).unwrap();
-    let (again, log) = build_ok(&teammate, &req).await;
-    assert!(again[0].cached && again[0].pushed, "{:?}", again[0]);
-    assert_eq!(again[0].local_ref, b.local_ref);
-    assert_eq!(again[0].digest.as_deref(), Some(digest.as_str()));
-    assert!(
-        log.contains(&format!("image up to date: {}", b.local_ref)),
-        "{}",
-        log.text()
-    );
-    assert!(!daemon_has(&local, &b.local_ref).await);
+    // registry and builds nothing, and still pulls nothing: asking the registry directly,
+    // and asking it through the daemon's distribution endpoint.
+    for direct in [true, false] {
+        let teammate = Builder::from_env(&local)
+            .unwrap()
+            .with_direct_registry_check(direct);
+        let (again, log) = build_ok(&teammate, &req).await;
+        assert!(again[0].cached && again[0].pushed, "{:?}", again[0]);
+        assert_eq!(again[0].local_ref, b.local_ref);
+        assert_eq!(again[0].digest.as_deref(), Some(digest.as_str()));
+        assert!(
+            log.contains(&format!("image up to date: {}", b.local_ref)),
+            "{}",
+            log.text()
+        );
+        assert!(!daemon_has(&local, &b.local_ref).await);
+    }
 
     // host_from_cluster changes only the ref deployed objects use.
     let reg_cluster = DefaultRegistry {
@@ -189,8 +194,15 @@ async fn credentials_from_a_helper_program_reach_the_auth_registry() {
     let calls = std::fs::read_to_string(bin.path().join("calls")).unwrap();
     assert!(calls.lines().any(|l| l == s.auth_registry), "{calls}");
 
-    // The up-to-date check asks the registry with the same credentials.
+    // The up-to-date check asks the registry with the same credentials, directly and
+    // through the daemon.
     let (again, log) = build_ok(&builder, &req).await;
+    assert!(again[0].cached, "{}", log.text());
+    assert_eq!(again[0].digest, built[0].digest);
+    let through_daemon = Builder::from_env(&env)
+        .unwrap()
+        .with_direct_registry_check(false);
+    let (again, log) = build_ok(&through_daemon, &req).await;
     assert!(again[0].cached, "{}", log.text());
     assert_eq!(again[0].digest, built[0].digest);
 
