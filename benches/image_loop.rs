@@ -103,6 +103,8 @@ fn project(dir: &Path, image: &str, base: &str) {
     .unwrap();
 }
 
+/// `lilt up` on `dir`; its output and state go to `out`'s directory, outside the project
+/// (inside, every log line would change the build context).
 fn lilt_up(dir: &Path, docker_host: &str, out: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_lilt"))
         .current_dir(dir)
@@ -110,7 +112,7 @@ fn lilt_up(dir: &Path, docker_host: &str, out: &Path) -> Child {
         .env_remove("DOCKER_TLS_VERIFY")
         .env_remove("DOCKER_CERT_PATH")
         .env("KUBECONFIG", dir.join("no-kubeconfig"))
-        .env("LILT_STATE_DIR", dir.join(".state"))
+        .env("LILT_STATE_DIR", out.with_extension("state"))
         .args(["up", "--stream", "--port", "0"])
         .stdout(std::fs::File::create(out).unwrap())
         .stderr(Stdio::null())
@@ -160,10 +162,12 @@ fn report(name: &str, mut ms: Vec<f64>) -> f64 {
 fn file_to_build_request(svc: &lilt_testsvc::Services, samples: usize) {
     let dir = tempfile::tempdir().unwrap();
     let upstream = PathBuf::from(svc.docker_host.trim_start_matches("unix://"));
-    let (proxy, stamps) = start_proxy(dir.path(), upstream);
+    let sockets = tempfile::tempdir().unwrap();
+    let (proxy, stamps) = start_proxy(sockets.path(), upstream);
     let image = format!("{}/{}/app", svc.registry, unique("bench"));
     project(dir.path(), &image, &svc.base_image);
-    let out = dir.path().join("up.log");
+    let logs = tempfile::tempdir().unwrap();
+    let out = logs.path().join("up.log");
     let mut lilt = lilt_up(dir.path(), &format!("unix://{}", proxy.display()), &out);
     wait_until("the first update", || updates_done(&out) >= 1);
     // Let the watcher settle after the initial walk.
@@ -188,7 +192,8 @@ fn rebuild_and_push(svc: &lilt_testsvc::Services, samples: usize) {
     let dir = tempfile::tempdir().unwrap();
     let image = format!("{}/{}/app", svc.registry, unique("bench-push"));
     project(dir.path(), &image, &svc.base_image);
-    let out = dir.path().join("up.log");
+    let logs = tempfile::tempdir().unwrap();
+    let out = logs.path().join("up.log");
     let mut lilt = lilt_up(dir.path(), &svc.docker_host, &out);
     wait_until("the first update", || updates_done(&out) >= 1);
     std::thread::sleep(Duration::from_millis(500));
