@@ -7,7 +7,7 @@ import { buildDurationMs, clockTime, formatDuration, timeAgo } from './format.js
 import { matchesNameFilter, orderResources } from './groups.js';
 import { LogPane } from './logs.js';
 import { buttonsAt, disableToggleFor } from './state.js';
-import { TILTFILE, combinedStatus, isDisabled, isManual, resourceType, runtimeLine, updateLine } from './status.js';
+import { TILTFILE, buildImages, combinedStatus, isDisabled, isManual, resourceType, runtimeLine, updateLine } from './status.js';
 
 export { errorLocation } from './status.js';
 import { resourceHref } from './table.js';
@@ -197,6 +197,7 @@ export class ResourceView {
         h('span.when', {}, `${clockTime(b.startTime)} · ${formatDuration(buildDurationMs(b)) || '—'}`));
       if (b.isCrashRebuild) li.append(h('span.tag', {}, 'crash rebuild'));
       if (warn) li.append(h('span.tag', { title: b.warnings.join('\n') }, `${warn} warning${warn > 1 ? 's' : ''}`));
+      for (const img of buildImages(b)) li.append(h('span.tag', { title: img.title, 'data-image': img.ref }, img.label));
       if (b.error) li.append(h('span.err', { title: b.error }, b.error));
       items.push(li);
     }

@@ -27,6 +27,15 @@ export function resourceType(res) {
   return 'Unknown';
 }
 
+/** The images one build record produced, as short labels: `REF · built` or `REF · up to date` (lilt's addition to Tilt's records). */
+export function buildImages(build) {
+  return (build?.images || []).map((img) => ({
+    ref: img.ref,
+    label: `${img.ref} · ${img.cached ? 'up to date' : 'built'}${img.pushed ? ' · pushed' : ''}`,
+    title: img.digest || img.ref,
+  }));
+}
+
 /** Most recent finished build (Tilt keeps buildHistory newest first; be robust to either order). */
 export function lastBuild(res) {
   const hist = res?.status?.buildHistory || [];

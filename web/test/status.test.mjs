@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  buildImages,
   combinedStatus, errorLocation, resourceType, runtimeLine, summarize, toggledTriggerMode, updateLine,
 } from '../js/status.js';
 
@@ -65,4 +66,18 @@ test('error location finds the Tiltfile frame', () => {
   assert.equal(errorLocation(err), 'Tiltfile:12:3');
   assert.equal(errorLocation('/src/app/Tiltfile:7: syntax error'), '/src/app/Tiltfile:7');
   assert.equal(errorLocation('no location here'), '');
+});
+
+test('a build record lists the images it built or found up to date', () => {
+  const build = {
+    images: [
+      { imageRef: 'shop/api', ref: 'r:5000/shop_api:tilt-0123456789abcdef', digest: 'sha256:aa', cached: true, pushed: true },
+      { imageRef: 'shop/web', ref: 'shop/web:tilt-fedcba9876543210', cached: false, pushed: false },
+    ],
+  };
+  assert.deepEqual(buildImages(build), [
+    { ref: 'r:5000/shop_api:tilt-0123456789abcdef', label: 'r:5000/shop_api:tilt-0123456789abcdef · up to date · pushed', title: 'sha256:aa' },
+    { ref: 'shop/web:tilt-fedcba9876543210', label: 'shop/web:tilt-fedcba9876543210 · built', title: 'shop/web:tilt-fedcba9876543210' },
+  ]);
+  assert.deepEqual(buildImages({ error: '' }), [], 'a local build has no images');
 });

@@ -259,6 +259,17 @@ fn terminated(build: &BuildRecord) -> BuildTerminated {
         finish_time: build.finish_time.map(rfc3339::format).unwrap_or_default(),
         span_id: span_id_string(Some(build.span_id), None, LogSource::Build),
         is_crash_rebuild: false,
+        images: build
+            .images
+            .iter()
+            .map(|i| crate::wire::BuiltImage {
+                image_ref: i.image_ref.clone(),
+                built_ref: i.built_ref.clone(),
+                digest: i.digest.clone(),
+                cached: i.cached,
+                pushed: i.pushed,
+            })
+            .collect(),
     }
 }
 

@@ -312,6 +312,27 @@ pub struct BuildTerminated {
     #[serde(rename = "spanID")]
     pub span_id: String,
     pub is_crash_rebuild: bool,
+    /// lilt's addition: the images this update built or found up to date. Left out when
+    /// empty, so local resources keep Tilt's exact shape.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<BuiltImage>,
+}
+
+/// An image an update produced (lilt's addition to Tilt's build records).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BuiltImage {
+    /// The ref as written in the Tiltfile.
+    pub image_ref: String,
+    /// The ref deployed objects use (`[registry/]name:tilt-<16 hex>`).
+    #[serde(rename = "ref")]
+    pub built_ref: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Found up to date: nothing was built.
+    pub cached: bool,
+    /// In a registry (pushed now or found there).
+    pub pushed: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

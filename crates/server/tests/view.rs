@@ -86,6 +86,41 @@ fn tiltfile_error_is_in_its_last_build() {
 }
 
 #[test]
+fn builds_carry_their_images_and_local_builds_keep_tilts_shape() {
+    let mut snap = sample_snapshot();
+    let api = snap
+        .state
+        .resources
+        .iter_mut()
+        .find(|r| r.name() == "api")
+        .unwrap();
+    let mut record = api.history.back().unwrap().clone();
+    record.images = vec![lilt_model::BuiltImage {
+        image_ref: "shop/api".to_owned(),
+        built_ref: "127.0.0.1:5100/shop_api:tilt-0123456789abcdef".to_owned(),
+        digest: Some("sha256:aa".to_owned()),
+        cached: true,
+        pushed: true,
+    }];
+    api.history.push_back(record);
+    let view = complete(&snap);
+    let api = by_name(&view, "uiResources", "api");
+    assert_eq!(
+        api["status"]["buildHistory"][0]["images"],
+        json!([{
+            "imageRef": "shop/api",
+            "ref": "127.0.0.1:5100/shop_api:tilt-0123456789abcdef",
+            "digest": "sha256:aa",
+            "cached": true,
+            "pushed": true,
+        }])
+    );
+    // A build without images has no `images` key at all, as in Tilt.
+    let older = api["status"]["buildHistory"][1].as_object().unwrap();
+    assert!(!older.contains_key("images"), "{older:?}");
+}
+
+#[test]
 fn statuses_come_from_the_engine() {
     let view = complete(&sample_snapshot());
     let api = &by_name(&view, "uiResources", "api")["status"];

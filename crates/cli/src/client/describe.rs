@@ -186,6 +186,15 @@ fn describe(res: &UiResource, now: SystemTime) -> String {
             i + 1,
             timestamp(start, now)
         );
+        for image in &build.images {
+            let how = if image.cached { "up to date" } else { "built" };
+            let pushed = if image.pushed {
+                ", in the registry"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "        image {} ({how}{pushed})", image.built_ref);
+        }
         for line in error.lines() {
             let _ = writeln!(out, "        {line}");
         }
@@ -225,7 +234,9 @@ mod tests {
         "disableStatus": {"state": "Enabled"},
         "buildHistory": [
             {"error": "", "warnings": [], "startTime": "2026-11-26T07:00:00Z", "finishTime": "2026-11-26T07:00:01.5Z", "spanID": "build:1", "isCrashRebuild": false},
-            {"error": "exit status 2\nno such file", "warnings": ["slow"], "startTime": "2026-11-26T07:00:10Z", "finishTime": "2026-11-26T07:00:10.25Z", "spanID": "build:2", "isCrashRebuild": false},
+            {"error": "exit status 2\nno such file", "warnings": ["slow"], "startTime": "2026-11-26T07:00:10Z", "finishTime": "2026-11-26T07:00:10.25Z", "spanID": "build:2", "isCrashRebuild": false,
+             "images": [{"imageRef": "shop/api", "ref": "r:5000/shop_api:tilt-0123456789abcdef", "cached": true, "pushed": true},
+                        {"imageRef": "shop/web", "ref": "shop/web:tilt-fedcba9876543210", "cached": false, "pushed": false}]},
         ]}}))
         .unwrap();
         let now = parse_rfc3339("2026-11-26T07:01:00Z").unwrap();
@@ -244,7 +255,7 @@ mod tests {
             "    PID:            4242",
             "  #1   2026-11-26T07:00:00Z (1m ago)   1.5s   ok",
             "  #2   2026-11-26T07:00:10Z (50s ago)   250ms   error",
-            "        exit status 2",
+            "        image r:5000/shop_api:tilt-0123456789abcdef (up to date, in the registry)\n        image shop/web:tilt-fedcba9876543210 (built)\n        exit status 2",
             "        no such file",
             "        warning: slow",
         ] {
