@@ -42,13 +42,17 @@ pub(crate) async fn registry_digest(
 ) -> Result<Option<String>, BuildError> {
     let creds = run.credentials(reference.domain()).await?;
     // A registry on this machine's loopback answers a plain HEAD in about a millisecond;
-    // the daemon's endpoint takes 15-20. Only a hit is trusted: the tag is content-derived,
-    // so an image with it holds the same inputs wherever it is found. A miss or any
-    // failure asks the daemon, whose view of the registry is the one that pushes.
-    if run.builder.direct_registry_check
-        && let Some(digest) = head_manifest(reference, creds.as_ref()).await
-    {
-        return Ok(Some(digest));
+    // the daemon's endpoint takes 10-20. A hit is trusted: the tag is content-derived, so
+    // an image with it holds the same inputs wherever it is found. A miss is trusted only
+    // when the daemon runs on this machine too (a unix socket), so that its loopback is
+    // ours; otherwise, and on any failure, the daemon is asked, since its view of the
+    // registry is the one that pushes.
+    if run.builder.direct_registry_check {
+        match head_manifest(reference, creds.as_ref()).await {
+            Head::Found(digest) => return Ok(Some(digest)),
+            Head::Missing if run.builder.resolved.host.starts_with("unix://") => return Ok(None),
+            Head::Missing | Head::Unknown => {}
+        }
     }
     let text = reference.familiar_string();
     match run
@@ -103,11 +107,24 @@ fn loopback_port(domain: &str) -> Option<(&str, u16)> {
     loopback.then_some((host, port))
 }
 
+/// What a direct manifest HEAD found out.
+#[derive(Debug, PartialEq, Eq)]
+enum Head {
+    /// 200, with the `Docker-Content-Digest`.
+    Found(String),
+    /// 404: the registry answered and does not have it.
+    Missing,
+    /// Not a loopback registry, token auth, no answer, or any other status.
+    Unknown,
+}
+
 /// `HEAD /v2/NAME/manifests/TAG` on a loopback registry over plain HTTP, with basic auth
-/// when there are credentials; the `Docker-Content-Digest` of a 200, else `None`.
-async fn head_manifest(reference: &ImageRef, creds: Option<&DockerCredentials>) -> Option<String> {
-    let (host, port) = loopback_port(reference.domain())?;
-    let tag = reference.tag()?;
+/// when there are credentials.
+async fn head_manifest(reference: &ImageRef, creds: Option<&DockerCredentials>) -> Head {
+    let (Some((host, port)), Some(tag)) = (loopback_port(reference.domain()), reference.tag())
+    else {
+        return Head::Unknown;
+    };
     let mut request = format!(
         "HEAD /v2/{}/manifests/{tag} HTTP/1.1\r\nHost: {}\r\nAccept: {MANIFEST_ACCEPT}\r\nConnection: close\r\n",
         reference.path(),
@@ -116,7 +133,7 @@ async fn head_manifest(reference: &ImageRef, creds: Option<&DockerCredentials>) 
     if let Some(creds) = creds {
         if creds.identitytoken.is_some() || creds.registrytoken.is_some() {
             // Token flows are the daemon's business.
-            return None;
+            return Head::Unknown;
         }
         if let (Some(user), Some(password)) = (&creds.username, &creds.password) {
             let basic =
@@ -144,26 +161,33 @@ async fn head_manifest(reference: &ImageRef, creds: Option<&DockerCredentials>) 
         }
         Some(head)
     };
-    let head = tokio::time::timeout(HEAD_TIMEOUT, exchange).await.ok()??;
-    parse_head_response(&String::from_utf8_lossy(&head))
+    match tokio::time::timeout(HEAD_TIMEOUT, exchange).await {
+        Ok(Some(head)) => parse_head_response(&String::from_utf8_lossy(&head)),
+        _ => Head::Unknown,
+    }
 }
 
-/// The digest of a `200` response to a manifest HEAD.
-fn parse_head_response(text: &str) -> Option<String> {
+/// Reads the status line and digest header of a manifest HEAD response.
+fn parse_head_response(text: &str) -> Head {
     let mut lines = text.split("\r\n");
-    let status = lines.next()?;
-    if status.split_whitespace().nth(1) != Some("200") {
-        return None;
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("");
+    match status {
+        "404" => Head::Missing,
+        "200" => lines
+            .take_while(|l| !l.is_empty())
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.trim()
+                    .eq_ignore_ascii_case("docker-content-digest")
+                    .then(|| value.trim().to_owned())
+            })
+            .filter(|d| d.starts_with("sha256:"))
+            .map_or(Head::Unknown, Head::Found),
+        _ => Head::Unknown,
     }
-    lines
-        .take_while(|l| !l.is_empty())
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.trim()
-                .eq_ignore_ascii_case("docker-content-digest")
-                .then(|| value.trim().to_owned())
-        })
-        .filter(|d| d.starts_with("sha256:"))
 }
 
 /// Tags `source` as `target` in the building daemon.
@@ -264,17 +288,21 @@ mod tests {
             parse_head_response(&format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: 527\r\ndocker-content-digest: {d}\r\n\r\n"
             )),
-            Some(d.clone())
+            Head::Found(d.clone())
         );
         assert_eq!(
             parse_head_response(&format!(
                 "HTTP/1.1 404 Not Found\r\nDocker-Content-Digest: {d}\r\n\r\n"
             )),
-            None
+            Head::Missing
         );
         assert_eq!(
             parse_head_response("HTTP/1.1 401 Unauthorized\r\n\r\n"),
-            None
+            Head::Unknown
+        );
+        assert_eq!(
+            parse_head_response("HTTP/1.1 200 OK\r\n\r\n"),
+            Head::Unknown
         );
     }
 }
