@@ -43,23 +43,19 @@ pub(crate) async fn prepare(
     deps: &[Dep<'_>],
 ) -> Result<Prepared, BuildError> {
     let name = &image.image_ref;
-    let subs: Vec<(usize, &lilt_manifest::RefSelector, &str)> = deps
+    let substitutions: Vec<Substitution<'_>> = deps
         .iter()
         .filter_map(|d| {
-            run.selectors
-                .get(d.index)
-                .and_then(Option::as_ref)
-                .map(|s| (d.index, s, d.built.local_ref.as_str()))
+            let selector = run.selectors.get(d.index)?.as_ref()?;
+            Some(Substitution {
+                selector,
+                replacement: d.built.local_ref.as_str(),
+            })
         })
         .collect();
-    let substitutions: Vec<Substitution<'_>> = subs
-        .iter()
-        .map(|(_, selector, replacement)| Substitution {
-            selector,
-            replacement,
-        })
-        .collect();
-    let (dockerfile, _used) = inject(
+    // Dependencies the Dockerfile does not name (declared with image_deps only) are still
+    // inputs through the hash below.
+    let (dockerfile, _) = inject(
         &build.dockerfile_contents,
         &build.build_args,
         &substitutions,
