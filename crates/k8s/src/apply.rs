@@ -1,0 +1,263 @@
+//! Server-side apply of one resource's objects, and their deletion.
+//!
+//! Order: Namespaces and CustomResourceDefinitions first (waiting until each CRD is
+//! established, so objects of its kind can follow), then the rest in the order given (the
+//! manifest crate's apply order). Objects without a namespace get the cluster's default when
+//! their kind is namespaced. An object whose last apply by this lilt was identical is not
+//! sent again: an unchanged apply does not touch the cluster.
+
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+use lilt_manifest::K8sObject;
+use serde_json::Value;
+
+use crate::error::server_message;
+use crate::{Cluster, FIELD_MANAGER, K8sError};
+
+/// How long a new CRD may take to become established before its objects are applied.
+const ESTABLISHED_WITHIN: Duration = Duration::from_secs(30);
+
+/// Identifies an object in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub api_version: String,
+    pub kind: String,
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}/{}", self.kind, self.name)
+        } else {
+            write!(f, "{}/{} in {}", self.kind, self.name, self.namespace)
+        }
+    }
+}
+
+/// An object as the server holds it after lilt applied it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedObject {
+    pub key: ObjectKey,
+    pub uid: String,
+    pub resource_version: String,
+    pub generation: Option<i64>,
+    /// The body lilt sent, to tell whether the next apply changes anything.
+    sent: Value,
+    /// False when the apply changed nothing (not sent, or the server kept the version).
+    pub changed: bool,
+}
+
+impl Cluster {
+    /// Applies `objects` (already injected, in apply order); `log` gets one line per object
+    /// that changed. The first failure stops the apply and names the object.
+    pub async fn apply(
+        &self,
+        objects: &[K8sObject],
+        log: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<Vec<AppliedObject>, K8sError> {
+        let (first, rest): (Vec<&K8sObject>, Vec<&K8sObject>) =
+            objects.iter().partition(|o| is_namespace(o) || is_crd(o));
+        let mut out = Vec::with_capacity(objects.len());
+        for obj in &first {
+            let applied = self.apply_one(obj, log).await?;
+            if is_crd(obj) {
+                self.wait_established(obj.name()).await?;
+            }
+            out.push(applied);
+        }
+        for obj in rest {
+            out.push(self.apply_one(obj, log).await?);
+        }
+        Ok(out)
+    }
+
+    async fn apply_one(
+        &self,
+        obj: &K8sObject,
+        log: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<AppliedObject, K8sError> {
+        let (resource, caps) = self.kind_of(obj).await?;
+        let mut body = obj.as_value().clone();
+        let namespace = match caps.scope {
+            Scope::Namespaced => {
+                let ns = obj.namespace().unwrap_or(&self.namespace).to_owned();
+                if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert("namespace".into(), Value::String(ns.clone()));
+                }
+                ns
+            }
+            Scope::Cluster => String::new(),
+        };
+        let key = ObjectKey {
+            api_version: obj.api_version().to_owned(),
+            kind: obj.kind().to_owned(),
+            namespace: namespace.clone(),
+            name: obj.name().to_owned(),
+        };
+        if let Some(previous) = self.last_applied(&key)
+            && previous.sent == body
+        {
+            return Ok(AppliedObject {
+                changed: false,
+                ..previous
+            });
+        }
+        let object: DynamicObject =
+            serde_json::from_value(body.clone()).map_err(|e| K8sError::Invalid {
+                object: key.to_string(),
+                message: e.to_string(),
+            })?;
+        let api = self.api(&resource, &namespace);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let result = api
+            .patch(obj.name(), &params, &Patch::Apply(&object))
+            .await
+            .map_err(|e| K8sError::Apply {
+                object: key.to_string(),
+                message: server_message(&e),
+            })?;
+        let resource_version = result.metadata.resource_version.clone().unwrap_or_default();
+        let changed = self
+            .last_applied(&key)
+            .is_none_or(|p| p.resource_version != resource_version);
+        if changed {
+            log(format!("applied {key}"));
+        }
+        let applied = AppliedObject {
+            key: key.clone(),
+            uid: result.metadata.uid.unwrap_or_default(),
+            resource_version,
+            generation: result.metadata.generation,
+            sent: body,
+            changed,
+        };
+        if let Ok(mut map) = self.applied.lock() {
+            map.insert(key, applied.clone());
+        }
+        Ok(applied)
+    }
+
+    fn last_applied(&self, key: &ObjectKey) -> Option<AppliedObject> {
+        self.applied.lock().ok()?.get(key).cloned()
+    }
+
+    /// Deletes `objects` (pass them in delete order); missing objects are fine. Background
+    /// propagation, as `kubectl delete` does.
+    pub async fn delete(
+        &self,
+        objects: &[K8sObject],
+        log: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<(), K8sError> {
+        for obj in objects {
+            let (resource, caps) = self.kind_of(obj).await?;
+            let namespace = match caps.scope {
+                Scope::Namespaced => obj.namespace().unwrap_or(&self.namespace).to_owned(),
+                Scope::Cluster => String::new(),
+            };
+            let key = ObjectKey {
+                api_version: obj.api_version().to_owned(),
+                kind: obj.kind().to_owned(),
+                namespace: namespace.clone(),
+                name: obj.name().to_owned(),
+            };
+            match self
+                .api(&resource, &namespace)
+                .delete(obj.name(), &DeleteParams::background())
+                .await
+            {
+                Ok(_) => log(format!("deleted {key}")),
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => {
+                    return Err(K8sError::Delete {
+                        object: key.to_string(),
+                        message: server_message(&e),
+                    });
+                }
+            }
+            if let Ok(mut map) = self.applied.lock() {
+                map.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    fn api(&self, resource: &ApiResource, namespace: &str) -> Api<DynamicObject> {
+        if namespace.is_empty() {
+            Api::all_with(self.client.clone(), resource)
+        } else {
+            Api::namespaced_with(self.client.clone(), namespace, resource)
+        }
+    }
+
+    /// The API resource serving `obj`'s kind, from discovery (cached; a miss asks again, so
+    /// kinds of a CRD applied a moment ago are found).
+    async fn kind_of(&self, obj: &K8sObject) -> Result<(ApiResource, ApiCapabilities), K8sError> {
+        let cache_key = (obj.api_version().to_owned(), obj.kind().to_owned());
+        if let Some(found) = self
+            .kinds
+            .lock()
+            .ok()
+            .and_then(|k| k.get(&cache_key).cloned())
+        {
+            return Ok(found);
+        }
+        let (group, version) = match obj.api_version().split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", obj.api_version()),
+        };
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, obj.kind());
+        let found = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .map_err(|e| K8sError::UnknownKind {
+                object: obj.display_name(),
+                api_version: obj.api_version().to_owned(),
+                kind: obj.kind().to_owned(),
+                message: server_message(&e),
+            })?;
+        if let Ok(mut kinds) = self.kinds.lock() {
+            kinds.insert(cache_key, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// Waits until the CRD `name` reports `Established=True` (Kubernetes serves its kind
+    /// only then).
+    async fn wait_established(&self, name: &str) -> Result<(), K8sError> {
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let deadline = tokio::time::Instant::now() + ESTABLISHED_WITHIN;
+        loop {
+            if let Ok(crd) = api.get(name).await {
+                let established = crd
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                if established {
+                    return Ok(());
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(K8sError::NotEstablished {
+                    name: name.to_owned(),
+                    secs: ESTABLISHED_WITHIN.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn is_namespace(obj: &K8sObject) -> bool {
+    obj.kind() == "Namespace" && obj.group().is_empty()
+}
+
+fn is_crd(obj: &K8sObject) -> bool {
+    obj.kind() == "CustomResourceDefinition" && obj.group() == "apiextensions.k8s.io"
+}

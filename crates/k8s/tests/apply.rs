@@ -1,0 +1,238 @@
+//! Server-side apply and delete over real HTTPS against the API-server double, connected
+//! through the kubeconfig it writes, as lilt connects to a real cluster.
+
+use lilt_k8s::{Cluster, ConnectOptions, K8sError};
+use lilt_kubedouble::KubeDouble;
+use lilt_manifest::{K8sObject, parse_yaml_stream};
+
+const APP: &str = "apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-config}
+data: {mode: dev}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app}
+spec:
+  selector: {matchLabels: {app: app}}
+  template:
+    metadata: {labels: {app: app}}
+    spec:
+      containers: [{name: app, image: 'IMAGE'}]
+";
+
+async fn double() -> KubeDouble {
+    KubeDouble::builder().without_kubelet().start().await
+}
+
+async fn connect(d: &KubeDouble, namespace: Option<&str>) -> Cluster {
+    Cluster::connect(&ConnectOptions {
+        kubeconfig: Some(d.kubeconfig_path().to_owned()),
+        context: Some(d.context().to_owned()),
+        namespace: namespace.map(str::to_owned),
+    })
+    .await
+    .expect("connect")
+}
+
+fn objects(yaml: &str) -> Vec<K8sObject> {
+    parse_yaml_stream(yaml).expect("yaml")
+}
+
+fn app(image: &str) -> Vec<K8sObject> {
+    objects(&APP.replace("IMAGE", image))
+}
+
+fn no_log(_: String) {}
+
+fn writes(d: &KubeDouble) -> Vec<String> {
+    d.requests()
+        .into_iter()
+        .filter(|r| matches!(r.verb.as_str(), "create" | "update" | "patch" | "delete"))
+        .map(|r| format!("{} {}", r.verb, r.path))
+        .collect()
+}
+
+#[tokio::test]
+async fn objects_without_a_namespace_go_to_the_chosen_one_and_an_unchanged_apply_sends_nothing() {
+    let d = double().await;
+    let cluster = connect(&d, Some("dev-alice")).await;
+    assert_eq!(cluster.namespace(), "dev-alice");
+    let ns = objects("apiVersion: v1\nkind: Namespace\nmetadata: {name: dev-alice}\n");
+    let mut all = app("app:tilt-1111111111111111");
+    all.splice(0..0, ns);
+    let lines = std::sync::Mutex::new(Vec::new());
+    let log = |l: String| lines.lock().unwrap().push(l);
+    let applied = cluster.apply(&all, &log).await.expect("apply");
+    assert!(applied.iter().all(|a| a.changed));
+    let deployment = d
+        .get("apps/v1", "Deployment", "dev-alice", "app")
+        .expect("the Deployment is in dev-alice");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "app:tilt-1111111111111111"
+    );
+    assert!(
+        d.get("v1", "ConfigMap", "dev-alice", "app-config")
+            .is_some()
+    );
+    assert_eq!(
+        lines.lock().unwrap().as_slice(),
+        [
+            "applied Namespace/dev-alice",
+            "applied ConfigMap/app-config in dev-alice",
+            "applied Deployment/app in dev-alice",
+        ]
+    );
+
+    // The same objects again: nothing is sent, nothing changes.
+    d.clear_requests();
+    let again = cluster.apply(&all, &no_log).await.expect("apply");
+    assert!(again.iter().all(|a| !a.changed));
+    assert_eq!(writes(&d), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_new_image_changes_only_the_workload() {
+    let d = double().await;
+    let cluster = connect(&d, Some("default")).await;
+    cluster
+        .apply(&app("app:tilt-1111111111111111"), &no_log)
+        .await
+        .expect("first apply");
+    let before = d.get("apps/v1", "Deployment", "default", "app").unwrap();
+    d.clear_requests();
+    let applied = cluster
+        .apply(&app("app:tilt-2222222222222222"), &no_log)
+        .await
+        .expect("second apply");
+    let changed: Vec<&str> = applied
+        .iter()
+        .filter(|a| a.changed)
+        .map(|a| a.key.kind.as_str())
+        .collect();
+    assert_eq!(changed, ["Deployment"]);
+    assert_eq!(writes(&d).len(), 1, "{:?}", writes(&d));
+    let after = d.get("apps/v1", "Deployment", "default", "app").unwrap();
+    assert_eq!(
+        after["spec"]["template"]["spec"]["containers"][0]["image"],
+        "app:tilt-2222222222222222"
+    );
+    assert!(
+        after["metadata"]["generation"].as_i64() > before["metadata"]["generation"].as_i64(),
+        "a new pod template is a new generation: the workload rolls"
+    );
+}
+
+#[tokio::test]
+async fn objects_applied_by_another_manager_are_taken_over() {
+    let d = double().await;
+    // As if Tilt or kubectl had applied it first, with a different image.
+    let client_side = connect(&d, Some("default")).await;
+    let mut theirs = app("app:theirs").remove(1).into_value();
+    theirs["metadata"]["namespace"] = "default".into();
+    d.create(theirs).expect("create as someone else");
+    let applied = client_side
+        .apply(&app("app:tilt-3333333333333333"), &no_log)
+        .await
+        .expect("force apply takes over conflicting fields");
+    assert!(applied.iter().all(|a| a.changed));
+    let dep = d.get("apps/v1", "Deployment", "default", "app").unwrap();
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"],
+        "app:tilt-3333333333333333"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_apply_names_the_object_and_the_servers_message() {
+    let d = double().await;
+    let cluster = connect(&d, Some("default")).await;
+    cluster
+        .apply(&app("app:1"), &no_log)
+        .await
+        .expect("first apply");
+    // A Deployment's selector is immutable (apps/v1 validation).
+    let changed = APP
+        .replace("IMAGE", "app:1")
+        .replace("matchLabels: {app: app}", "matchLabels: {app: other}")
+        .replace("labels: {app: app}", "labels: {app: other}");
+    let err = cluster
+        .apply(&objects(&changed), &no_log)
+        .await
+        .expect_err("immutable field");
+    let K8sError::Apply { object, message } = &err else {
+        panic!("not an apply error: {err}");
+    };
+    assert_eq!(object, "Deployment/app in default");
+    assert!(message.contains("immutable"), "{message}");
+}
+
+#[tokio::test]
+async fn an_unknown_kind_is_a_clear_error() {
+    let d = double().await;
+    let cluster = connect(&d, None).await;
+    let err = cluster
+        .apply(
+            &objects("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"),
+            &no_log,
+        )
+        .await
+        .expect_err("no such kind");
+    assert!(
+        matches!(&err, K8sError::UnknownKind { kind, .. } if kind == "Widget"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_crd_is_established_before_its_objects_are_applied() {
+    let d = double().await;
+    let cluster = connect(&d, Some("default")).await;
+    let yaml = "apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w}
+spec: {size: 3}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+";
+    // The Widget comes first in the file: lilt still applies the CRD first.
+    let applied = cluster.apply(&objects(yaml), &no_log).await.expect("apply");
+    let kinds: Vec<&str> = applied.iter().map(|a| a.key.kind.as_str()).collect();
+    assert_eq!(kinds, ["CustomResourceDefinition", "Widget"]);
+    let widget = d
+        .get("example.com/v1", "Widget", "default", "w")
+        .expect("the Widget exists");
+    assert_eq!(widget["spec"]["size"], 3);
+}
+
+#[tokio::test]
+async fn delete_removes_what_apply_made_and_missing_objects_are_fine() {
+    let d = double().await;
+    let cluster = connect(&d, Some("default")).await;
+    let objs = app("app:1");
+    cluster.apply(&objs, &no_log).await.expect("apply");
+    let mut reversed = objs.clone();
+    reversed.reverse();
+    cluster.delete(&reversed, &no_log).await.expect("delete");
+    assert!(d.get("apps/v1", "Deployment", "default", "app").is_none());
+    assert!(d.get("v1", "ConfigMap", "default", "app-config").is_none());
+    cluster
+        .delete(&reversed, &no_log)
+        .await
+        .expect("deleting what is gone is fine");
+    // After a delete, the same apply is sent again (lilt forgets what it applied).
+    let applied = cluster.apply(&objs, &no_log).await.expect("apply again");
+    assert!(applied.iter().all(|a| a.changed));
+}
