@@ -509,17 +509,27 @@ fn deep_nesting_aborts_the_process() {
 }
 
 /// Regression: a Kubernetes resource waited on a cluster forever, so `lilt ci` ran into its
-/// timeout with an empty reason; now its update runs and says plainly what lilt cannot do
-/// yet, and `lilt ci` fails with that message.
+/// timeout with an empty reason; now its update runs and says why it cannot deploy (here:
+/// no cluster), and `lilt ci` fails with that message.
 #[test]
-fn ci_fails_a_resource_it_cannot_deploy_yet() {
+fn ci_fails_a_resource_it_cannot_deploy() {
     let p = Project::new(
         "k8s_yaml(blob('apiVersion: v1\\nkind: Pod\\nmetadata:\\n  name: web\\nspec:\\n  containers:\\n  - name: c\\n    image: busybox\\n'))\n",
     );
-    let (code, out, err) = p.ci(&[]);
+    let out = lilt()
+        .current_dir(p.dir.path())
+        .env("KUBECONFIG", p.dir.path().join("no-kubeconfig"))
+        .args(["ci", "--port", "0", "--timeout", "60s"])
+        .output()
+        .expect("run lilt ci");
+    let (code, out, err) = (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
-        err.contains("lilt cannot deploy k8s resources yet"),
+        err.contains("cannot reach the cluster"),
         "stdout:\n{out}\nstderr:\n{err}"
     );
 }

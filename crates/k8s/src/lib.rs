@@ -7,9 +7,11 @@
 
 mod apply;
 mod error;
+mod pods;
 
 pub use apply::{AppliedObject, ObjectKey};
 pub use error::K8sError;
+pub use pods::PodState;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -135,6 +135,13 @@ impl Loop {
             };
             let (outcome, images) = match built {
                 Ok(images) => {
+                    for image in &images {
+                        reporter.build_log(
+                            span_id,
+                            LogLevel::Info,
+                            format!("image ready: {}", image.built_ref),
+                        );
+                    }
                     let job = UpdateJob {
                         manifest,
                         plan,

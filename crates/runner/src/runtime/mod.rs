@@ -12,6 +12,7 @@
 //! real loop with scripted runtimes.
 
 mod images;
+mod k8s;
 mod local;
 pub(crate) mod serve;
 mod unsupported;
@@ -29,6 +30,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use images::DockerImages;
+pub use k8s::K8sRuntime;
 pub use local::LocalRuntime;
 pub use unsupported::{NoImageBuilder, UnsupportedRuntime};
 
@@ -74,12 +76,12 @@ pub struct Runtimes {
 }
 
 impl Runtimes {
-    /// What `lilt up` uses today: local processes and Docker image builds; Kubernetes and
-    /// Compose say plainly that they cannot deploy yet.
+    /// What `lilt up` uses today: local processes, Docker image builds and Kubernetes;
+    /// Compose says plainly that it cannot deploy yet.
     pub fn standard() -> Runtimes {
         Runtimes {
             local: Arc::new(LocalRuntime::default()),
-            k8s: Arc::new(UnsupportedRuntime::new("k8s")),
+            k8s: Arc::new(K8sRuntime::default()),
             compose: Arc::new(UnsupportedRuntime::new("docker-compose")),
             images: Arc::new(DockerImages::default()),
         }

@@ -23,14 +23,6 @@ impl UnsupportedRuntime {
 
 impl Runtime for UnsupportedRuntime {
     fn update(&self, job: UpdateJob) -> BoxFuture<'static, UpdateOutcome> {
-        // The images were built: say which, then what cannot happen with them.
-        for image in &job.images {
-            job.reporter.build_log(
-                job.span_id,
-                LogLevel::Info,
-                format!("image ready: {}", image.built_ref),
-            );
-        }
         let error = format!("lilt cannot deploy {} resources yet", self.kind);
         job.reporter
             .build_log(job.span_id, LogLevel::Error, error.clone());

@@ -1,0 +1,286 @@
+//! The Kubernetes runtime: an update injects the built images into the resource's objects
+//! and server-side applies them (`lilt-k8s`); the runtime part watches the pods of its
+//! workloads and reports their phases; `lilt down` deletes the objects.
+//!
+//! The cluster is the one the Tiltfile saw (`Plan::k8s_context`), reached through the
+//! kubeconfig as kubectl would; lilt connects on the first deploy.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use lilt_engine::{LogLevel, RuntimeReport};
+use lilt_k8s::{Cluster, ConnectOptions, PodState};
+use lilt_manifest::{
+    DeployedImage, ImageRef, K8sObject, RefSelector, inject, parse_yaml_stream, sort_for_apply,
+    sort_for_delete,
+};
+use lilt_model::{BuiltImage, DeployTarget, K8sTarget, Manifest, Plan, PodReadinessMode};
+
+use super::{DeleteJob, Runtime, StartJob, UpdateJob, UpdateOutcome};
+
+/// Deploys to the cluster of the Tiltfile's kube context.
+#[derive(Default)]
+pub struct K8sRuntime {
+    connection: Arc<Connection>,
+    /// What each resource's last successful update applied, and to which cluster: the pod
+    /// watch selects on its workloads.
+    deployed: Arc<Mutex<HashMap<String, (Arc<Cluster>, Vec<K8sObject>)>>>,
+    /// The pod watch of each started resource.
+    watches: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+}
+
+/// The cluster connection, made on first use and kept per (context, namespace): a reload
+/// that switches either reconnects.
+#[derive(Default)]
+struct Connection {
+    slot: tokio::sync::Mutex<Option<((String, String), Arc<Cluster>)>>,
+}
+
+impl Connection {
+    async fn get(&self, plan: &Plan) -> Result<Arc<Cluster>, String> {
+        let ctx = &plan.k8s_context;
+        let key = (ctx.context.clone(), ctx.namespace.clone());
+        let mut slot = self.slot.lock().await;
+        if let Some((k, cluster)) = slot.as_ref()
+            && *k == key
+        {
+            return Ok(cluster.clone());
+        }
+        let opts = ConnectOptions {
+            kubeconfig: None,
+            context: (!ctx.context.is_empty()).then(|| ctx.context.clone()),
+            namespace: (!ctx.namespace.is_empty()).then(|| ctx.namespace.clone()),
+        };
+        let cluster = Arc::new(
+            Cluster::connect(&opts)
+                .await
+                .map_err(|e| format!("cannot reach the cluster: {e}"))?,
+        );
+        *slot = Some((key, cluster.clone()));
+        Ok(cluster)
+    }
+}
+
+impl Runtime for K8sRuntime {
+    fn update(&self, job: UpdateJob) -> BoxFuture<'static, UpdateOutcome> {
+        let deployed = self.deployed.clone();
+        let connection = self.connection.clone();
+        async move {
+            let DeployTarget::K8s(target) = &job.manifest.deploy else {
+                return UpdateOutcome::failed("not a Kubernetes resource");
+            };
+            if target.custom_deploy.is_some() {
+                let error = "lilt cannot run k8s_custom_deploy yet".to_owned();
+                job.reporter
+                    .build_log(job.span_id, LogLevel::Error, error.clone());
+                return UpdateOutcome::failed(error);
+            }
+            let objects = match objects_for(&job.manifest, target, &job.images) {
+                Ok(objects) => objects,
+                Err(error) => {
+                    job.reporter
+                        .build_log(job.span_id, LogLevel::Error, error.clone());
+                    return UpdateOutcome::failed(error);
+                }
+            };
+            let cluster = match connection.get(&job.plan).await {
+                Ok(cluster) => cluster,
+                Err(error) => {
+                    job.reporter
+                        .build_log(job.span_id, LogLevel::Error, error.clone());
+                    return UpdateOutcome::failed(error);
+                }
+            };
+            let reporter = job.reporter.clone();
+            let span_id = job.span_id;
+            let log = move |line: String| reporter.build_log(span_id, LogLevel::Info, line);
+            let applied = tokio::select! {
+                applied = cluster.apply(&objects, &log) => applied,
+                () = job.cancel.cancelled() => return UpdateOutcome::failed("cancelled"),
+            };
+            match applied {
+                Ok(applied) => {
+                    if applied.iter().all(|a| !a.changed) {
+                        job.reporter.build_log(
+                            job.span_id,
+                            LogLevel::Info,
+                            "objects unchanged: nothing applied".to_owned(),
+                        );
+                    }
+                    if let Ok(mut map) = deployed.lock() {
+                        map.insert(job.manifest.name.clone(), (cluster, objects));
+                    }
+                    UpdateOutcome::ok()
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    job.reporter
+                        .build_log(job.span_id, LogLevel::Error, error.clone());
+                    UpdateOutcome::failed(error)
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn start(&self, job: StartJob) {
+        let DeployTarget::K8s(target) = &job.manifest.deploy else {
+            return;
+        };
+        let name = job.manifest.name.clone();
+        let Some((cluster, objects)) = self
+            .deployed
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&name).cloned())
+        else {
+            return;
+        };
+        if let Some(previous) = self.watches.lock().ok().and_then(|mut w| w.remove(&name)) {
+            previous.abort();
+        }
+        let reporter = job.reporter.clone();
+        let span_id = job.span_id;
+        let Some((namespace, selector)) = pod_selector(&objects, cluster.namespace()) else {
+            // No workload (ConfigMaps, Secrets, CRDs): applied is all there is.
+            reporter.runtime(
+                span_id,
+                RuntimeReport::Running {
+                    pid: None,
+                    ready: true,
+                },
+            );
+            return;
+        };
+        let wait_ready = target.pod_readiness != PodReadinessMode::Ignore;
+        reporter.runtime(
+            span_id,
+            RuntimeReport::Running {
+                pid: None,
+                ready: !wait_ready,
+            },
+        );
+        let mut last: Option<(bool, Vec<Option<String>>)> = None;
+        let watch = cluster.watch_pods(&namespace, &selector, move |pods: Vec<PodState>| {
+            let ready = !pods.is_empty() && pods.iter().all(|p| p.ready);
+            let waiting: Vec<Option<String>> = pods.iter().map(|p| p.waiting.clone()).collect();
+            if last
+                .as_ref()
+                .is_some_and(|(r, w)| *r == ready && *w == waiting)
+            {
+                return;
+            }
+            for pod in &pods {
+                if let Some(why) = &pod.waiting {
+                    reporter.runtime_log(
+                        span_id,
+                        LogLevel::Warn,
+                        format!("pod {}: {why}", pod.name),
+                    );
+                }
+            }
+            if wait_ready && last.as_ref().is_none_or(|(r, _)| *r != ready) {
+                reporter.runtime(span_id, RuntimeReport::Ready(ready));
+            }
+            last = Some((ready, waiting));
+        });
+        if let Ok(mut watches) = self.watches.lock() {
+            watches.insert(name, watch);
+        }
+    }
+
+    fn stop(&self, resource: &str) {
+        if let Some(watch) = self
+            .watches
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(resource))
+        {
+            watch.abort();
+        }
+    }
+
+    fn shutdown(&self) -> BoxFuture<'static, ()> {
+        if let Ok(mut watches) = self.watches.lock() {
+            for (_, watch) in watches.drain() {
+                watch.abort();
+            }
+        }
+        futures::future::ready(()).boxed()
+    }
+
+    fn delete(&self, job: DeleteJob) -> BoxFuture<'static, Result<(), String>> {
+        let connection = self.connection.clone();
+        async move {
+            let DeployTarget::K8s(target) = &job.manifest.deploy else {
+                return Ok(());
+            };
+            if target.custom_deploy.is_some() {
+                return Err(format!(
+                    "cannot delete {}: lilt cannot run k8s_custom_deploy's delete_cmd yet",
+                    job.manifest.name
+                ));
+            }
+            let mut objects = parse_yaml_stream(&target.yaml)
+                .map_err(|e| format!("{}: {e}", job.manifest.name))?;
+            sort_for_delete(&mut objects);
+            let cluster = connection.get(&job.plan).await?;
+            cluster
+                .delete(&objects, &|line| println!("{line}"))
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .boxed()
+    }
+}
+
+/// The resource's objects, ready to apply: parsed, with the built images and lilt's labels
+/// injected, in apply order.
+fn objects_for(
+    manifest: &Manifest,
+    target: &K8sTarget,
+    images: &[BuiltImage],
+) -> Result<Vec<K8sObject>, String> {
+    let objects = parse_yaml_stream(&target.yaml).map_err(|e| e.to_string())?;
+    let mut deployed = Vec::with_capacity(images.len());
+    for built in images {
+        let Some(image) = manifest
+            .image_targets
+            .iter()
+            .find(|i| i.image_ref == built.image_ref)
+        else {
+            continue;
+        };
+        let selector = RefSelector::parse(&image.image_ref).map_err(|e| e.to_string())?;
+        let cluster_ref = ImageRef::parse(&built.built_ref).map_err(|e| e.to_string())?;
+        deployed.push(DeployedImage {
+            selector,
+            cluster_ref,
+            match_in_env_vars: image.match_in_env_vars,
+            entrypoint: (!image.entrypoint.is_empty()).then(|| image.entrypoint.clone()),
+            container_args: image.container_args.clone(),
+        });
+    }
+    let mut objects = inject(&objects, &deployed, &[]).map_err(|e| e.to_string())?;
+    sort_for_apply(&mut objects);
+    Ok(objects)
+}
+
+/// The namespace and label selector of the pods of the first workload among `objects`
+/// (its pod template's labels), or `None` when there is no workload.
+fn pod_selector(objects: &[K8sObject], default_namespace: &str) -> Option<(String, String)> {
+    let workload = objects.iter().find(|o| o.has_pod_template())?;
+    let labels = workload.pod_template_labels().into_iter().next()?;
+    if labels.is_empty() {
+        return None;
+    }
+    let selector = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let namespace = workload.namespace().unwrap_or(default_namespace).to_owned();
+    Some((namespace, selector))
+}
