@@ -7,6 +7,7 @@
 
 mod apply;
 mod error;
+pub mod namespaces;
 mod pods;
 
 pub use apply::{AppliedObject, ObjectKey};

@@ -1,0 +1,230 @@
+//! A namespace per developer: lilt creates it labelled with its owner, keeps a last-active
+//! annotation fresh while `lilt up` runs, and prunes the ones nobody used for a while, so a
+//! shared cluster can scale down. Only namespaces carrying lilt's label are ever deleted.
+
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use serde_json::json;
+
+use crate::error::server_message;
+use crate::{Cluster, FIELD_MANAGER, K8sError};
+
+/// The label that marks a namespace as lilt's (the only ones `prune` deletes).
+pub const MANAGED_LABEL: &str = "lilt.dev/managed";
+/// The label naming the developer who owns it.
+pub const OWNER_LABEL: &str = "lilt.dev/owner";
+/// The annotation `lilt up` refreshes: when the namespace was last used (RFC 3339).
+pub const LAST_ACTIVE_ANNOTATION: &str = "lilt.dev/last-active";
+
+/// One of lilt's namespaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    pub name: String,
+    pub owner: String,
+    /// From the annotation; `None` when missing or unreadable (treated as idle since its
+    /// creation).
+    pub last_active: Option<SystemTime>,
+    pub created: Option<SystemTime>,
+    /// `Active` or `Terminating`.
+    pub phase: String,
+}
+
+impl NamespaceInfo {
+    /// How long nobody used it, at `now`.
+    pub fn idle(&self, now: SystemTime) -> Duration {
+        self.last_active
+            .or(self.created)
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// What `prune` did (or would do, with `dry_run`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    pub name: String,
+    pub owner: String,
+    pub idle: Duration,
+}
+
+impl Cluster {
+    /// Creates (or takes over) namespace `name`, labelled as lilt's and `owner`'s, and marks
+    /// it active now. Returns whether it was created.
+    pub async fn ensure_namespace(&self, name: &str, owner: &str) -> Result<bool, K8sError> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let existed = api.get_opt(name).await.map_err(|e| K8sError::Apply {
+            object: format!("Namespace/{name}"),
+            message: server_message(&e),
+        })?;
+        let body = json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": name,
+                "labels": { MANAGED_LABEL: "true", OWNER_LABEL: label_value(owner) },
+                "annotations": { LAST_ACTIVE_ANNOTATION: rfc3339(SystemTime::now()) },
+            },
+        });
+        api.patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|e| K8sError::Apply {
+            object: format!("Namespace/{name}"),
+            message: server_message(&e),
+        })?;
+        Ok(existed.is_none())
+    }
+
+    /// Refreshes the last-active annotation of `name` (a merge patch: only the annotation).
+    pub async fn touch_namespace(&self, name: &str) -> Result<(), K8sError> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let patch = json!({"metadata": {"annotations": {LAST_ACTIVE_ANNOTATION: rfc3339(SystemTime::now())}}});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| K8sError::Apply {
+                object: format!("Namespace/{name}"),
+                message: server_message(&e),
+            })
+    }
+
+    /// lilt's namespaces (those with its label), by name.
+    pub async fn lilt_namespaces(&self) -> Result<Vec<NamespaceInfo>, K8sError> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let list = api
+            .list(&ListParams::default().labels(&format!("{MANAGED_LABEL}=true")))
+            .await
+            .map_err(|e| K8sError::Apply {
+                object: "Namespaces".to_owned(),
+                message: server_message(&e),
+            })?;
+        let mut out: Vec<NamespaceInfo> = list
+            .items
+            .iter()
+            .map(|ns| {
+                let meta = &ns.metadata;
+                NamespaceInfo {
+                    name: meta.name.clone().unwrap_or_default(),
+                    owner: meta
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(OWNER_LABEL).cloned())
+                        .unwrap_or_default(),
+                    last_active: meta
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(LAST_ACTIVE_ANNOTATION))
+                        .and_then(|t| parse_rfc3339(t)),
+                    created: meta
+                        .creation_timestamp
+                        .as_ref()
+                        .and_then(|t| parse_rfc3339(&t.0.to_string())),
+                    phase: ns
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.phase.clone())
+                        .unwrap_or_else(|| "Active".to_owned()),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Deletes lilt's namespaces idle for longer than `idle` at `now`, except `keep` (the
+    /// current one) and those already terminating. With `dry_run`, deletes nothing.
+    pub async fn prune_namespaces(
+        &self,
+        idle: Duration,
+        keep: &[&str],
+        dry_run: bool,
+        now: SystemTime,
+    ) -> Result<Vec<Pruned>, K8sError> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let mut pruned = Vec::new();
+        for ns in self.lilt_namespaces().await? {
+            let was_idle = ns.idle(now);
+            if was_idle <= idle || keep.contains(&ns.name.as_str()) || ns.phase == "Terminating" {
+                continue;
+            }
+            if !dry_run {
+                match api.delete(&ns.name, &DeleteParams::background()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(status)) if status.code == 404 => continue,
+                    Err(e) => {
+                        return Err(K8sError::Delete {
+                            object: format!("Namespace/{}", ns.name),
+                            message: server_message(&e),
+                        });
+                    }
+                }
+            }
+            pruned.push(Pruned {
+                name: ns.name,
+                owner: ns.owner,
+                idle: was_idle,
+            });
+        }
+        Ok(pruned)
+    }
+}
+
+/// A label value from a user name: at most 63 characters of `[A-Za-z0-9._-]`, starting and
+/// ending with an alphanumeric (Kubernetes' label syntax); anything else becomes `-`.
+pub fn label_value(text: &str) -> String {
+    let mapped: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    mapped
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned()
+}
+
+/// RFC 3339 in UTC with seconds, as Kubernetes writes times.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let ts = k8s_openapi::jiff::Timestamp::from_second(secs).unwrap_or_default();
+    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let ts: k8s_openapi::jiff::Timestamp = text.parse().ok()?;
+    let secs = u64::try_from(ts.as_second()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_become_valid_label_values() {
+        assert_eq!(label_value("alice"), "alice");
+        assert_eq!(label_value("Alice Smith"), "Alice-Smith");
+        assert_eq!(label_value("_bob@corp_"), "bob-corp");
+        assert_eq!(label_value(&"x".repeat(80)).len(), 63);
+    }
+
+    #[test]
+    fn times_round_trip_through_rfc3339() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_225_395);
+        assert_eq!(rfc3339(t), "2026-12-02T15:29:55Z");
+        assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+    }
+}
