@@ -83,3 +83,199 @@ async fn ci_applies_objects_and_down_deletes_them() {
         "{log}"
     );
 }
+
+fn lilt_as(dir: &Path, double: &KubeDouble, user: &str, args: &[&str]) -> (i32, String) {
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lilt"))
+        .current_dir(dir)
+        .env("KUBECONFIG", double.kubeconfig_path())
+        .env("LILT_STATE_DIR", state.path())
+        .env("USER", user)
+        .args(args)
+        .output()
+        .expect("run lilt");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn project(double: &KubeDouble) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("objects.yaml"), OBJECTS).unwrap();
+    std::fs::write(
+        dir.path().join("Tiltfile"),
+        format!(
+            "allow_k8s_contexts('{}')\nk8s_yaml('objects.yaml')\n",
+            double.context()
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_flag_creates_the_developers_namespace_and_prune_removes_idle_ones() {
+    let double = KubeDouble::builder().without_kubelet().start().await;
+    let dir = project(&double);
+    let d = &double;
+    let path = dir.path().to_owned();
+    let (code, log) = tokio::task::block_in_place(|| {
+        lilt_as(
+            &path,
+            d,
+            "carol",
+            &[
+                "ci",
+                "--port",
+                "0",
+                "--timeout",
+                "60s",
+                "--namespace",
+                "dev-carol",
+            ],
+        )
+    });
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("created namespace dev-carol (owner carol)"),
+        "{log}"
+    );
+    let ns = double
+        .get("v1", "Namespace", "", "dev-carol")
+        .expect("created");
+    assert_eq!(ns["metadata"]["labels"]["lilt.dev/managed"], "true");
+    assert_eq!(ns["metadata"]["labels"]["lilt.dev/owner"], "carol");
+    assert!(
+        double
+            .get("v1", "ConfigMap", "dev-carol", "settings")
+            .is_some(),
+        "objects without a namespace go to the developer's"
+    );
+
+    // Someone's namespace nobody used for 100 hours, and one that is not lilt's.
+    let old = lilt_k8s_time(100);
+    for (name, labels) in [
+        (
+            "dev-dave",
+            serde_json::json!({"lilt.dev/managed": "true", "lilt.dev/owner": "dave"}),
+        ),
+        ("team-db", serde_json::json!({})),
+    ] {
+        double
+            .create(serde_json::json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": labels,
+                             "annotations": {"lilt.dev/last-active": old}},
+            }))
+            .unwrap();
+    }
+    let (code, list) =
+        tokio::task::block_in_place(|| lilt_as(&path, d, "carol", &["namespaces", "list"]));
+    assert_eq!(code, 0, "{list}");
+    let rows: Vec<Vec<&str>> = list
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["NAME", "OWNER", "IDLE", "STATUS"]);
+    assert!(
+        rows.iter().any(|r| r[..2] == ["dev-carol", "carol"]),
+        "{list}"
+    );
+    assert!(
+        rows.iter().any(|r| r[..3] == ["dev-dave", "dave", "4d4h"]),
+        "{list}"
+    );
+    assert!(!list.contains("team-db"), "{list}");
+
+    let (code, out) = tokio::task::block_in_place(|| {
+        lilt_as(
+            &path,
+            d,
+            "carol",
+            &["namespaces", "prune", "--idle", "72h", "--dry-run"],
+        )
+    });
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("would delete namespace dev-dave (owner dave, idle 4d4h)"),
+        "{out}"
+    );
+    assert!(double.get("v1", "Namespace", "", "dev-dave").is_some());
+    let (code, out) = tokio::task::block_in_place(|| {
+        lilt_as(&path, d, "carol", &["namespaces", "prune", "--idle", "72h"])
+    });
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("deleted namespace dev-dave"), "{out}");
+    assert!(
+        !out.contains("dev-carol") && !out.contains("team-db"),
+        "{out}"
+    );
+    assert!(double.get("v1", "Namespace", "", "team-db").is_some());
+    assert!(double.get("v1", "Namespace", "", "dev-carol").is_some());
+}
+
+/// RFC 3339, `hours` ago (second precision, as Kubernetes writes times).
+fn lilt_k8s_time(hours: u64) -> String {
+    let t = std::time::SystemTime::now() - std::time::Duration::from_secs(hours * 3600);
+    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lilt_up_keeps_its_namespace_marked_active() {
+    let double = KubeDouble::builder().without_kubelet().start().await;
+    let dir = project(&double);
+    let state = tempfile::tempdir().unwrap();
+    let mut up = Command::new(env!("CARGO_BIN_EXE_lilt"))
+        .current_dir(dir.path())
+        .env("KUBECONFIG", double.kubeconfig_path())
+        .env("LILT_STATE_DIR", state.path())
+        .env("LILT_NAMESPACE_HEARTBEAT", "300ms")
+        .args(["up", "--stream", "--port", "0", "--namespace", "dev-erin"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let active = || {
+        double
+            .get("v1", "Namespace", "", "dev-erin")
+            .and_then(|ns| {
+                ns["metadata"]["annotations"]["lilt.dev/last-active"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let first = loop {
+        if let Some(t) = active() {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the namespace was not created"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // The annotation has second precision: a later heartbeat writes a later time.
+    loop {
+        if active().is_some_and(|t| t > first) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no heartbeat after {first}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = up.kill();
+    let _ = up.wait();
+}

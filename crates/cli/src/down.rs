@@ -19,11 +19,14 @@ use lilt_tiltfile::LoadOptions;
 pub(crate) struct DownOptions {
     pub(crate) file: PathBuf,
     pub(crate) args: Vec<String>,
+    /// `--namespace`, as given to `lilt up`.
+    pub(crate) namespace: Option<String>,
 }
 
 pub(crate) fn run(opts: DownOptions) -> anyhow::Result<u8> {
     let mut load = LoadOptions::new(opts.file, "down");
     load.args = opts.args;
+    load.kube_namespace = opts.namespace;
     let result = lilt_tiltfile::load(&load);
     for line in &result.log {
         println!("{}", line.text);

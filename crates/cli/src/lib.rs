@@ -3,6 +3,7 @@
 mod client;
 mod debug_log;
 mod down;
+mod namespaces;
 mod terminal;
 mod tiltfile_result;
 mod tiltfile_result_k8s;
@@ -53,6 +54,16 @@ struct ServerFlags {
     host: String,
 }
 
+/// Kubernetes flags of the commands that deploy or delete.
+#[derive(Debug, clap::Args)]
+struct KubeFlags {
+    /// Your own namespace: every namespaced object that names none goes there. lilt creates
+    /// it when missing (labelled as lilt's and yours) and keeps it marked active while it
+    /// runs, so `lilt namespaces prune` leaves it alone. Default: the kube context's.
+    #[arg(long, env = "LILT_NAMESPACE")]
+    namespace: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the dev loop: run the Tiltfile's resources and keep them up to date.
@@ -62,6 +73,8 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         server: ServerFlags,
+        #[command(flatten)]
+        kube: KubeFlags,
         /// Print plain log lines prefixed with the resource name instead of a status view.
         #[arg(long)]
         stream: bool,
@@ -79,6 +92,8 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         server: ServerFlags,
+        #[command(flatten)]
+        kube: KubeFlags,
         /// Give up after this long (Go duration such as `30m`; `0` waits forever).
         #[arg(long, default_value = "30m", value_parser = go_duration_arg)]
         timeout: Duration,
@@ -90,6 +105,8 @@ enum Command {
         /// Path to the Tiltfile.
         #[arg(short, long, default_value = "Tiltfile")]
         file: PathBuf,
+        #[command(flatten)]
+        kube: KubeFlags,
         /// Tiltfile args.
         args: Vec<String>,
     },
@@ -103,6 +120,14 @@ enum Command {
         /// Tiltfile args (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// The per-developer namespaces lilt made on the cluster: list, prune, schedule pruning.
+    Namespaces {
+        /// The kube context (default: the kubeconfig's current one).
+        #[arg(long, global = true)]
+        context: Option<String>,
+        #[command(subcommand)]
+        command: NamespacesSub,
     },
     /// Commands whose output may change.
     Alpha {
@@ -212,6 +237,39 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum NamespacesSub {
+    /// List lilt's namespaces with their owner and how long they have been idle.
+    List,
+    /// Delete lilt's namespaces idle for longer than `--idle` (never one without lilt's
+    /// label, never the context's current one).
+    Prune {
+        /// Go duration, such as `72h`.
+        #[arg(long, value_parser = go_duration_arg)]
+        idle: Duration,
+        /// Say what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Namespaces never to delete (repeatable).
+        #[arg(long)]
+        keep: Vec<String>,
+    },
+    /// Print a CronJob (with its ServiceAccount and RBAC) that runs the prune in the cluster.
+    Cronjob {
+        #[arg(long, value_parser = go_duration_arg)]
+        idle: Duration,
+        /// A lilt image (see `deploy/Dockerfile`).
+        #[arg(long)]
+        image: String,
+        /// Where the CronJob runs.
+        #[arg(long = "in", default_value = "lilt-system")]
+        in_namespace: String,
+        /// Cron schedule.
+        #[arg(long, default_value = "0 * * * *")]
+        schedule: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AlphaCommand {
     /// Evaluate the Tiltfile offline and print the result as JSON.
     ///
@@ -256,6 +314,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Up {
             file,
             server,
+            kube,
             stream,
             watch_window,
             args,
@@ -271,12 +330,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     stream,
                     timeout: None,
                     watch_window: Some(watch_window),
+                    namespace: kube.namespace,
                 },
             )
         }
         Command::Ci {
             file,
             server,
+            kube,
             timeout,
             args,
         } => {
@@ -291,11 +352,42 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     stream: true,
                     timeout: Some(timeout),
                     watch_window: None,
+                    namespace: kube.namespace,
                 },
             )
         }
-        Command::Down { file, args } => down::run(down::DownOptions { file, args }),
+        Command::Down { file, kube, args } => down::run(down::DownOptions {
+            file,
+            args,
+            namespace: kube.namespace,
+        }),
         Command::Why { file, path, args } => why::run(file, args, path),
+        Command::Namespaces { context, command } => namespaces::run(
+            context,
+            match command {
+                NamespacesSub::List => namespaces::NamespacesCommand::List,
+                NamespacesSub::Prune {
+                    idle,
+                    dry_run,
+                    keep,
+                } => namespaces::NamespacesCommand::Prune {
+                    idle,
+                    dry_run,
+                    keep,
+                },
+                NamespacesSub::Cronjob {
+                    idle,
+                    image,
+                    in_namespace,
+                    schedule,
+                } => namespaces::NamespacesCommand::Cronjob {
+                    idle,
+                    image,
+                    namespace: in_namespace,
+                    schedule,
+                },
+            },
+        ),
         Command::Alpha {
             command: AlphaCommand::TiltfileResult { file, args },
         } => tiltfile_result_cmd(file, args, verbose),

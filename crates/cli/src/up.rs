@@ -20,6 +20,8 @@ pub(crate) struct UpOptions {
     pub(crate) timeout: Option<Duration>,
     /// The file-watch quiet window; `None` keeps the default.
     pub(crate) watch_window: Option<Duration>,
+    /// `--namespace`: the developer's own namespace.
+    pub(crate) namespace: Option<String>,
 }
 
 /// Runs until stopped (`up`) or until the verdict (`ci`); returns the exit code.
@@ -36,6 +38,7 @@ async fn run_async(mode: EngineMode, opts: UpOptions) -> anyhow::Result<u8> {
     config.args = opts.args.clone();
     config.web_port = opts.port;
     config.web_host = opts.host.clone();
+    config.namespace = opts.namespace.clone();
     if let Some(window) = opts.watch_window {
         config.watcher.coalesce.quiet = window;
     }

@@ -62,6 +62,14 @@ impl Cluster {
                 })?;
                 kube::Config::from_custom_kubeconfig(kubeconfig, &kube_opts).await
             }
+            // No context asked for: the kubeconfig, else the pod's service account (lilt
+            // running inside the cluster, as the prune CronJob does).
+            None if opts.context.is_none() => kube::Config::infer().await.map_err(|e| {
+                kube::config::KubeconfigError::ReadConfig(
+                    std::io::Error::other(e.to_string()),
+                    PathBuf::from("KUBECONFIG"),
+                )
+            }),
             None => kube::Config::from_kubeconfig(&kube_opts).await,
         }
         .map_err(|e| K8sError::Config {

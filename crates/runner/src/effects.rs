@@ -45,6 +45,7 @@ impl Loop {
         opts.args = args;
         opts.web_port = self.config.web_port;
         opts.web_host = self.config.web_host.clone();
+        opts.kube_namespace = self.config.namespace.clone();
         // `local()` commands belong to this lilt's registry: they end with it, even when it
         // is SIGKILLed, and on Ctrl-C with the cancel flag.
         opts.processes = Some(self.registry.clone());

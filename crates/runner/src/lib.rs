@@ -54,6 +54,8 @@ pub struct RunnerConfig {
     pub stop_grace: Duration,
     pub watcher: WatcherConfig,
     pub log_budget: LogBudget,
+    /// `--namespace`: the developer's own namespace, created and kept marked active.
+    pub namespace: Option<String>,
 }
 
 impl RunnerConfig {
@@ -73,6 +75,7 @@ impl RunnerConfig {
             stop_grace: Duration::from_secs(5),
             watcher: WatcherConfig::default(),
             log_budget: LogBudget::DEFAULT,
+            namespace: None,
         }
     }
 }
@@ -140,7 +143,8 @@ pub(crate) enum Input {
 
 /// Starts the runner on the current tokio runtime, with the standard runtimes.
 pub fn start(config: RunnerConfig) -> Result<Started, RunnerError> {
-    start_with(config, Runtimes::standard())
+    let runtimes = Runtimes::standard().with_namespace(config.namespace.clone());
+    start_with(config, runtimes)
 }
 
 /// Starts the runner with these runtimes (tests plug in fakes here).

@@ -20,22 +20,112 @@ use lilt_model::{BuiltImage, DeployTarget, K8sTarget, Manifest, Plan, PodReadine
 
 use super::{DeleteJob, Runtime, StartJob, UpdateJob, UpdateOutcome};
 
+/// A resource's last applied objects and the cluster they went to.
+type Deployed = (Arc<Cluster>, Vec<K8sObject>);
+
+/// A kube context and namespace.
+type ContextKey = (String, String);
+
 /// Deploys to the cluster of the Tiltfile's kube context.
 #[derive(Default)]
 pub struct K8sRuntime {
     connection: Arc<Connection>,
     /// What each resource's last successful update applied, and to which cluster: the pod
     /// watch selects on its workloads.
-    deployed: Arc<Mutex<HashMap<String, (Arc<Cluster>, Vec<K8sObject>)>>>,
+    deployed: Arc<Mutex<HashMap<String, Deployed>>>,
     /// The pod watch of each started resource.
     watches: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// `--namespace`: the developer's own namespace, made on the first deploy and marked
+    /// active every `heartbeat` while lilt runs.
+    own_namespace: Option<OwnNamespace>,
+}
+
+struct OwnNamespace {
+    name: String,
+    /// The heartbeat task, once the namespace exists.
+    heartbeat: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+/// How often `lilt up` marks its own namespace active (`LILT_NAMESPACE_HEARTBEAT`, a Go
+/// duration; 5m by default).
+fn heartbeat_every() -> std::time::Duration {
+    std::env::var("LILT_NAMESPACE_HEARTBEAT")
+        .ok()
+        .and_then(|v| lilt_model::parse_go_duration(&v).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(std::time::Duration::from_secs(300))
+}
+
+/// Who owns the namespaces lilt creates: the user name of the environment.
+fn owner() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+impl K8sRuntime {
+    /// Deploys into `namespace`, the developer's own: created when missing and kept marked
+    /// active while lilt runs.
+    pub fn with_own_namespace(namespace: String) -> K8sRuntime {
+        K8sRuntime {
+            own_namespace: Some(OwnNamespace {
+                name: namespace,
+                heartbeat: Arc::default(),
+            }),
+            ..K8sRuntime::default()
+        }
+    }
+}
+
+/// Makes sure the developer's namespace exists, then keeps it marked active.
+async fn ensure_own_namespace(
+    cluster: &Arc<Cluster>,
+    own: &OwnNamespaceRef,
+    log: &(dyn Fn(String) + Send + Sync),
+) -> Result<(), String> {
+    let mut heartbeat = own.heartbeat.lock().await;
+    if heartbeat.is_some() {
+        return Ok(());
+    }
+    let created = cluster
+        .ensure_namespace(&own.name, &owner())
+        .await
+        .map_err(|e| e.to_string())?;
+    if created {
+        log(format!(
+            "created namespace {} (owner {})",
+            own.name,
+            owner()
+        ));
+    }
+    let cluster = cluster.clone();
+    let name = own.name.clone();
+    let every = heartbeat_every();
+    *heartbeat = Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = cluster.touch_namespace(&name).await {
+                tracing::warn!(namespace = %name, error = %e, "namespace heartbeat");
+            }
+        }
+    }));
+    Ok(())
+}
+
+/// What an update task needs of [`OwnNamespace`].
+#[derive(Clone)]
+struct OwnNamespaceRef {
+    name: String,
+    heartbeat: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 /// The cluster connection, made on first use and kept per (context, namespace): a reload
 /// that switches either reconnects.
 #[derive(Default)]
 struct Connection {
-    slot: tokio::sync::Mutex<Option<((String, String), Arc<Cluster>)>>,
+    slot: tokio::sync::Mutex<Option<(ContextKey, Arc<Cluster>)>>,
 }
 
 impl Connection {
@@ -67,6 +157,10 @@ impl Runtime for K8sRuntime {
     fn update(&self, job: UpdateJob) -> BoxFuture<'static, UpdateOutcome> {
         let deployed = self.deployed.clone();
         let connection = self.connection.clone();
+        let own = self.own_namespace.as_ref().map(|o| OwnNamespaceRef {
+            name: o.name.clone(),
+            heartbeat: o.heartbeat.clone(),
+        });
         async move {
             let DeployTarget::K8s(target) = &job.manifest.deploy else {
                 return UpdateOutcome::failed("not a Kubernetes resource");
@@ -96,6 +190,13 @@ impl Runtime for K8sRuntime {
             let reporter = job.reporter.clone();
             let span_id = job.span_id;
             let log = move |line: String| reporter.build_log(span_id, LogLevel::Info, line);
+            if let Some(own) = &own
+                && let Err(error) = ensure_own_namespace(&cluster, own, &log).await
+            {
+                job.reporter
+                    .build_log(job.span_id, LogLevel::Error, error.clone());
+                return UpdateOutcome::failed(error);
+            }
             let applied = tokio::select! {
                 applied = cluster.apply(&objects, &log) => applied,
                 () = job.cancel.cancelled() => return UpdateOutcome::failed("cancelled"),
@@ -208,7 +309,15 @@ impl Runtime for K8sRuntime {
                 watch.abort();
             }
         }
-        futures::future::ready(()).boxed()
+        let heartbeat = self.own_namespace.as_ref().map(|o| o.heartbeat.clone());
+        async move {
+            if let Some(heartbeat) = heartbeat
+                && let Some(task) = heartbeat.lock().await.take()
+            {
+                task.abort();
+            }
+        }
+        .boxed()
     }
 
     fn delete(&self, job: DeleteJob) -> BoxFuture<'static, Result<(), String>> {
