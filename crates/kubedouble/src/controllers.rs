@@ -29,15 +29,27 @@ pub(crate) struct Config {
 }
 
 /// Runs every controller until shutdown.
-pub(crate) async fn run(store: Arc<Store>, cfg: Config, mut shutdown: watch::Receiver<bool>) {
+/// `passes` gets (resourceVersion before, after) of every pass: equal means the pass found
+/// nothing to do.
+pub(crate) async fn run(
+    store: Arc<Store>,
+    cfg: Config,
+    passes: watch::Sender<(u64, u64)>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut rx = store.subscribe_rv();
     let mut workloads = crate::workloads::Workloads::new();
     loop {
         rx.mark_unchanged();
+        let before = store.current_rv();
         pass(&store, &cfg);
         workloads.pass(&store);
+        passes.send_replace((before, store.current_rv()));
         tokio::select! {
-            _ = rx.changed() => {}
+            _ = rx.changed() => {
+                // Coalesce a burst of writes into one pass (the workqueue's batching).
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = shutdown.changed() => return,
         }
@@ -236,7 +248,7 @@ fn namespaces(store: &Store, cfg: &Config) {
 /// The garbage collector (`pkg/controller/garbagecollector`), level-triggered.
 fn gc(store: &Store) {
     let all = store.everything();
-    let by_uid: HashMap<String, (&Arc<ResourceType>, &Value)> = all
+    let by_uid: HashMap<String, (&Arc<ResourceType>, &Arc<Value>)> = all
         .iter()
         .filter_map(|(t, o)| Some((meta_str(o, "uid")?.to_string(), (t, o))))
         .collect();

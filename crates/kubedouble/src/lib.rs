@@ -20,9 +20,6 @@
 //! Every behaviour it mimics names, in a comment, the Kubernetes behaviour it follows; what
 //! it simplifies is listed in docs/testing.md ("The Kubernetes API-server double").
 
-// Stage 2 (kubelet, workload controllers, pod subresources) uses the helpers still idle here.
-#![allow(dead_code)]
-
 mod controllers;
 mod events;
 mod fields;
@@ -294,7 +291,17 @@ impl Builder {
                 None => lilt_testsvc::services().docker_host,
             };
             controllers::register_node(&store);
-            Some(kubelet::Kubelet::new(store.clone(), &host, self.backoff)?)
+            let api = kubelet::ApiAccess {
+                port: addr.port(),
+                token: token.clone(),
+                ca_pem: identity.ca_pem.clone(),
+            };
+            Some(kubelet::Kubelet::new(
+                store.clone(),
+                &host,
+                self.backoff,
+                api,
+            )?)
         } else {
             None
         };
@@ -332,12 +339,14 @@ impl Builder {
             acceptor,
             shared.clone(),
         )));
+        let (passes_tx, passes) = watch::channel((0u64, u64::MAX));
         tasks.push(tokio::spawn(controllers::run(
             store.clone(),
             controllers::Config {
                 ca_pem: identity.ca_pem.clone(),
                 node: kubelet.is_some(),
             },
+            passes_tx,
             shutdown_rx.clone(),
         )));
         if let Some(k) = &kubelet {
@@ -355,6 +364,7 @@ impl Builder {
             context: self.context,
             tasks,
             kubelet,
+            passes,
         })
     }
 }
@@ -373,6 +383,7 @@ pub struct KubeDouble {
     context: String,
     tasks: Vec<JoinHandle<()>>,
     kubelet: Option<Arc<kubelet::Kubelet>>,
+    passes: watch::Receiver<(u64, u64)>,
 }
 
 /// One container the kubelet made, as seen on the Docker daemon.
@@ -446,7 +457,13 @@ impl KubeDouble {
     /// Every object of a kind (in a namespace, or everywhere with `None`).
     pub fn list(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> Vec<Value> {
         match self.type_of(api_version, kind) {
-            Some(rt) => self.shared.store.all(&rt, namespace),
+            Some(rt) => self
+                .shared
+                .store
+                .all(&rt, namespace)
+                .into_iter()
+                .map(|v| (*v).clone())
+                .collect(),
             None => Vec::new(),
         }
     }
@@ -499,6 +516,23 @@ impl KubeDouble {
     /// The current (global) resourceVersion: it grows by one per committed write.
     pub fn resource_version(&self) -> u64 {
         self.shared.store.current_rv()
+    }
+
+    /// Waits until the controllers have nothing left to do: a whole pass at the current
+    /// resourceVersion wrote nothing. (Containers run on their own; this does not wait for
+    /// pods to start.) Deterministic, so tests can compare resourceVersions after it.
+    pub async fn settled(&self) {
+        let mut rx = self.passes.clone();
+        loop {
+            let rv = self.resource_version();
+            let (before, after) = *rx.borrow_and_update();
+            if before == after && after == rv {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Every request answered so far.

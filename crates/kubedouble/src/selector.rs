@@ -236,14 +236,6 @@ impl FieldSelector {
         Ok(FieldSelector { terms })
     }
 
-    /// The value of `metadata.name=` when the selector pins one name (a `watch_object`).
-    pub fn pinned_name(&self) -> Option<&str> {
-        self.terms
-            .iter()
-            .find(|(k, neg, _)| k == "metadata.name" && !neg)
-            .map(|(_, _, v)| v.as_str())
-    }
-
     /// Whether the object satisfies every term (a missing field reads as "").
     pub fn matches(&self, obj: &Value) -> bool {
         self.terms.iter().all(|(path, neg, want)| {
@@ -306,7 +298,6 @@ mod tests {
         let f = FieldSelector::parse("metadata.name=a,status.phase!=Failed", &["status.phase"])
             .unwrap();
         assert!(f.matches(&pod));
-        assert_eq!(f.pinned_name(), Some("a"));
         assert!(
             FieldSelector::parse("spec.foo=1", &[])
                 .unwrap_err()

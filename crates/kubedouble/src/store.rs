@@ -54,7 +54,8 @@ struct Inner {
     rv: u64,
     builtin: Vec<Arc<ResourceType>>,
     custom: Vec<Arc<ResourceType>>,
-    objects: HashMap<GroupResource, BTreeMap<Key, Value>>,
+    /// Stored objects; shared so scans and watches do not copy them.
+    objects: HashMap<GroupResource, BTreeMap<Key, Arc<Value>>>,
     history: VecDeque<Arc<Change>>,
     history_cap: usize,
     /// Changes with rv <= compacted are gone from the history.
@@ -327,6 +328,7 @@ impl Store {
         let (kind, object) = match new {
             Some(mut v) => {
                 set_meta(&mut v, "resourceVersion", json!(rv.to_string()));
+                let v = Arc::new(v);
                 map.insert(key, v.clone());
                 (
                     if old.is_some() {
@@ -338,9 +340,9 @@ impl Store {
                 )
             }
             None => {
-                let mut last = map.remove(&key)?;
+                let mut last = (*map.remove(&key)?).clone();
                 set_meta(&mut last, "resourceVersion", json!(rv.to_string()));
-                (ChangeKind::Deleted, last)
+                (ChangeKind::Deleted, Arc::new(last))
             }
         };
         let change = Arc::new(Change {
@@ -350,8 +352,8 @@ impl Store {
             namespace: ns.to_string(),
             name: name.to_string(),
             kind,
-            object: Arc::new(object.clone()),
-            old: old.map(Arc::new),
+            object: object.clone(),
+            old,
         });
         g.history.push_back(change.clone());
         while g.history.len() > g.history_cap {
@@ -360,20 +362,20 @@ impl Store {
             }
         }
         if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
-            let crds: Vec<Value> = g
+            let crds: Vec<Arc<Value>> = g
                 .objects
                 .get(&(rt.group.clone(), rt.plural.clone()))
                 .map(|m| m.values().cloned().collect())
                 .unwrap_or_default();
             g.custom = crds
                 .iter()
-                .filter_map(resources::from_crd)
+                .filter_map(|c| resources::from_crd(c))
                 .map(Arc::new)
                 .collect();
         }
         let _ = self.tx.send(change);
         self.rv_tx.send_replace(rv);
-        Some(object)
+        Some((*object).clone())
     }
 
     fn schema<'a>(rt: &'a ResourceType, version: &str) -> Schema<'a> {
@@ -432,6 +434,7 @@ impl Store {
         g.objects
             .get(&(rt.group.clone(), rt.plural.clone()))?
             .get(&(ns.to_string(), name.to_string()))
+            .map(|a| a.as_ref())
     }
 
     /// Converts a stored object to the requested version (only apiVersion changes: custom
@@ -450,7 +453,7 @@ impl Store {
     }
 
     /// Every object of a type (in a namespace, or all).
-    pub fn all(&self, rt: &ResourceType, ns: Option<&str>) -> Vec<Value> {
+    pub fn all(&self, rt: &ResourceType, ns: Option<&str>) -> Vec<Arc<Value>> {
         let g = self.lock();
         g.objects
             .get(&(rt.group.clone(), rt.plural.clone()))
@@ -1036,7 +1039,11 @@ impl Store {
     }
 
     /// Objects as they were at `rv` (the history undone back to it), or 410.
-    fn state_at(g: &Inner, rt: &ResourceType, rv: u64) -> Result<BTreeMap<Key, Value>, ApiError> {
+    fn state_at(
+        g: &Inner,
+        rt: &ResourceType,
+        rv: u64,
+    ) -> Result<BTreeMap<Key, Arc<Value>>, ApiError> {
         if rv < g.compacted {
             return Err(ApiError::gone(format!(
                 "too old resource version: {rv} ({})",
@@ -1058,7 +1065,7 @@ impl Store {
             let key = (c.namespace.clone(), c.name.clone());
             match &c.old {
                 Some(o) => {
-                    state.insert(key, (**o).clone());
+                    state.insert(key, o.clone());
                 }
                 None => {
                     state.remove(&key);
@@ -1113,7 +1120,7 @@ impl Store {
             )
         };
         drop(g);
-        let mut items: Vec<(Key, Value)> = state
+        let mut items: Vec<(Key, Arc<Value>)> = state
             .into_iter()
             .filter(|((n, _), _)| ns.is_none_or(|want| want == n))
             .filter(|(_, v)| opts.labels.as_ref().is_none_or(|s| s.matches_object(v)))
@@ -1135,7 +1142,8 @@ impl Store {
         }
         let items: Vec<Value> = items
             .into_iter()
-            .map(|(_, mut v)| {
+            .map(|(_, v)| {
+                let mut v = (*v).clone();
                 if rt.custom {
                     Self::present(rt, version, v)
                 } else {
@@ -1205,7 +1213,7 @@ impl Store {
                             namespace: n.clone(),
                             name: name.clone(),
                             kind: ChangeKind::Added,
-                            object: Arc::new(v.clone()),
+                            object: v.clone(),
                             old: None,
                         })
                     })
@@ -1242,7 +1250,7 @@ impl Store {
     }
 
     /// Every stored object with its type, for the garbage collector.
-    pub fn everything(&self) -> Vec<(Arc<ResourceType>, Value)> {
+    pub fn everything(&self) -> Vec<(Arc<ResourceType>, Arc<Value>)> {
         let g = self.lock();
         let types: Vec<Arc<ResourceType>> =
             g.builtin.iter().chain(g.custom.iter()).cloned().collect();

@@ -1,8 +1,8 @@
-//! Timestamps in the forms the API uses: `metav1.Time` (RFC 3339, whole seconds, `Z`),
-//! `metav1.MicroTime` (microseconds) and RFC 3339 with nanoseconds (container logs), plus
+//! Timestamps in the forms the API uses: `metav1.Time` (RFC 3339, whole seconds, `Z`) and
+//! RFC 3339 with nanoseconds (container logs), plus
 //! parsing of the RFC 3339 values clients send (`sinceTime`). Std only.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds since the epoch, now.
 pub(crate) fn now_nanos() -> i128 {
@@ -15,11 +15,6 @@ pub(crate) fn now_nanos() -> i128 {
 /// `metav1.Time` of now: `2026-12-02T15:23:08Z`.
 pub(crate) fn now_rfc3339() -> String {
     format_nanos(now_nanos(), 0)
-}
-
-/// `metav1.MicroTime` of now: `2026-12-02T15:23:08.123456Z`.
-pub(crate) fn now_micro() -> String {
-    format_nanos(now_nanos(), 6)
 }
 
 /// `metav1.Time` of now plus `secs`.
@@ -86,13 +81,6 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i128> {
     let days = days_from_civil(y, mo, d);
     let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset_secs;
     Some(i128::from(secs) * 1_000_000_000 + nanos)
-}
-
-/// Seconds between an RFC 3339 time and now (positive when it lies in the past).
-pub(crate) fn age(s: &str) -> Option<Duration> {
-    let t = parse_rfc3339(s)?;
-    let d = now_nanos() - t;
-    Some(Duration::from_nanos(d.max(0) as u64))
 }
 
 /// Howard Hinnant's days-from-civil algorithm.
