@@ -23,6 +23,8 @@ pub struct PodState {
     /// Why a container is not running (`ContainerCreating`, `ImagePullBackOff`,
     /// `CrashLoopBackOff`, ...), with the last exit code when it crashed.
     pub waiting: Option<String>,
+    /// Its containers, init containers first, by name.
+    pub containers: Vec<String>,
 }
 
 impl PodState {
@@ -46,8 +48,17 @@ impl PodState {
                 .unwrap_or_default();
             Some(format!("{reason}{exit}"))
         });
+        let spec = pod.spec.as_ref();
+        let containers = spec
+            .and_then(|s| s.init_containers.as_ref())
+            .into_iter()
+            .flatten()
+            .chain(spec.map(|s| &s.containers).into_iter().flatten())
+            .map(|c| c.name.clone())
+            .collect();
         PodState {
             name: pod.metadata.name.clone().unwrap_or_default(),
+            containers,
             phase: status
                 .and_then(|s| s.phase.clone())
                 .unwrap_or_else(|| "Pending".to_owned()),
@@ -59,6 +70,53 @@ impl PodState {
 }
 
 impl Cluster {
+    /// Follows the log of `container` in `pod`, calling `on_line` per line, until the task
+    /// is aborted or the pod is gone. After a dropped stream or a container restart it
+    /// resumes from the last line it saw (by the kubelet's timestamps), so lines are
+    /// neither repeated nor lost.
+    pub fn follow_logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        mut on_line: impl FnMut(String) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let (pod, container) = (pod.to_owned(), container.to_owned());
+        tokio::spawn(async move {
+            use futures::AsyncBufReadExt;
+            // The timestamp of the last line passed on: later streams skip up to it.
+            let mut last: Option<String> = None;
+            loop {
+                let params = kube::api::LogParams {
+                    follow: true,
+                    container: Some(container.clone()),
+                    timestamps: true,
+                    since_time: last.as_deref().and_then(|t| t.parse().ok()),
+                    ..kube::api::LogParams::default()
+                };
+                match api.log_stream(&pod, &params).await {
+                    Ok(stream) => {
+                        let mut lines = stream.lines();
+                        while let Some(Ok(line)) = lines.next().await {
+                            let (ts, text) = line.split_once(' ').unwrap_or(("", line.as_str()));
+                            // RFC 3339 with a fixed number of digits sorts as text.
+                            if last.as_deref().is_some_and(|l| ts <= l) {
+                                continue;
+                            }
+                            last = Some(ts.to_owned());
+                            on_line(text.to_owned());
+                        }
+                    }
+                    Err(kube::Error::Api(status)) if status.code == 404 => return,
+                    // Not started yet (ContainerCreating) or a transient error: retry.
+                    Err(e) => tracing::debug!(pod = %pod, error = %e, "pod log"),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        })
+    }
+
     /// Calls `on_change` with every pod of `namespace` matching `selector` (a label
     /// selector, `a=b,c=d`) each time one changes, until the returned task is aborted. The
     /// watcher resumes by itself after a dropped connection.

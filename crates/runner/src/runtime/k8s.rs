@@ -264,7 +264,12 @@ impl Runtime for K8sRuntime {
             },
         );
         let mut last: Option<(bool, Vec<Option<String>>)> = None;
+        let mut logs = LogFollowers::default();
+        let log_cluster = cluster.clone();
+        let log_reporter = reporter.clone();
+        let log_namespace = namespace.clone();
         let watch = cluster.watch_pods(&namespace, &selector, move |pods: Vec<PodState>| {
+            logs.follow(&log_cluster, &log_namespace, &pods, &log_reporter, span_id);
             let ready = !pods.is_empty() && pods.iter().all(|p| p.ready);
             let waiting: Vec<Option<String>> = pods.iter().map(|p| p.waiting.clone()).collect();
             if last
@@ -342,6 +347,60 @@ impl Runtime for K8sRuntime {
                 .map_err(|e| e.to_string())
         }
         .boxed()
+    }
+}
+
+/// The log streams of a resource's current pods, one per container; dropped with the pod
+/// watch that owns them, which stops them all.
+#[derive(Default)]
+struct LogFollowers {
+    streams: HashMap<(String, String), tokio::task::JoinHandle<()>>,
+}
+
+impl LogFollowers {
+    /// Follows every container of `pods` not followed yet, and stops following pods that
+    /// are gone (a rollout replaced them). Lines carry `[container]` when a pod has several.
+    fn follow(
+        &mut self,
+        cluster: &Arc<Cluster>,
+        namespace: &str,
+        pods: &[PodState],
+        reporter: &super::Reporter,
+        span_id: lilt_engine::SpanId,
+    ) {
+        self.streams.retain(|(pod, _), task| {
+            let keep = pods.iter().any(|p| p.name == *pod);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for pod in pods {
+            for container in &pod.containers {
+                let key = (pod.name.clone(), container.clone());
+                if self.streams.contains_key(&key) {
+                    continue;
+                }
+                let reporter = reporter.clone();
+                let prefix = if pod.containers.len() > 1 {
+                    format!("[{container}] ")
+                } else {
+                    String::new()
+                };
+                let task = cluster.follow_logs(namespace, &pod.name, container, move |line| {
+                    reporter.runtime_log(span_id, LogLevel::Info, format!("{prefix}{line}"));
+                });
+                self.streams.insert(key, task);
+            }
+        }
+    }
+}
+
+impl Drop for LogFollowers {
+    fn drop(&mut self) {
+        for (_, task) in self.streams.drain() {
+            task.abort();
+        }
     }
 }
 
