@@ -279,3 +279,77 @@ async fn lilt_up_keeps_its_namespace_marked_active() {
     let _ = up.kill();
     let _ = up.wait();
 }
+
+/// A Deployment whose pod prints a line and keeps running, on the double's kubelet (a real
+/// container on the tests' dockerd): `lilt ci` succeeds once the pod is ready, and `lilt up`
+/// streams the pod's log into the resource's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_waits_for_ready_pods_and_up_streams_their_logs() {
+    let svc = lilt_testsvc::services();
+    let double = KubeDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: app}}
+spec:
+  selector: {{matchLabels: {{app: app}}}}
+  template:
+    metadata: {{labels: {{app: app}}}}
+    spec:
+      containers:
+      - name: app
+        image: {}
+        # `:latest` defaults to Always, and nothing can be pulled here.
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'echo hello from the pod; exec sleep 1000']
+",
+            svc.base_image
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Tiltfile"),
+        format!(
+            "allow_k8s_contexts('{}')\nk8s_yaml('app.yaml')\n",
+            double.context()
+        ),
+    )
+    .unwrap();
+    let path = dir.path().to_owned();
+    let d = &double;
+    let (code, log) =
+        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    assert_eq!(code, 0, "ready once its pod is:\n{log}");
+
+    // `lilt up` follows the pod's log into the resource's log.
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("up.log");
+    let state = tempfile::tempdir().unwrap();
+    let mut up = Command::new(env!("CARGO_BIN_EXE_lilt"))
+        .current_dir(dir.path())
+        .env("KUBECONFIG", double.kubeconfig_path())
+        .env("LILT_STATE_DIR", state.path())
+        .args(["up", "--stream", "--port", "0"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.lines().any(|l| l.contains("app │ hello from the pod")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pod log in:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = up.kill();
+    let _ = up.wait();
+    double.stop().await;
+}
