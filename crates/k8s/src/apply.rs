@@ -114,13 +114,34 @@ impl Cluster {
             })?;
         let api = self.api(&resource, &namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let result = api
-            .patch(obj.name(), &params, &Patch::Apply(&object))
-            .await
-            .map_err(|e| K8sError::Apply {
-                object: key.to_string(),
-                message: server_message(&e),
-            })?;
+        let result = match api.patch(obj.name(), &params, &Patch::Apply(&object)).await {
+            Ok(result) => result,
+            // Tilt's fallbacks: an immutable field changed (a Deployment's selector, a Job's
+            // template) → delete and create again; the body is over the server's limit
+            // (SSA keeps it in managedFields too) → replace it.
+            Err(kube::Error::Api(status))
+                if status.code == 422 && status.message.contains("immutable") =>
+            {
+                log(format!("re-creating {key}: {}", status.message));
+                self.delete_and_wait(&api, obj.name(), &key).await?;
+                api.patch(obj.name(), &params, &Patch::Apply(&object))
+                    .await
+                    .map_err(|e| K8sError::Apply {
+                        object: key.to_string(),
+                        message: server_message(&e),
+                    })?
+            }
+            Err(kube::Error::Api(status)) if status.code == 413 => {
+                log(format!("replacing {key}: too large to apply server-side"));
+                self.replace(&api, obj.name(), object.clone(), &key).await?
+            }
+            Err(e) => {
+                return Err(K8sError::Apply {
+                    object: key.to_string(),
+                    message: server_message(&e),
+                });
+            }
+        };
         let resource_version = result.metadata.resource_version.clone().unwrap_or_default();
         let changed = self
             .last_applied(&key)
@@ -140,6 +161,61 @@ impl Cluster {
             map.insert(key, applied.clone());
         }
         Ok(applied)
+    }
+
+    /// Deletes one object in the foreground and waits until the server no longer has it.
+    async fn delete_and_wait(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        key: &ObjectKey,
+    ) -> Result<(), K8sError> {
+        let failed = |e: kube::Error| K8sError::Delete {
+            object: key.to_string(),
+            message: server_message(&e),
+        };
+        match api.delete(name, &DeleteParams::foreground()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+            Err(e) => return Err(failed(e)),
+        }
+        let deadline = tokio::time::Instant::now() + ESTABLISHED_WITHIN;
+        while api.get_opt(name).await.map_err(failed)?.is_some() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(K8sError::Delete {
+                    object: key.to_string(),
+                    message: format!("still there after {}s", ESTABLISHED_WITHIN.as_secs()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// Replaces (PUT) an object with `object`, creating it when missing.
+    async fn replace(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        mut object: DynamicObject,
+        key: &ObjectKey,
+    ) -> Result<DynamicObject, K8sError> {
+        let failed = |e: kube::Error| K8sError::Apply {
+            object: key.to_string(),
+            message: server_message(&e),
+        };
+        match api.get_opt(name).await.map_err(failed)? {
+            Some(current) => {
+                object.metadata.resource_version = current.metadata.resource_version;
+                api.replace(name, &Default::default(), &object)
+                    .await
+                    .map_err(failed)
+            }
+            None => api
+                .create(&Default::default(), &object)
+                .await
+                .map_err(failed),
+        }
     }
 
     fn last_applied(&self, key: &ObjectKey) -> Option<AppliedObject> {

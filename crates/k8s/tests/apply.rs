@@ -145,27 +145,99 @@ async fn objects_applied_by_another_manager_are_taken_over() {
 }
 
 #[tokio::test]
-async fn a_refused_apply_names_the_object_and_the_servers_message() {
+async fn a_changed_immutable_field_re_creates_the_object() {
     let d = double().await;
     let cluster = connect(&d, Some("default")).await;
     cluster
         .apply(&app("app:1"), &no_log)
         .await
         .expect("first apply");
-    // A Deployment's selector is immutable (apps/v1 validation).
+    let before = d.get("apps/v1", "Deployment", "default", "app").unwrap();
+    // A Deployment's selector is immutable (apps/v1 validation): Tilt deletes and re-creates.
     let changed = APP
         .replace("IMAGE", "app:1")
         .replace("matchLabels: {app: app}", "matchLabels: {app: other}")
         .replace("labels: {app: app}", "labels: {app: other}");
-    let err = cluster
-        .apply(&objects(&changed), &no_log)
+    let lines = std::sync::Mutex::new(Vec::new());
+    let log = |l: String| lines.lock().unwrap().push(l);
+    cluster
+        .apply(&objects(&changed), &log)
         .await
-        .expect_err("immutable field");
+        .expect("re-created");
+    let after = d.get("apps/v1", "Deployment", "default", "app").unwrap();
+    assert_ne!(
+        after["metadata"]["uid"], before["metadata"]["uid"],
+        "a new object"
+    );
+    assert_eq!(after["spec"]["selector"]["matchLabels"]["app"], "other");
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("re-creating Deployment/app in default: ")
+                && l.contains("immutable")),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_apply_names_the_object_and_the_servers_message() {
+    let d = double().await;
+    let cluster = connect(&d, Some("default")).await;
+    d.inject(lilt_kubedouble::Fault::forbidden(
+        "patch",
+        "apps",
+        "deployments",
+        "default",
+        "app",
+    ));
+    let err = cluster
+        .apply(&app("app:1"), &no_log)
+        .await
+        .expect_err("forbidden");
     let K8sError::Apply { object, message } = &err else {
         panic!("not an apply error: {err}");
     };
     assert_eq!(object, "Deployment/app in default");
-    assert!(message.contains("immutable"), "{message}");
+    assert!(message.contains("is forbidden"), "{message}");
+    assert!(message.contains("(Forbidden)"), "{message}");
+}
+
+#[tokio::test]
+async fn an_object_too_large_to_apply_is_replaced() {
+    let d = double().await;
+    let cluster = connect(&d, Some("default")).await;
+    cluster
+        .apply(&app("app:1"), &no_log)
+        .await
+        .expect("first apply");
+    d.inject(
+        lilt_kubedouble::Fault::too_large()
+            .verb("patch")
+            .resource("configmaps")
+            .times(1),
+    );
+    let bigger = APP
+        .replace("IMAGE", "app:1")
+        .replace("mode: dev", "mode: prod");
+    let lines = std::sync::Mutex::new(Vec::new());
+    let log = |l: String| lines.lock().unwrap().push(l);
+    cluster
+        .apply(&objects(&bigger), &log)
+        .await
+        .expect("replaced");
+    let cm = d.get("v1", "ConfigMap", "default", "app-config").unwrap();
+    assert_eq!(cm["data"]["mode"], "prod");
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l
+                == "replacing ConfigMap/app-config in default: too large to apply server-side"),
+        "{:?}",
+        lines.lock().unwrap()
+    );
 }
 
 #[tokio::test]
