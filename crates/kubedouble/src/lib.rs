@@ -317,6 +317,7 @@ impl Builder {
             shutdown: shutdown_rx.clone(),
             pods: kubelet.clone(),
         });
+        remove_stale_dirs();
         let dir = std::env::temp_dir().join(format!(
             "lilt-kubedouble-{}-{}",
             std::process::id(),
@@ -366,6 +367,25 @@ impl Builder {
             kubelet,
             passes,
         })
+    }
+}
+
+/// Removes the temp dirs (kubeconfigs, pod volumes) of doubles whose process is gone.
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let rest = name
+            .strip_prefix("lilt-kubedouble-")
+            .or_else(|| name.strip_prefix("lilt-kubelet-"));
+        let Some(pid) = rest.and_then(|r| r.split('-').next()) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

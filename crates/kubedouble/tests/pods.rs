@@ -645,7 +645,11 @@ async fn log_stream_follows_and_filters() {
     let (ts, text) = ts_lines[0].split_once(' ').unwrap();
     assert!(ts.ends_with('Z') && ts.contains('T'), "{ts}");
     assert!(text.starts_with("line "));
-    let since: k8s_openapi::jiff::Timestamp = ts.parse().unwrap();
+    use k8s_openapi::jiff::{SignedDuration, Timestamp, Unit};
+    // One second before that line: kube-rs rounds sinceTime to whole seconds, so the cut falls
+    // at most half a second after this, before the line.
+    let line_ts: Timestamp = ts.parse().unwrap();
+    let since = line_ts - SignedDuration::from_secs(1);
     let after = pods
         .logs(
             "talk",
@@ -657,12 +661,19 @@ async fn log_stream_follows_and_filters() {
         )
         .await
         .unwrap();
-    // kube-rs sends sinceTime in whole seconds; nothing older than that second comes back.
-    let floor = &ts[..19];
-    for l in after.lines() {
-        assert!(l[..19] >= *floor, "{l} is older than {floor}");
-    }
-    assert!(after.lines().count() >= 2);
+    let cut = since.round(Unit::Second).unwrap();
+    let stamps: Vec<Timestamp> = after
+        .lines()
+        .map(|l| l.split_once(' ').unwrap().0.parse().unwrap())
+        .collect();
+    assert!(
+        stamps.iter().all(|t| *t >= cut),
+        "lines before {cut}: {after}"
+    );
+    assert!(
+        stamps.contains(&line_ts),
+        "the line at {ts} is after the cut: {after}"
+    );
     // A killed container restarts at once (first restart), with the kill's exit code.
     d.kill_container("default", "talk", "app").await.unwrap();
     let cs = eventually(30, "restart after kill", || {
