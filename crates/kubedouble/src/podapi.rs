@@ -224,6 +224,17 @@ fn upgrade(req: &Request<Incoming>, prefer: &[&str]) -> Result<(Response<Body>, 
     Ok((r, proto.to_string()))
 }
 
+/// A close frame with status 1000, as golang.org/x/net/websocket's `Close` sends (kubectl's
+/// client treats any other code, even "no status", as an error).
+fn normal_close() -> Message {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }))
+}
+
 fn frame(ch: u8, data: &[u8]) -> Message {
     let mut v = Vec::with_capacity(data.len() + 1);
     v.push(ch);
@@ -324,7 +335,7 @@ async fn run_exec<S>(
             let status = json!({"metadata": {}, "status": "Failure", "message": msg, "reason": "InternalError",
                 "details": {"causes": [{"message": msg}]}, "code": 500});
             let _ = sink.send(frame(3, status.to_string().as_bytes())).await;
-            let _ = sink.send(Message::Close(None)).await;
+            let _ = sink.send(normal_close()).await;
             return;
         }
     };
@@ -400,7 +411,7 @@ async fn run_exec<S>(
             "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}})
     };
     let _ = sink.send(frame(3, status.to_string().as_bytes())).await;
-    let _ = sink.send(Message::Close(None)).await;
+    let _ = sink.send(normal_close()).await;
 }
 
 /// Runs a command in a container and returns its exit code (readiness probes).
@@ -542,7 +553,7 @@ where
             },
         }
     }
-    let _ = sink.send(Message::Close(None)).await;
+    let _ = sink.send(normal_close()).await;
 }
 
 #[cfg(test)]
