@@ -447,10 +447,17 @@ pub fn tar_stream(
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
+    (channel_stream(rx), failure)
+}
+
+/// The items of a channel as a stream, ending when every sender is gone. Dropping the
+/// stream closes the channel, which is how its producer learns to stop.
+pub(crate) fn channel_stream<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    });
-    (stream, failure)
+    })
 }
 
 /// Writes the whole tar into `out` (used by [`tar_stream`] and by tests and benchmarks).

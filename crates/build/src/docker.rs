@@ -1,19 +1,25 @@
 //! `docker_build`: hash the inputs, look for the content tag, otherwise stream the context
-//! to the daemon's classic builder, tag, and push from the same daemon.
+//! to the daemon (BuildKit with a session for registry credentials when the daemon offers
+//! it, else the classic builder), tag, and push from the same daemon.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as DockerError;
-use bollard::query_parameters::BuildImageOptionsBuilder;
+use bollard::models::{BuildInfo, BuildInfoAux};
+use bollard::query_parameters::{BuildImageOptions, BuildImageOptionsBuilder, BuilderVersion};
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use lilt_manifest::ImageRef;
 use lilt_model::{DockerBuild, ImageTarget};
 use lilt_watch::Matcher;
 use sha2::{Digest, Sha256};
 
-use crate::context::{ContextManifest, ExtraFile, ScanError, TarError, field, scan, tar_stream};
+use crate::buildkit::{BuilderKind, Progress, new_session_id, session_credentials};
+use crate::context::{
+    ContextManifest, ExtraFile, ScanError, TarError, channel_stream, field, scan, tar_stream,
+};
 use crate::dockerfile::{Substitution, image_uses, inject};
 use crate::error::BuildError;
 use crate::output::{Lines, step_of};
@@ -145,13 +151,17 @@ fn dockerfile_name(build: &DockerBuild) -> &'static str {
 }
 
 /// The files lilt adds to the tar and the manifest entries it leaves out for them.
-fn tar_layout(prepared: &Prepared) -> (Vec<ExtraFile>, Vec<String>) {
+///
+/// The `.dockerignore` that hides a generated Dockerfile works with the classic builder
+/// only: BuildKit (dockerd 20.10 checked) reads an uploaded tar context as it is, without
+/// applying any `.dockerignore`, so under BuildKit it would only add a second stray file.
+fn tar_layout(prepared: &Prepared, buildkit: bool) -> (Vec<ExtraFile>, Vec<String>) {
     let mut extra = vec![ExtraFile {
         rel: prepared.dockerfile_name.to_owned(),
         contents: prepared.dockerfile.clone().into_bytes(),
     }];
     let mut skip = vec![prepared.dockerfile_name.to_owned()];
-    if prepared.dockerfile_name == GENERATED_DOCKERFILE {
+    if prepared.dockerfile_name == GENERATED_DOCKERFILE && !buildkit {
         extra.push(ExtraFile {
             rel: ".dockerignore".to_owned(),
             contents: format!(".dockerignore\n{GENERATED_DOCKERFILE}\n").into_bytes(),
@@ -225,13 +235,18 @@ pub(crate) async fn build(
         return Ok(result);
     }
 
+    let kind = run.builder_kind(name, &build.network).await?;
+    let with = match &kind {
+        BuilderKind::BuildKit => "BuildKit".to_owned(),
+        BuilderKind::Classic { reason } => format!("the classic builder ({reason})"),
+    };
     run.log(format!(
-        "building {local_text} on {} with the classic builder (lilt does not drive BuildKit yet); context: {} entries, {} bytes",
+        "building {local_text} on {} with {with}; context: {} entries, {} bytes",
         run.builder.resolved.host,
         prepared.manifest.entries.len(),
         prepared.manifest.content_bytes(),
     ));
-    result.image_id = Some(send_build(run, image, build, &prepared, &local).await?);
+    result.image_id = Some(send_build(run, image, build, &prepared, &local, &kind).await?);
     extra_tags(run, image, build, &local_text).await?;
     if run.req.push {
         result.digest = push(run, name, &local).await?;
@@ -268,7 +283,7 @@ async fn extra_tags(
 }
 
 /// Credentials for every registry the build may pull from (its `FROM` images, and the
-/// push registry, which holds the dependencies' images).
+/// push registry, which holds the dependencies' images), by registry host.
 async fn pull_credentials(
     run: &Run<'_>,
     prepared: &Prepared,
@@ -286,7 +301,7 @@ async fn pull_credentials(
     let mut out = HashMap::new();
     for host in hosts {
         if let Some(creds) = run.credentials(&host).await? {
-            out.insert(crate::auth::server_address(&host), creds);
+            out.insert(host, creds);
         }
     }
     Ok(out)
@@ -299,6 +314,7 @@ async fn send_build(
     build: &DockerBuild,
     prepared: &Prepared,
     local: &ImageRef,
+    kind: &BuilderKind,
 ) -> Result<String, BuildError> {
     let name = image.image_ref.as_str();
     let local_text = local.familiar_string();
@@ -327,42 +343,64 @@ async fn send_build(
     if build.pull {
         options = options.pull("1");
     }
-    let options = options.build();
     let creds = pull_credentials(run, prepared, build, local).await?;
+    let buildkit = *kind == BuilderKind::BuildKit;
+    // A BuildKit build runs on a client of its own (see `buildkit_build`); the classic
+    // builder uses the builder's.
+    let docker = if buildkit {
+        crate::host::connect(&run.builder.resolved)?
+    } else {
+        run.builder.docker.clone()
+    };
 
     // The Engine API takes `extrahosts` once per host; bollard's options hold one string,
     // so the others are added to the request's query.
     let docker = if build.extra_hosts.is_empty() {
-        run.builder.docker.clone()
+        docker
     } else {
         let hosts = build.extra_hosts.clone();
-        run.builder
-            .docker
-            .clone()
-            .with_request_modifier(move |mut request| {
-                if request.uri().path().ends_with("/build") {
-                    let mut uri = request.uri().to_string();
-                    for host in &hosts {
-                        uri.push(if uri.contains('?') { '&' } else { '?' });
-                        uri.push_str("extrahosts=");
-                        uri.push_str(&percent_encode(host));
-                    }
-                    if let Ok(parsed) = uri.parse() {
-                        *request.uri_mut() = parsed;
-                    }
+        docker.with_request_modifier(move |mut request| {
+            if request.uri().path().ends_with("/build") {
+                let mut uri = request.uri().to_string();
+                for host in &hosts {
+                    uri.push(if uri.contains('?') { '&' } else { '?' });
+                    uri.push_str("extrahosts=");
+                    uri.push_str(&percent_encode(host));
                 }
-                request
-            })
+                if let Ok(parsed) = uri.parse() {
+                    *request.uri_mut() = parsed;
+                }
+            }
+            request
+        })
     };
 
-    let (extra, skip) = tar_layout(prepared);
+    let (extra, skip) = tar_layout(prepared, buildkit);
     let (body, tar_failure) = tar_stream(prepared.manifest.clone(), extra, skip);
-    let mut stream = docker.build_image(
-        options,
-        (!creds.is_empty()).then_some(creds),
-        Some(bollard::body_try_stream(body)),
-    );
+    let mut stream: BoxStream<'_, Result<BuildInfo, DockerError>> = if buildkit {
+        let session = new_session_id();
+        let options = options
+            .version(BuilderVersion::BuilderBuildKit)
+            .session(&session)
+            .build();
+        let creds = session_credentials(creds);
+        buildkit_build(docker, options, (!creds.is_empty()).then_some(creds), body)
+    } else {
+        let creds: HashMap<String, DockerCredentials> = creds
+            .into_iter()
+            .map(|(host, c)| (crate::auth::server_address(&host), c))
+            .collect();
+        let options = options.build();
+        docker
+            .build_image(
+                options,
+                (!creds.is_empty()).then_some(creds),
+                Some(bollard::body_try_stream(body)),
+            )
+            .boxed()
+    };
     let mut lines = Lines::default();
+    let mut progress = Progress::default();
     let mut step: Option<String> = None;
     let mut image_id: Option<String> = None;
     let tar_error = || -> Option<BuildError> {
@@ -402,17 +440,30 @@ async fn send_build(
                         }
                     }
                 }
-                if let Some(id) = info.aux.as_ref().and_then(|aux| aux.id.as_ref()) {
-                    image_id = Some(id.clone());
+                match &info.aux {
+                    Some(BuildInfoAux::BuildKit(status)) => {
+                        for line in progress.update(status) {
+                            run.log(line);
+                        }
+                    }
+                    Some(BuildInfoAux::Default(found)) => {
+                        if let Some(id) = &found.id {
+                            image_id = Some(id.clone());
+                        }
+                    }
+                    None => {}
                 }
             }
             Err(e) => {
-                if let Some(rest) = lines.finish() {
-                    run.log(rest);
+                for line in lines.finish().into_iter().chain(progress.finish()) {
+                    run.log(line);
                 }
                 if let Some(err) = tar_error() {
                     return Err(err);
                 }
+                // BuildKit names the failed vertex (`[3/3] RUN …`); the classic builder
+                // announced its steps as text.
+                let step = progress.failed_step().map(str::to_owned).or(step);
                 return Err(match e {
                     DockerError::DockerStreamError { error } => BuildError::BuildFailed {
                         image: name.to_owned(),
@@ -431,8 +482,8 @@ async fn send_build(
             }
         }
     }
-    if let Some(rest) = lines.finish() {
-        run.log(rest);
+    for line in lines.finish().into_iter().chain(progress.finish()) {
+        run.log(line);
     }
     if let Some(err) = tar_error() {
         return Err(err);
@@ -448,6 +499,69 @@ async fn send_build(
                 message: format!("the daemon reported success but has no image {local_text}"),
             }),
     }
+}
+
+/// How many build messages may wait between the BuildKit thread and the build's future.
+const BUILDKIT_QUEUE: usize = 64;
+
+/// Runs a BuildKit build (the `/build` request and bollard's session on `/session`) on a
+/// runtime of its own, in a thread of its own, and forwards the build's messages.
+///
+/// Why a runtime of its own: bollard serves the session from a task it spawns and never
+/// stops, which keeps the session's connection (and the daemon's side of it) open after
+/// the build. Dropping the runtime at the end of the build ends that task, so each
+/// build's session closes with it, as the docker CLI closes its one-time session.
+///
+/// Dropping the returned stream (cancellation) makes the thread drop the build request,
+/// whose closed connection makes the daemon stop the build.
+fn buildkit_build(
+    docker: bollard::Docker,
+    options: BuildImageOptions,
+    creds: Option<HashMap<String, DockerCredentials>>,
+    body: impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+) -> BoxStream<'static, Result<BuildInfo, DockerError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(BUILDKIT_QUEUE);
+    let spawned = std::thread::Builder::new()
+        .name("lilt-buildkit".to_owned())
+        .spawn({
+            let tx = tx.clone();
+            move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(err) => {
+                        let _ = tx.blocking_send(Err(DockerError::IOError { err }));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let mut stream =
+                        docker.build_image(options, creds, Some(bollard::body_try_stream(body)));
+                    loop {
+                        tokio::select! {
+                            () = tx.closed() => break,
+                            item = stream.next() => match item {
+                                Some(item) => {
+                                    if tx.send(item).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                None => break,
+                            },
+                        }
+                    }
+                });
+                // Dropping the runtime here ends the session task bollard spawned.
+                drop(runtime);
+            }
+        });
+    if let Err(err) = spawned {
+        let _ = tx.try_send(Err(DockerError::IOError { err }));
+    }
+    drop(tx);
+    channel_stream(rx).boxed()
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).

@@ -59,9 +59,11 @@ pub enum BuildError {
     #[error("image {image}: {} changed while the build context was being sent", path.display())]
     ContextChanged { image: String, path: PathBuf },
 
-    /// A `docker_build` parameter the classic builder cannot honour.
+    /// A `docker_build` parameter that needs a BuildKit session provider lilt does not
+    /// have: its session (bollard's) serves registry credentials only, not ssh agents or
+    /// secrets, and the classic builder supports neither.
     #[error(
-        "image {image}: docker_build({param}=...) needs BuildKit, and lilt builds with the classic builder of the Docker Engine API"
+        "image {image}: docker_build({param}=...) is not supported: it needs a BuildKit session that forwards ssh agents and secrets, and lilt's BuildKit session serves registry credentials only"
     )]
     NeedsBuildKit { image: String, param: &'static str },
 
@@ -116,6 +118,10 @@ pub enum BuildError {
         message: String,
     },
 
+    /// An environment variable that steers builds has a value lilt cannot use.
+    #[error("{var}: {message}")]
+    Environment { var: &'static str, message: String },
+
     /// The build was cancelled (a newer change, shutdown).
     #[error("build cancelled")]
     Cancelled,
@@ -142,6 +148,7 @@ impl BuildError {
             | BuildError::DockerContext { .. }
             | BuildError::Config { .. }
             | BuildError::Credentials { .. }
+            | BuildError::Environment { .. }
             | BuildError::Cancelled => None,
         }
     }

@@ -12,6 +12,7 @@
 //! See `docs/build.md` for what each Tiltfile parameter does here.
 
 mod auth;
+mod buildkit;
 mod context;
 mod custom;
 mod docker;
@@ -24,6 +25,7 @@ mod registry;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bollard::auth::DockerCredentials;
 use lilt_manifest::{ImageRef, RefSelector, Registry};
@@ -31,6 +33,7 @@ use lilt_model::{BuildDetails, DefaultRegistry, ImageTarget};
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{AuthEntry, DOCKER_HUB_SERVER, DockerConfig, decode_auth, server_address};
+pub use buildkit::{BuilderKind, DaemonInfo, MIN_BUILDKIT_API, choose_builder};
 pub use context::{
     ContextManifest, Entry, EntryKind, ExtraFile, HashCache, RACY_WINDOW, TarError, scan,
     tar_stream, write_tar,
@@ -54,7 +57,15 @@ pub struct Builder {
     outputs: Mutex<HashMap<String, String>>,
     /// Whether registries on loopback are asked directly before asking the daemon.
     direct_registry_check: bool,
+    /// What the daemon last reported for the builder choice, and when.
+    daemon: tokio::sync::Mutex<Option<(Instant, DaemonInfo)>>,
 }
+
+/// How long what the daemon reports for the builder choice is reused. Its `/version`
+/// takes about 6 ms (dockerd 20.10 asks containerd and runc for theirs), as much as the
+/// rest of a build request's preparation, so it is not asked on every build; a daemon
+/// reconfigured while lilt runs is seen within this time.
+const DAEMON_INFO_TTL: Duration = Duration::from_secs(300);
 
 impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,6 +91,7 @@ impl Builder {
             hashes: Arc::new(HashCache::new()),
             outputs: Mutex::new(HashMap::new()),
             direct_registry_check: true,
+            daemon: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -116,6 +128,56 @@ impl Builder {
     /// The cache of build-context file hashes (benchmarks clear it to measure cold checks).
     pub fn hash_cache(&self) -> &HashCache {
         &self.hashes
+    }
+
+    /// What the daemon reports that decides between BuildKit and the classic builder
+    /// (`/version`, and whether it has a `bridge` network).
+    pub async fn daemon_info(&self) -> Result<DaemonInfo, BuildError> {
+        let fail = |e: bollard::errors::Error| BuildError::Host {
+            host: self.resolved.host.clone(),
+            message: e.to_string(),
+        };
+        let (version, bridge) = tokio::join!(
+            self.docker.version(),
+            self.docker.inspect_network("bridge", None)
+        );
+        let version = version.map_err(fail)?;
+        let bridge_network = match bridge {
+            Ok(_) => true,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => false,
+            // Unknown: let BuildKit try, and the daemon say what is wrong.
+            Err(_) => true,
+        };
+        Ok(DaemonInfo {
+            os: version.os.unwrap_or_default(),
+            api_version: version.api_version.unwrap_or_default(),
+            bridge_network,
+        })
+    }
+
+    /// The builder the daemon would build an image with, given its `docker_build(network=)`:
+    /// BuildKit, or the classic builder and why (see [`choose_builder`]). What the daemon
+    /// reports is asked when first needed and reused for five minutes.
+    pub async fn builder_kind(&self, network: &str) -> Result<BuilderKind, BuildError> {
+        let daemon = {
+            let mut cached = self.daemon.lock().await;
+            match &*cached {
+                Some((at, info)) if at.elapsed() < DAEMON_INFO_TTL => info.clone(),
+                _ => {
+                    let info = self.daemon_info().await?;
+                    *cached = Some((Instant::now(), info.clone()));
+                    info
+                }
+            }
+        };
+        choose_builder(self.env.get("DOCKER_BUILDKIT"), &daemon, network).map_err(|message| {
+            BuildError::Environment {
+                var: "DOCKER_BUILDKIT",
+                message,
+            }
+        })
     }
 
     /// Checks that the daemon answers; returns its version.
@@ -263,6 +325,27 @@ pub(crate) struct Run<'a> {
 impl Run<'_> {
     pub fn log(&self, line: impl Into<String>) {
         (self.log)(line.into());
+    }
+
+    /// BuildKit or the classic builder for an image with this `network=`. Only asked when
+    /// something is built, so a request that finds everything up to date never asks.
+    pub async fn builder_kind(
+        &self,
+        image: &str,
+        network: &str,
+    ) -> Result<BuilderKind, BuildError> {
+        self.builder
+            .builder_kind(network)
+            .await
+            .map_err(|e| match e {
+                // A daemon that fails to answer fails the image being built.
+                BuildError::Host { message, .. } => BuildError::Daemon {
+                    image: image.to_owned(),
+                    host: self.builder.resolved.host.clone(),
+                    message,
+                },
+                other => other,
+            })
     }
 
     /// Credentials for a registry host, asking helpers at most once per request.

@@ -1,5 +1,7 @@
 //! `docker_build` against the real local test dockerd: builds, content tags and the
 //! up-to-date check, ignores, FROM dependencies, parameters, failures and cancellation.
+//! These images build with the classic builder: the test dockerd has no bridge network
+//! (see tests/buildkit.rs).
 
 mod common;
 
@@ -208,10 +210,11 @@ async fn a_broken_dockerfile_reports_the_failing_step() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn docker_build_parameters_reach_the_daemon() {
+async fn docker_build_parameters_reach_the_classic_builder() {
     let s = svc();
     let cfg = tempfile::tempdir().unwrap();
-    let env = local_env(&s, cfg.path());
+    // network="host" below would let BuildKit build it (tests/buildkit.rs covers that).
+    let env = local_env(&s, cfg.path()).with("DOCKER_BUILDKIT", "0");
     let ctx = tempfile::tempdir().unwrap();
     let name = unique("params");
     write(ctx.path(), "data.txt", "data");
@@ -244,6 +247,11 @@ async fn docker_build_parameters_reach_the_daemon() {
     let images = [image.clone()];
     let builder = Builder::from_env(&env).unwrap();
     let (built, log) = build_ok(&builder, &BuildRequest::new(&images)).await;
+    assert!(
+        log.contains("with the classic builder (DOCKER_BUILDKIT=0 is set)"),
+        "{}",
+        log.text()
+    );
     assert!(
         !log.contains("RUN exit 1"),
         "target= stopped before the last stage:\n{}",

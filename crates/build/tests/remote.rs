@@ -269,3 +269,50 @@ async fn the_current_docker_context_selects_the_remote_tls_daemon() {
     let plain = Builder::from_env(&env).unwrap();
     assert!(plain.ping().await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buildkit_on_the_remote_tls_daemon_builds_and_pushes() {
+    let s = svc();
+    let cfg = tempfile::tempdir().unwrap();
+    let remote = remote_env(&s, cfg.path());
+    let local = local_env(&s, cfg.path());
+    let ctx = tempfile::tempdir().unwrap();
+    let name = unique("remote-bk");
+    write(ctx.path(), "marker.txt", &name);
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!(
+            "FROM {}\nCOPY marker.txt /marker.txt\nRUN grep -q {name} /marker.txt && echo checked-remote\n",
+            s.base_image
+        ),
+    );
+    // network="host": the test daemons have no bridge network for BuildKit's RUN steps.
+    let images = [buildkit_image(&name, ctx.path())];
+    let reg = registry(&s.registry);
+    let builder = Builder::from_env(&remote).unwrap();
+    let req = BuildRequest::new(&images).with_registry(Some(&reg));
+    let (built, log) = build_ok(&builder, &req).await;
+    // The session runs over the same TLS connection setup as every other request.
+    assert!(
+        log.contains(&format!("on {} with BuildKit; ", s.remote_docker_host)),
+        "{}",
+        log.text()
+    );
+    assert!(
+        log.0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with('#') && l.ends_with(" checked-remote")),
+        "{}",
+        log.text()
+    );
+    assert!(
+        built[0].pushed && built[0].digest.is_some(),
+        "{:?}",
+        built[0]
+    );
+    assert!(daemon_has(&remote, &built[0].local_ref).await);
+    assert!(!daemon_has(&local, &built[0].local_ref).await);
+}

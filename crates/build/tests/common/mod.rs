@@ -153,13 +153,18 @@ impl LogLines {
     /// Waits (up to a generous bound, only so a broken build cannot hang the suite) until
     /// exactly `line` is logged.
     pub async fn wait_for_line(&self, line: &str) {
+        self.wait_for(line, |l| l.trim_end() == line).await;
+    }
+
+    /// Waits (with the same bound) until a line satisfying `matches` is logged.
+    pub async fn wait_for(&self, what: &str, matches: impl Fn(&str) -> bool) {
         for _ in 0..1200 {
-            if self.has_line(line) {
+            if self.0.lock().unwrap().iter().any(|l| matches(l)) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("never logged {line:?}; log:\n{}", self.text());
+        panic!("never logged {what:?}; log:\n{}", self.text());
     }
 }
 
@@ -203,4 +208,13 @@ pub fn assert_content_tag(reference: &str) {
         .unwrap_or_else(|| panic!("no content tag: {reference}"));
     assert_eq!(hex.len(), 16, "{reference}");
     assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{reference}");
+}
+
+/// A `docker_build` whose `RUN` steps use the host network. The test dockerd runs with
+/// `--bridge=none`, where BuildKit fails `RUN` steps on the default network, so lilt builds
+/// such images with the classic builder; `network="host"` lets BuildKit build them.
+pub fn buildkit_image(image_ref: &str, context: &Path) -> ImageTarget {
+    let mut image = docker_image(image_ref, context, &[]);
+    docker_build_mut(&mut image).network = "host".into();
+    image
 }
