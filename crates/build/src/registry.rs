@@ -1,6 +1,7 @@
-//! Where an image with a given tag already exists (the registry, asked through the building
-//! daemon's distribution endpoint with the user's credentials; or the daemon itself), and
-//! pushing from the building daemon.
+//! Where an image with a given tag already exists (the registry, asked directly when it is
+//! on the loopback lilt shares with the daemon, else through the building daemon's
+//! distribution endpoint, with the user's credentials; or the daemon itself), and pushing
+//! from the building daemon.
 
 use std::time::Duration;
 
@@ -32,26 +33,27 @@ pub(crate) async fn daemon_image_id(
 }
 
 /// The manifest digest of `reference` in its registry, `None` when the registry does not
-/// have it. The building daemon asks the registry, so its view of the registry (insecure
-/// registries, DNS, proxies) is the one that also pushes. An answer other than "found" or
-/// "not found" is logged and treated as "not found": the build then runs, and a push
-/// error, if any, says what is wrong.
+/// have it. A loopback registry the daemon shares is asked directly; otherwise the
+/// building daemon asks it, so its view of the registry (insecure registries, DNS,
+/// proxies) is the one that also pushes. An answer other than "found" or "not found" is
+/// logged and treated as "not found": the build then runs, and a push error, if any, says
+/// what is wrong.
 pub(crate) async fn registry_digest(
     run: &Run<'_>,
     reference: &ImageRef,
 ) -> Result<Option<String>, BuildError> {
     let creds = run.credentials(reference.domain()).await?;
     // A registry on this machine's loopback answers a plain HEAD in about a millisecond;
-    // the daemon's endpoint takes 10-20. A hit is trusted: the tag is content-derived, so
-    // an image with it holds the same inputs wherever it is found. A miss is trusted only
-    // when the daemon runs on this machine too (a unix socket), so that its loopback is
-    // ours; otherwise, and on any failure, the daemon is asked, since its view of the
-    // registry is the one that pushes.
-    if run.builder.direct_registry_check {
+    // the daemon's endpoint takes 5-20. When the daemon shares that loopback (it runs on
+    // this machine), the registry lilt reaches is the one the daemon pushes to, so a 200 or
+    // a 404 from it is the answer. Only when lilt could not get one (no answer, 401, token
+    // auth, another status) is the daemon asked, since its view of the registry (TLS,
+    // token auth, insecure-registry settings) is the one that pushes.
+    if run.builder.direct_registry_check && shares_loopback(&run.builder.resolved.host) {
         match head_manifest(reference, creds.as_ref()).await {
             Head::Found(digest) => return Ok(Some(digest)),
-            Head::Missing if run.builder.resolved.host.starts_with("unix://") => return Ok(None),
-            Head::Missing | Head::Unknown => {}
+            Head::Missing => return Ok(None),
+            Head::Unknown => {}
         }
     }
     let text = reference.familiar_string();
@@ -105,6 +107,31 @@ fn loopback_port(domain: &str) -> Option<(&str, u16)> {
             .parse::<std::net::Ipv4Addr>()
             .is_ok_and(|ip| ip.is_loopback());
     loopback.then_some((host, port))
+}
+
+/// Whether the daemon at `host` runs on this machine, so that `localhost:5000` or
+/// `127.0.0.1:5000` in an image name means the same registry to it and to lilt. A unix
+/// socket is local; so is `tcp://` to a loopback address. An `ssh://` daemon, or one at
+/// any other address, has a loopback of its own.
+fn shares_loopback(host: &str) -> bool {
+    if host.starts_with("unix://") {
+        return true;
+    }
+    let Some(rest) = ["tcp://", "http://", "https://"]
+        .iter()
+        .find_map(|scheme| host.strip_prefix(scheme))
+    else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let domain = match authority.rsplit_once(':') {
+        // `[::1]:2376` and `127.0.0.1:2376` carry a port; `[::1]` alone does not.
+        Some((h, port)) if !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{h}:{port}")
+        }
+        _ => authority.to_owned(),
+    };
+    loopback_port(&domain).is_some()
 }
 
 /// What a direct manifest HEAD found out.
@@ -279,6 +306,18 @@ mod tests {
         assert_eq!(loopback_port("gcr.io"), None);
         assert_eq!(loopback_port("10.0.0.1:5000"), None);
         assert_eq!(loopback_port("registry.local:5000"), None);
+    }
+
+    #[test]
+    fn daemons_that_share_our_loopback() {
+        assert!(shares_loopback("unix:///var/run/docker.sock"));
+        assert!(shares_loopback("tcp://127.0.0.2:2376"));
+        assert!(shares_loopback("tcp://localhost:2375"));
+        assert!(shares_loopback("https://[::1]:2376"));
+        assert!(!shares_loopback("tcp://10.0.0.5:2376"));
+        assert!(!shares_loopback("tcp://builder.example.com:2376"));
+        assert!(!shares_loopback("ssh://dev@127.0.0.1"));
+        assert!(!shares_loopback("npipe:////./pipe/docker_engine"));
     }
 
     #[test]

@@ -210,6 +210,91 @@ pub fn assert_content_tag(reference: &str) {
     assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{reference}");
 }
 
+/// A unix-socket proxy in front of a test dockerd that keeps every byte lilt sends, so a
+/// test can tell which Engine API endpoints a build used. Point `DOCKER_HOST` at
+/// [`DaemonProxy::host`].
+pub struct DaemonProxy {
+    /// `unix://…` of the proxy's socket.
+    pub host: String,
+    sent: Arc<Mutex<Vec<u8>>>,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DaemonProxy {
+    /// Listens on a new socket and forwards each connection to `upstream` (`unix://…`).
+    pub fn start(upstream: &str) -> DaemonProxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let upstream = PathBuf::from(upstream.strip_prefix("unix://").unwrap());
+        let sent: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let record = sent.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(daemon) = tokio::net::UnixStream::connect(&upstream).await else {
+                    continue;
+                };
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut daemon_read, mut daemon_write) = daemon.into_split();
+                    let up = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match client_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            record.lock().unwrap().extend_from_slice(&buf[..n]);
+                            if daemon_write.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = daemon_write.shutdown().await;
+                    };
+                    let down = async {
+                        let _ = tokio::io::copy(&mut daemon_read, &mut client_write).await;
+                        let _ = client_write.shutdown().await;
+                    };
+                    tokio::join!(up, down);
+                });
+            }
+        });
+        DaemonProxy {
+            host: format!("unix://{}", path.display()),
+            sent,
+            _dir: dir,
+            task,
+        }
+    }
+
+    /// How many requests went to paths containing `path` (e.g. `/distribution/`).
+    pub fn requests_to(&self, path: &str) -> usize {
+        let sent = self.sent.lock().unwrap();
+        let text = String::from_utf8_lossy(&sent);
+        ["GET ", "POST ", "HEAD "]
+            .iter()
+            .map(|method| {
+                text.match_indices(method)
+                    .filter(|(at, _)| {
+                        let line = &text[at + method.len()..];
+                        let target = line.split(' ').next().unwrap_or("");
+                        target.contains(path)
+                    })
+                    .count()
+            })
+            .sum()
+    }
+}
+
+impl Drop for DaemonProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A `docker_build` whose `RUN` steps use the host network. The test dockerd runs with
 /// `--bridge=none`, where BuildKit fails `RUN` steps on the default network, so lilt builds
 /// such images with the classic builder; `network="host"` lets BuildKit build them.
