@@ -153,3 +153,14 @@ impl BuildError {
         }
     }
 }
+
+/// A failed [`build_all`](crate::build_all): the error, with the images the request built
+/// (or found up to date) before it, in request order, so the caller can use them.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct BuildAllError {
+    /// The images done before the failure.
+    pub built: Vec<crate::BuiltImage>,
+    /// What failed (names the image when it concerns one).
+    pub error: BuildError,
+}

@@ -40,7 +40,7 @@ pub use context::{
 };
 pub use dockerfile::{ImageUse, Substitution, image_uses, inject};
 pub use env::DockerEnv;
-pub use error::BuildError;
+pub use error::{BuildAllError, BuildError};
 pub use host::{DEFAULT_DOCKER_HOST, HostSource, ResolvedHost, TlsFiles, resolve_host};
 
 /// The prefix of content tags, as in Tilt.
@@ -250,7 +250,8 @@ pub struct BuiltImage {
 pub type Log<'a> = &'a (dyn Fn(String) + Send + Sync);
 
 /// Builds every image of `req` in order. Stops at the first failure; the output of the
-/// failed build is already in `log`. Cancelling `cancel`, or dropping the future, stops
+/// failed build is already in `log`, and the error holds the images built (or found up to
+/// date) before it, in request order. Cancelling `cancel`, or dropping the future, stops
 /// the build in progress (the daemon sees the connection close; `custom_build` commands
 /// are killed with their process group).
 pub async fn build_all(
@@ -258,11 +259,16 @@ pub async fn build_all(
     req: &BuildRequest<'_>,
     log: Log<'_>,
     cancel: &CancellationToken,
-) -> Result<Vec<BuiltImage>, BuildError> {
-    tokio::select! {
+) -> Result<Vec<BuiltImage>, BuildAllError> {
+    let mut done: Vec<BuiltImage> = Vec::with_capacity(req.images.len());
+    let result = tokio::select! {
         biased;
         () = cancel.cancelled() => Err(BuildError::Cancelled),
-        result = build_all_inner(builder, req, log) => result,
+        result = build_all_inner(builder, req, log, &mut done) => result,
+    };
+    match result {
+        Ok(()) => Ok(done),
+        Err(error) => Err(BuildAllError { built: done, error }),
     }
 }
 
@@ -270,7 +276,8 @@ async fn build_all_inner(
     builder: &Builder,
     req: &BuildRequest<'_>,
     log: Log<'_>,
-) -> Result<Vec<BuiltImage>, BuildError> {
+    done: &mut Vec<BuiltImage>,
+) -> Result<(), BuildError> {
     let config = DockerConfig::load(&builder.env)?;
     let registry = req
         .registry
@@ -289,9 +296,8 @@ async fn build_all_inner(
         selectors: selectors(req.images),
         creds: tokio::sync::Mutex::new(HashMap::new()),
     };
-    let mut done: Vec<BuiltImage> = Vec::with_capacity(req.images.len());
     for image in req.images {
-        let deps = dependencies(image, &done)?;
+        let deps = dependencies(image, done)?;
         let built = match &image.build {
             BuildDetails::Docker(d) => docker::build(&run, image, d, &deps).await?,
             BuildDetails::Custom(c) => custom::build(&run, image, c, &deps).await?,
@@ -306,7 +312,7 @@ async fn build_all_inner(
         };
         done.push(built);
     }
-    Ok(done)
+    Ok(())
 }
 
 /// Shared state of one [`build_all`] call.

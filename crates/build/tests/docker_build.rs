@@ -1,7 +1,7 @@
 //! `docker_build` against the real local test dockerd: builds, content tags and the
-//! up-to-date check, ignores, FROM dependencies, parameters, failures and cancellation.
-//! These images build with the classic builder: the test dockerd has no bridge network
-//! (see tests/buildkit.rs).
+//! up-to-date check, ignores, FROM dependencies, parameters, failures (with the images
+//! built before them) and cancellation. These images build with the classic builder: the
+//! test dockerd has no bridge network (see tests/buildkit.rs).
 
 mod common;
 
@@ -358,7 +358,13 @@ async fn cancelling_stops_a_long_build() {
         cancel.cancel();
     };
     let (result, ()) = tokio::join!(run, watcher);
-    assert!(matches!(result, Err(BuildError::Cancelled)), "{result:?}");
+    assert!(
+        matches!(
+            &result,
+            Err(e) if matches!(e.error, BuildError::Cancelled) && e.built.is_empty()
+        ),
+        "{result:?}"
+    );
     // The daemon stops the step once the connection is gone (long before `sleep 300` ends).
     let mut left = 1;
     for _ in 0..600 {
@@ -372,4 +378,54 @@ async fn cancelling_stops_a_long_build() {
         left, 0,
         "the build's container still runs after cancellation"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_request_returns_the_images_built_before_the_failure() {
+    let s = svc();
+    let cfg = tempfile::tempdir().unwrap();
+    let env = local_env(&s, cfg.path());
+    let good_ctx = tempfile::tempdir().unwrap();
+    let bad_ctx = tempfile::tempdir().unwrap();
+    let good_name = unique("partial-good");
+    let bad_name = unique("partial-bad");
+    let never_name = unique("partial-never");
+    write(
+        good_ctx.path(),
+        "Dockerfile",
+        &format!("FROM {}\nRUN echo {good_name}\n", s.base_image),
+    );
+    write(
+        bad_ctx.path(),
+        "Dockerfile",
+        &format!("FROM {}\nRUN echo {bad_name} && exit 4\n", s.base_image),
+    );
+    let images = [
+        docker_image(&good_name, good_ctx.path(), &[]),
+        docker_image(&bad_name, bad_ctx.path(), &[]),
+        docker_image(&never_name, good_ctx.path(), &[]),
+    ];
+    let builder = Builder::from_env(&env).unwrap();
+    let (result, log) = build_full(&builder, &BuildRequest::new(&images)).await;
+    let failed = result.unwrap_err();
+    // The first image is built and reported; the third never started.
+    assert_eq!(failed.built.len(), 1, "{:?}", failed.built);
+    let good = &failed.built[0];
+    assert_eq!(good.image_ref, good_name);
+    assert_content_tag(&good.local_ref);
+    assert!(daemon_has(&env, &good.local_ref).await);
+    assert!(
+        matches!(&failed.error, BuildError::BuildFailed { image, .. } if *image == bad_name),
+        "{:?}",
+        failed.error
+    );
+    // It reads as the single image's error.
+    assert_eq!(failed.to_string(), failed.error.to_string());
+    assert!(!log.contains(&never_name), "{}", log.text());
+    // Found up to date counts as done too.
+    let (result, _) = build_full(&builder, &BuildRequest::new(&images)).await;
+    let failed = result.unwrap_err();
+    assert_eq!(failed.built.len(), 1);
+    assert!(failed.built[0].cached);
+    assert_eq!(failed.built[0].local_ref, good.local_ref);
 }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lilt_build::{BuildError, BuildRequest, Builder, BuiltImage, DockerEnv, build_all};
+use lilt_build::{
+    BuildAllError, BuildError, BuildRequest, Builder, BuiltImage, DockerEnv, build_all,
+};
 use lilt_model::{BuildDetails, CustomBuild, DockerBuild, IgnoreSet, ImageTarget};
 use lilt_testsvc::Services;
 use tokio_util::sync::CancellationToken;
@@ -169,14 +171,24 @@ impl LogLines {
 }
 
 /// Runs `build_all` and returns its result with the log.
-pub async fn build(
+pub async fn build_full(
     builder: &Builder,
     req: &BuildRequest<'_>,
-) -> (Result<Vec<BuiltImage>, BuildError>, LogLines) {
+) -> (Result<Vec<BuiltImage>, BuildAllError>, LogLines) {
     let log = LogLines::default();
     let sink = log.sink();
     let result = build_all(builder, req, &sink, &CancellationToken::new()).await;
     (result, log)
+}
+
+/// Runs `build_all` and returns its result with the log, without the images built
+/// before a failure.
+pub async fn build(
+    builder: &Builder,
+    req: &BuildRequest<'_>,
+) -> (Result<Vec<BuiltImage>, BuildError>, LogLines) {
+    let (result, log) = build_full(builder, req).await;
+    (result.map_err(|e| e.error), log)
 }
 
 /// Runs `build_all` and unwraps, printing the log on failure.
