@@ -353,3 +353,88 @@ spec:
     let _ = up.wait();
     double.stop().await;
 }
+
+/// `port_forwards=` through `lilt up`: the local port reaches the pod's httpd through the
+/// double's pods/portforward.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_forwards_ports_to_the_pod() {
+    let svc = lilt_testsvc::services();
+    let double = KubeDouble::start().await;
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (pod_port, local_port) = (free(), free());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("web.yaml"),
+        format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: {}
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'mkdir -p /tmp/www && echo served by the pod > /tmp/www/index.html && exec httpd -f -p 127.0.0.1:{pod_port} -h /tmp/www']
+",
+            svc.base_image
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Tiltfile"),
+        format!(
+            "allow_k8s_contexts('{}')\nk8s_yaml('web.yaml')\nk8s_resource('web', port_forwards=['{local_port}:{pod_port}'])\n",
+            double.context()
+        ),
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut up = Command::new(env!("CARGO_BIN_EXE_lilt"))
+        .current_dir(dir.path())
+        .env("KUBECONFIG", double.kubeconfig_path())
+        .env("LILT_STATE_DIR", state.path())
+        .args(["up", "--stream", "--port", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let get = move || -> Option<String> {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", local_port)).ok()?;
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .ok()?;
+        conn.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+        let mut text = String::new();
+        let _ = conn.read_to_string(&mut text);
+        Some(text)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let got = tokio::task::spawn_blocking(get).await.unwrap();
+        if got
+            .as_deref()
+            .is_some_and(|t| t.contains("served by the pod"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never served: {got:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = up.kill();
+    let _ = up.wait();
+    double.stop().await;
+}

@@ -7,11 +7,13 @@
 
 mod apply;
 mod error;
+mod forward;
 pub mod namespaces;
 mod pods;
 
 pub use apply::{AppliedObject, ObjectKey};
 pub use error::K8sError;
+pub use forward::Forward;
 pub use pods::PodState;
 
 use std::collections::HashMap;

@@ -58,9 +58,10 @@ impl ImageBuilder for DockerImages {
             );
             match lilt_build::build_all(&builder, &req, &log, &job.cancel).await {
                 Ok(images) => Ok(images.into_iter().map(to_model).collect()),
+                // The images done before the failure are shown too.
                 Err(e) => Err(BuildFailure {
-                    error: e.to_string(),
-                    built: Vec::new(),
+                    error: e.error.to_string(),
+                    built: e.built.into_iter().map(to_model).collect(),
                 }),
             }
         }

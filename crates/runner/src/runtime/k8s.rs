@@ -6,6 +6,7 @@
 //! kubeconfig as kubectl would; lilt connects on the first deploy.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
@@ -23,6 +24,9 @@ use super::{DeleteJob, Runtime, StartJob, UpdateJob, UpdateOutcome};
 /// A resource's last applied objects and the cluster they went to.
 type Deployed = (Arc<Cluster>, Vec<K8sObject>);
 
+/// One resource's port forwards, by local address.
+type Forwards = HashMap<SocketAddr, tokio::task::JoinHandle<()>>;
+
 /// A kube context and namespace.
 type ContextKey = (String, String);
 
@@ -35,6 +39,9 @@ pub struct K8sRuntime {
     deployed: Arc<Mutex<HashMap<String, Deployed>>>,
     /// The pod watch of each started resource.
     watches: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// The port forwards of each resource, by local address. They outlive restarts (each
+    /// connection finds the current pod), and end when the resource stops.
+    forwards: Arc<Mutex<HashMap<String, Forwards>>>,
     /// `--namespace`: the developer's own namespace, made on the first deploy and marked
     /// active every `heartbeat` while lilt runs.
     own_namespace: Option<OwnNamespace>,
@@ -255,6 +262,9 @@ impl Runtime for K8sRuntime {
             );
             return;
         };
+        self.forward_ports(
+            &name, target, &cluster, &objects, &namespace, &selector, &reporter, span_id,
+        );
         let wait_ready = target.pod_readiness != PodReadinessMode::Ignore;
         reporter.runtime(
             span_id,
@@ -306,12 +316,29 @@ impl Runtime for K8sRuntime {
         {
             watch.abort();
         }
+        if let Some(forwards) = self
+            .forwards
+            .lock()
+            .ok()
+            .and_then(|mut f| f.remove(resource))
+        {
+            for (_, task) in forwards {
+                task.abort();
+            }
+        }
     }
 
     fn shutdown(&self) -> BoxFuture<'static, ()> {
         if let Ok(mut watches) = self.watches.lock() {
             for (_, watch) in watches.drain() {
                 watch.abort();
+            }
+        }
+        if let Ok(mut forwards) = self.forwards.lock() {
+            for (_, tasks) in forwards.drain() {
+                for (_, task) in tasks {
+                    task.abort();
+                }
             }
         }
         let heartbeat = self.own_namespace.as_ref().map(|o| o.heartbeat.clone());
@@ -348,6 +375,125 @@ impl Runtime for K8sRuntime {
         }
         .boxed()
     }
+}
+
+impl K8sRuntime {
+    /// Starts the resource's `port_forwards` that do not run yet.
+    #[allow(clippy::too_many_arguments)] // the parts of one start, borrowed
+    fn forward_ports(
+        &self,
+        resource: &str,
+        target: &K8sTarget,
+        cluster: &Arc<Cluster>,
+        objects: &[K8sObject],
+        namespace: &str,
+        selector: &str,
+        reporter: &super::Reporter,
+        span_id: lilt_engine::SpanId,
+    ) {
+        for pf in &target.port_forwards {
+            let host = match pf.host.as_str() {
+                "" | "localhost" => "127.0.0.1",
+                host => host,
+            };
+            let Ok(local) = format!("{host}:{}", pf.local_port).parse::<SocketAddr>() else {
+                reporter.runtime_log(
+                    span_id,
+                    LogLevel::Warn,
+                    format!("port-forward: cannot listen on {host}:{}", pf.local_port),
+                );
+                continue;
+            };
+            // Tilt forwards to the same port number when neither the Tiltfile nor the pod
+            // names one.
+            let remote_port = match pf.container_port {
+                0 => first_container_port(objects).unwrap_or(pf.local_port),
+                port => port,
+            };
+            let exists = self
+                .forwards
+                .lock()
+                .is_ok_and(|f| f.get(resource).is_some_and(|m| m.contains_key(&local)));
+            if exists {
+                continue;
+            }
+            let forward = lilt_k8s::Forward {
+                namespace: namespace.to_owned(),
+                selector: selector.to_owned(),
+                local,
+                remote_port,
+            };
+            let cluster = cluster.clone();
+            let reporter = reporter.clone();
+            let forwards = self.forwards.clone();
+            let owner = resource.to_owned();
+            let slot = tokio::spawn(async move {
+                let log_reporter = reporter.clone();
+                let log =
+                    move |line: String| log_reporter.runtime_log(span_id, LogLevel::Warn, line);
+                match cluster.port_forward(forward, log).await {
+                    Ok(task) => {
+                        reporter.runtime_log(
+                            span_id,
+                            LogLevel::Info,
+                            format!("port-forward {local} -> pod port {remote_port}"),
+                        );
+                        // The listener runs in `task`; this task only holds it, so aborting
+                        // this one (the resource stops) ends the listener too.
+                        let _listener = AbortOnDrop(task);
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => {
+                        reporter.runtime_log(
+                            span_id,
+                            LogLevel::Error,
+                            format!("port-forward: cannot listen on {local}: {e}"),
+                        );
+                        if let Ok(mut f) = forwards.lock()
+                            && let Some(m) = f.get_mut(&owner)
+                        {
+                            m.remove(&local);
+                        }
+                    }
+                }
+            });
+            if let Ok(mut f) = self.forwards.lock() {
+                f.entry(resource.to_owned())
+                    .or_default()
+                    .insert(local, slot);
+            }
+        }
+    }
+}
+
+/// Aborts a task when dropped (dropping a task's handle alone does not).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The first `containerPort` of the first workload's pod template.
+fn first_container_port(objects: &[K8sObject]) -> Option<u16> {
+    let workload = objects.iter().find(|o| o.has_pod_template())?;
+    let value = workload.as_value();
+    let template = value
+        .pointer("/spec/template")
+        .or_else(|| value.pointer("/spec/jobTemplate/spec/template"))?;
+    template
+        .pointer("/spec/containers")?
+        .as_array()?
+        .iter()
+        .filter_map(|c| {
+            c.get("ports")?
+                .as_array()?
+                .first()?
+                .get("containerPort")?
+                .as_u64()
+        })
+        .find_map(|p| u16::try_from(p).ok())
 }
 
 /// The log streams of a resource's current pods, one per container; dropped with the pod
