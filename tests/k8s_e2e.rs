@@ -438,3 +438,48 @@ spec:
     let _ = up.wait();
     double.stop().await;
 }
+
+/// `k8s_custom_deploy`: `apply_cmd` (here `kubectl apply`, against the double through the
+/// same kubeconfig) deploys and prints what it deployed; `lilt down` runs `delete_cmd`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_deploy_runs_apply_cmd_and_down_runs_delete_cmd() {
+    let double = KubeDouble::builder().without_kubelet().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: custom, namespace: default}\ndata: {made: by-kubectl}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Tiltfile"),
+        format!(
+            "allow_k8s_contexts('{}')\n\
+             k8s_custom_deploy('custom',\n\
+               apply_cmd='kubectl apply --validate=false -f cm.yaml -o yaml',\n\
+               delete_cmd='kubectl delete -f cm.yaml',\n\
+               deps=['cm.yaml'])\n",
+            double.context()
+        ),
+    )
+    .unwrap();
+    let path = dir.path().to_owned();
+    let d = &double;
+    let (code, log) =
+        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("deployed ConfigMap/custom"),
+        "what apply_cmd printed is tracked:\n{log}"
+    );
+    let cm = double
+        .get("v1", "ConfigMap", "default", "custom")
+        .expect("kubectl applied it");
+    assert_eq!(cm["data"]["made"], "by-kubectl");
+
+    let (code, log) = tokio::task::block_in_place(|| lilt(&path, d, &["down"]));
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        double.get("v1", "ConfigMap", "default", "custom").is_none(),
+        "{log}"
+    );
+}

@@ -172,11 +172,8 @@ impl Runtime for K8sRuntime {
             let DeployTarget::K8s(target) = &job.manifest.deploy else {
                 return UpdateOutcome::failed("not a Kubernetes resource");
             };
-            if target.custom_deploy.is_some() {
-                let error = "lilt cannot run k8s_custom_deploy yet".to_owned();
-                job.reporter
-                    .build_log(job.span_id, LogLevel::Error, error.clone());
-                return UpdateOutcome::failed(error);
+            if let Some(custom) = &target.custom_deploy {
+                return custom_apply(&job, custom, &connection, &deployed).await;
             }
             let objects = match objects_for(&job.manifest, target, &job.images) {
                 Ok(objects) => objects,
@@ -358,11 +355,23 @@ impl Runtime for K8sRuntime {
             let DeployTarget::K8s(target) = &job.manifest.deploy else {
                 return Ok(());
             };
-            if target.custom_deploy.is_some() {
-                return Err(format!(
-                    "cannot delete {}: lilt cannot run k8s_custom_deploy's delete_cmd yet",
-                    job.manifest.name
-                ));
+            if let Some(custom) = &target.custom_deploy {
+                println!("Running cmd: {}", custom.delete_cmd.display());
+                let sink = lilt_local::LogSink::new(|line| println!("{}", line.text));
+                return match job
+                    .launcher
+                    .run(&custom.delete_cmd, &sink, std::future::pending::<()>())
+                    .await
+                {
+                    Ok(lilt_local::RunOutcome::Exited(exit)) if exit.success() => Ok(()),
+                    Ok(lilt_local::RunOutcome::Exited(exit)) => Err(format!(
+                        "{}: delete_cmd failed: exit status {}",
+                        job.manifest.name,
+                        exit.shell_code()
+                    )),
+                    Ok(lilt_local::RunOutcome::Cancelled) => Err("cancelled".to_owned()),
+                    Err(e) => Err(format!("{}: cannot run delete_cmd: {e}", job.manifest.name)),
+                };
             }
             let mut objects = parse_yaml_stream(&target.yaml)
                 .map_err(|e| format!("{}: {e}", job.manifest.name))?;
@@ -494,6 +503,110 @@ fn first_container_port(objects: &[K8sObject]) -> Option<u16> {
                 .as_u64()
         })
         .find_map(|p| u16::try_from(p).ok())
+}
+
+/// `k8s_custom_deploy`: runs `apply_cmd` with the built images in `TILT_IMAGE_<i>` /
+/// `TILT_IMAGE_MAP_<i>` (as Tilt does); its stdout is the YAML of what it deployed, which
+/// the pod watch, logs and forwards then follow; its stderr goes to the log.
+async fn custom_apply(
+    job: &UpdateJob,
+    custom: &lilt_model::K8sCustomDeploy,
+    connection: &Connection,
+    deployed: &Mutex<HashMap<String, Deployed>>,
+) -> UpdateOutcome {
+    let fail = |error: String| {
+        job.reporter
+            .build_log(job.span_id, LogLevel::Error, error.clone());
+        UpdateOutcome::failed(error)
+    };
+    let mut cmd = custom.apply_cmd.clone();
+    for (i, image) in job.images.iter().enumerate() {
+        cmd.env
+            .push((format!("TILT_IMAGE_MAP_{i}"), image.image_ref.clone()));
+        cmd.env
+            .push((format!("TILT_IMAGE_{i}"), image.built_ref.clone()));
+    }
+    job.reporter.build_log(
+        job.span_id,
+        LogLevel::Info,
+        format!("Running cmd: {}", cmd.display()),
+    );
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let sink = {
+        let stdout = stdout.clone();
+        let reporter = job.reporter.clone();
+        let span_id = job.span_id;
+        lilt_local::LogSink::new(move |line| match line.stream {
+            lilt_local::Stream::Stdout => {
+                if let Ok(mut out) = stdout.lock() {
+                    out.push_str(&line.text);
+                    if !line.partial {
+                        out.push('\n');
+                    }
+                }
+            }
+            lilt_local::Stream::Stderr => reporter.build_log(span_id, LogLevel::Info, line.text),
+        })
+    };
+    match job.launcher.run(&cmd, &sink, job.cancel.cancelled()).await {
+        Ok(lilt_local::RunOutcome::Exited(exit)) if exit.success() => {}
+        Ok(lilt_local::RunOutcome::Exited(exit)) => {
+            return fail(format!(
+                "apply_cmd {:?} failed: exit status {}",
+                cmd.display(),
+                exit.shell_code()
+            ));
+        }
+        Ok(lilt_local::RunOutcome::Cancelled) => return fail("cancelled".to_owned()),
+        Err(e) => return fail(format!("cannot run apply_cmd {:?}: {e}", cmd.display())),
+    }
+    let text = stdout.lock().map(|s| s.clone()).unwrap_or_default();
+    let objects = match parse_yaml_stream(&text) {
+        Ok(objects) => flatten_lists(objects),
+        Err(e) => {
+            return fail(format!(
+                "apply_cmd must print the YAML of what it deployed on stdout: {e}"
+            ));
+        }
+    };
+    let cluster = match connection.get(&job.plan).await {
+        Ok(cluster) => cluster,
+        Err(error) => return fail(error),
+    };
+    for obj in &objects {
+        job.reporter.build_log(
+            job.span_id,
+            LogLevel::Info,
+            format!("deployed {}", obj.display_name()),
+        );
+    }
+    if let Ok(mut map) = deployed.lock() {
+        map.insert(job.manifest.name.clone(), (cluster, objects));
+    }
+    UpdateOutcome::ok()
+}
+
+/// `kubectl ... -o yaml` prints several objects as one `List`: its items are the objects.
+fn flatten_lists(objects: Vec<K8sObject>) -> Vec<K8sObject> {
+    let mut out = Vec::with_capacity(objects.len());
+    for obj in objects {
+        if obj.kind() == "List" {
+            let items = obj
+                .as_value()
+                .get("items")
+                .and_then(|i| i.as_array())
+                .cloned();
+            out.extend(
+                items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|item| K8sObject::from_value(item).ok()),
+            );
+        } else {
+            out.push(obj);
+        }
+    }
+    out
 }
 
 /// The log streams of a resource's current pods, one per container; dropped with the pod
