@@ -208,9 +208,8 @@ fn a_stuck_tiltfile_load_is_cancelled_from_the_dashboard() {
 }
 
 /// Regression: the watcher reported changes to a `k8s_custom_deploy`'s deps and the runner
-/// dropped them, so editing them did nothing. Now the resource updates again (today its
-/// update runs apply_cmd again; with no cluster here it then ends with "cannot reach the
-/// cluster").
+/// dropped them, so editing them did nothing. Now the resource updates again: its apply_cmd
+/// runs again (with no cluster here, the update then ends with "cannot reach the cluster").
 #[test]
 fn k8s_custom_deploy_deps_changes_update_the_resource() {
     let lilt = Lilt::start_with(
