@@ -483,3 +483,69 @@ async fn custom_deploy_runs_apply_cmd_and_down_runs_delete_cmd() {
         "{log}"
     );
 }
+
+/// Warning events about a resource's pods reach its log (here: an image that cannot be
+/// pulled), next to the pod's waiting reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warning_events_of_the_pods_reach_the_resource_log() {
+    let _svc = lilt_testsvc::services();
+    let double = KubeDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app}
+spec:
+  selector: {matchLabels: {app: app}}
+  template:
+    metadata: {labels: {app: app}}
+    spec:
+      containers:
+      - name: app
+        image: 127.0.0.1:5100/lilt-e2e/no-such-image:1
+",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Tiltfile"),
+        format!(
+            "allow_k8s_contexts('{}')\nk8s_yaml('app.yaml')\n",
+            double.context()
+        ),
+    )
+    .unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("up.log");
+    let state = tempfile::tempdir().unwrap();
+    let mut up = Command::new(env!("CARGO_BIN_EXE_lilt"))
+        .current_dir(dir.path())
+        .env("KUBECONFIG", double.kubeconfig_path())
+        .env("LILT_STATE_DIR", state.path())
+        .args(["up", "--stream", "--port", "0"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let event = text
+            .lines()
+            .any(|l| l.contains("pod app-") && l.contains(": Failed: Error: ErrImagePull"));
+        let waiting = text
+            .lines()
+            .any(|l| l.contains("ErrImagePull") && !l.contains("Failed:"));
+        if event && waiting {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning event in:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = up.kill();
+    let _ = up.wait();
+    double.stop().await;
+}

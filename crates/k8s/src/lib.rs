@@ -14,7 +14,7 @@ mod pods;
 pub use apply::{AppliedObject, ObjectKey};
 pub use error::K8sError;
 pub use forward::Forward;
-pub use pods::PodState;
+pub use pods::{PodState, PodWarning};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

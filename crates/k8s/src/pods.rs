@@ -171,3 +171,65 @@ impl Cluster {
         })
     }
 }
+
+/// A Warning event about a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodWarning {
+    pub pod: String,
+    /// `BackOff`, `Failed`, `FailedScheduling`, ...
+    pub reason: String,
+    pub message: String,
+}
+
+impl Cluster {
+    /// Calls `on_warning` for each Warning event in `namespace` about a pod that `wanted`
+    /// accepts (new events, and again when an event's count grows), until the task is
+    /// aborted.
+    pub fn watch_pod_warnings(
+        &self,
+        namespace: &str,
+        wanted: impl Fn(&str) -> bool + Send + 'static,
+        mut on_warning: impl FnMut(PodWarning) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        use k8s_openapi::api::core::v1::Event;
+        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let config = watcher::Config::default().fields("type=Warning,involvedObject.kind=Pod");
+        tokio::spawn(async move {
+            // The count each event was last reported at: a watch restart replays them all.
+            let mut seen: BTreeMap<String, i32> = BTreeMap::new();
+            let mut events = std::pin::pin!(watcher(api, config));
+            while let Some(event) = events.next().await {
+                let ev = match event {
+                    Ok(watcher::Event::Apply(ev) | watcher::Event::InitApply(ev)) => ev,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "event watch");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        continue;
+                    }
+                };
+                // The server may ignore the field selector: check again.
+                if ev.type_.as_deref() != Some("Warning")
+                    || ev.involved_object.kind.as_deref() != Some("Pod")
+                {
+                    continue;
+                }
+                let pod = ev.involved_object.name.clone().unwrap_or_default();
+                if !wanted(&pod) {
+                    continue;
+                }
+                let key = ev.metadata.uid.clone().unwrap_or_default();
+                let count = ev.count.unwrap_or(1);
+                if seen.get(&key).is_some_and(|c| *c >= count) {
+                    continue;
+                }
+                seen.insert(key, count);
+                on_warning(PodWarning {
+                    pod,
+                    reason: ev.reason.clone().unwrap_or_default(),
+                    message: ev.message.clone().unwrap_or_default(),
+                });
+            }
+        })
+    }
+}

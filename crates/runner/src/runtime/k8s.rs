@@ -275,7 +275,41 @@ impl Runtime for K8sRuntime {
         let log_cluster = cluster.clone();
         let log_reporter = reporter.clone();
         let log_namespace = namespace.clone();
+        // Warning events about the resource's pods go to its log. The pods the watch knows
+        // are shared with the event watch; a pod the watch has not listed yet is matched by
+        // its workload's name prefix (`<workload>-...`), as its first events can come first.
+        let pod_names: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+        let prefix = objects
+            .iter()
+            .find(|o| o.has_pod_template())
+            .map(|o| format!("{}-", o.name()))
+            .unwrap_or_default();
+        let events = {
+            let pod_names = pod_names.clone();
+            let reporter = reporter.clone();
+            cluster.watch_pod_warnings(
+                &namespace,
+                move |pod| {
+                    (!prefix.is_empty() && pod.starts_with(&prefix))
+                        || pod_names.lock().is_ok_and(|names| names.contains(pod))
+                },
+                move |w| {
+                    reporter.runtime_log(
+                        span_id,
+                        LogLevel::Warn,
+                        format!("pod {}: {}: {}", w.pod, w.reason, w.message),
+                    )
+                },
+            )
+        };
+        // Owned by the pod watch's callback: aborting the watch (stop) drops it, and that
+        // ends the event watch too.
+        let events = AbortOnDrop(events);
         let watch = cluster.watch_pods(&namespace, &selector, move |pods: Vec<PodState>| {
+            let _ = &events;
+            if let Ok(mut names) = pod_names.lock() {
+                *names = pods.iter().map(|p| p.name.clone()).collect();
+            }
             logs.follow(&log_cluster, &log_namespace, &pods, &log_reporter, span_id);
             let ready = !pods.is_empty() && pods.iter().all(|p| p.ready);
             let waiting: Vec<Option<String>> = pods.iter().map(|p| p.waiting.clone()).collect();
