@@ -86,6 +86,19 @@ pub struct TiltfileFailure {
     pub config_files: Vec<PathBuf>,
 }
 
+/// What runs for a resource, as the dashboard and `lilt describe` show it (Tilt's
+/// `k8sResourceInfo` for a pod).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuntimeInfo {
+    /// The pod (or container) name.
+    pub name: String,
+    /// `Running`, `Pending`, or the waiting reason (`CrashLoopBackOff`, ...).
+    pub status: String,
+    pub restarts: u32,
+    pub created: Option<SystemTime>,
+    pub all_ready: bool,
+}
+
 /// What a runtime reports about the long-running part of a resource. The same for every
 /// runtime: a local process, compose containers and Kubernetes pods all report phases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +108,9 @@ pub enum RuntimeReport {
     Running { pid: Option<u32>, ready: bool },
     /// Readiness changed (a probe, a pod's Ready condition, a container's health check).
     Ready(bool),
+    /// What runs, for display: the current pod (or container), its status and restarts.
+    /// Changes nothing else.
+    Info(RuntimeInfo),
     /// It ended by itself: a runtime error. A stop asked by the engine is not reported.
     Exited {
         exit_code: Option<i32>,

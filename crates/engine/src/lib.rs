@@ -40,7 +40,7 @@
 //! | `SetEnabled` | UI, `lilt enable/disable` | disabling stops the runtime and forgets builds; enabling starts over with an initial update |
 //! | `SetTiltfileArgs` | `lilt args` | new args: a reload with them, if they differ |
 //! | `UpdateFinished` | runner | an update ended, `error: None` on success, with the images it built; success (re)starts the runtime |
-//! | `Runtime { report }` | runner (any runtime) | the runtime reports a phase: `Running` (ready or not), `Ready(bool)`, `Exited` (a runtime error) |
+//! | `Runtime { report }` | runner (any runtime) | the runtime reports a phase: `Running` (ready or not), `Ready(bool)`, `Exited` (a runtime error), or `Info` (the current pod, for display) |
 //! | `ButtonClicked` | UI, API | a button was clicked: recorded for the view, its action queued as `RunButton` |
 //!
 //! Result events name the [`SpanId`] of the effect they answer; results for a superseded
@@ -87,7 +87,7 @@ pub use decide::decide;
 pub use effect::{
     BuildReason, Decision, Effect, Hold, HoldReason, LogLevel, SpanId, SpanKind, StopReason,
 };
-pub use event::{Event, RuntimeReport, TiltfileFailure};
+pub use event::{Event, RuntimeInfo, RuntimeReport, TiltfileFailure};
 pub use logstore::{
     Checkpoint, Dropped, LogBudget, LogLine, LogPattern, LogSource, LogStore, LogStoreError,
     NewLogLine,

@@ -127,6 +127,11 @@ fn runtime_report(
             }
             res.runtime.ready = ready;
         }
+        RuntimeReport::Info(info) => {
+            if runtime_span(&res.runtime.phase) == Some(span_id) {
+                res.runtime.info = Some(info);
+            }
+        }
         RuntimeReport::Exited { exit_code, reason } => {
             let (pid, since) = match res.runtime.phase {
                 RuntimePhase::Running {
@@ -147,6 +152,16 @@ fn runtime_report(
             };
             res.runtime.ready = false;
         }
+    }
+}
+
+/// The span of the runtime that runs now (or is starting, or exited).
+fn runtime_span(phase: &RuntimePhase) -> Option<SpanId> {
+    match phase {
+        RuntimePhase::Starting { span_id, .. }
+        | RuntimePhase::Running { span_id, .. }
+        | RuntimePhase::Exited { span_id, .. } => Some(*span_id),
+        RuntimePhase::Idle => None,
     }
 }
 

@@ -175,6 +175,8 @@ pub struct RuntimeState {
     pub start_requested: bool,
     pub phase: RuntimePhase,
     pub ready: bool,
+    /// What runs, for display (the current pod), as the runtime last reported it.
+    pub info: Option<crate::event::RuntimeInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

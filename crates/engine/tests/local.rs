@@ -231,3 +231,39 @@ fn failed_update_keeps_the_old_server() {
     assert_eq!(engine.res("web").pid(), Some(1));
     assert_eq!(engine.res("web").update_status(), UpdateStatus::Error);
 }
+
+#[test]
+fn runtime_info_is_kept_for_the_current_run_only() {
+    let mut engine = Engine::with(vec![server("web", "npm ci", "npm start")]);
+    engine.run_to_quiet();
+    let first = engine.serve_span("web");
+    engine.serve_started("web", 1);
+    let info = |name: &str| lilt_engine::RuntimeInfo {
+        name: name.to_owned(),
+        status: "Running".to_owned(),
+        restarts: 0,
+        created: None,
+        all_ready: true,
+    };
+    engine.send(Event::Runtime {
+        resource: "web".into(),
+        span_id: first,
+        report: lilt_engine::RuntimeReport::Info(info("web-1")),
+        at: engine.now,
+    });
+    assert_eq!(engine.res("web").runtime.info, Some(info("web-1")));
+    assert!(engine.res("web").runtime.ready, "info changes nothing else");
+
+    engine.change("web", "/project/web/package.json");
+    engine.step();
+    engine.finish("web", None);
+    engine.step();
+    // A late report from the previous run does not replace what the new one reports.
+    engine.send(Event::Runtime {
+        resource: "web".into(),
+        span_id: first,
+        report: lilt_engine::RuntimeReport::Info(info("stale")),
+        at: engine.now,
+    });
+    assert_eq!(engine.res("web").runtime.info, Some(info("web-1")));
+}

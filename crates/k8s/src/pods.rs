@@ -25,6 +25,8 @@ pub struct PodState {
     pub waiting: Option<String>,
     /// Its containers, init containers first, by name.
     pub containers: Vec<String>,
+    /// When the pod was created.
+    pub created: Option<std::time::SystemTime>,
 }
 
 impl PodState {
@@ -56,9 +58,14 @@ impl PodState {
             .chain(spec.map(|s| &s.containers).into_iter().flatten())
             .map(|c| c.name.clone())
             .collect();
+        let created = pod.metadata.creation_timestamp.as_ref().and_then(|t| {
+            let secs = u64::try_from(t.0.as_second()).ok()?;
+            Some(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        });
         PodState {
             name: pod.metadata.name.clone().unwrap_or_default(),
             containers,
+            created,
             phase: status
                 .and_then(|s| s.phase.clone())
                 .unwrap_or_else(|| "Pending".to_owned()),

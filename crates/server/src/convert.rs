@@ -116,6 +116,7 @@ fn tiltfile_resource(snap: &Snapshot) -> UiResource {
             pending_build_since,
             has_pending_changes: tf.pending.is_some(),
             endpoint_links: Vec::new(),
+            k8s_resource_info: None,
             local_resource_info: None,
             runtime_status: RuntimeStatus::NotApplicable,
             update_status: update_status(tf.update_status()),
@@ -176,6 +177,17 @@ fn resource(snap: &Snapshot, res: &ResourceState, order: i64) -> UiResource {
         kind,
         has_live_update: false,
     });
+    let k8s_resource_info = match (kind, &res.runtime.info) {
+        (TargetType::K8s, Some(info)) => Some(crate::wire::K8sResourceInfo {
+            pod_name: info.name.clone(),
+            pod_creation_time: info.created.map(rfc3339::format),
+            pod_status: info.status.clone(),
+            all_containers_ready: info.all_ready,
+            pod_restarts: info.restarts,
+            span_id: format!("pod:{name}:{}", info.name),
+        }),
+        _ => None,
+    };
     let local_resource_info = (kind == TargetType::Local).then(|| LocalResourceInfo {
         pid: res.pid(),
         is_test: false,
@@ -206,6 +218,7 @@ fn resource(snap: &Snapshot, res: &ResourceState, order: i64) -> UiResource {
                     name: l.name.clone(),
                 })
                 .collect(),
+            k8s_resource_info,
             local_resource_info,
             runtime_status,
             update_status,

@@ -284,6 +284,8 @@ pub struct UiResourceStatus {
     pub has_pending_changes: bool,
     pub endpoint_links: Vec<Link>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub k8s_resource_info: Option<K8sResourceInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub local_resource_info: Option<LocalResourceInfo>,
     pub runtime_status: RuntimeStatus,
     pub update_status: UpdateStatus,
@@ -348,6 +350,20 @@ pub struct BuildRunning {
 pub struct Link {
     pub url: String,
     pub name: String,
+}
+
+/// The current pod of a Kubernetes resource (Tilt's `K8sResourceInfo`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct K8sResourceInfo {
+    pub pod_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_creation_time: Option<String>,
+    pub pod_status: String,
+    pub all_containers_ready: bool,
+    pub pod_restarts: u32,
+    #[serde(rename = "spanID")]
+    pub span_id: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

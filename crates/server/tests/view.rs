@@ -121,6 +121,47 @@ fn builds_carry_their_images_and_local_builds_keep_tilts_shape() {
 }
 
 #[test]
+fn a_kubernetes_resource_shows_its_current_pod() {
+    let mut snap = sample_snapshot();
+    let manifest = lilt_model::Manifest {
+        name: "db".to_owned(),
+        image_targets: Vec::new(),
+        deploy: lilt_model::DeployTarget::K8s(lilt_model::K8sTarget::default()),
+        trigger_mode: lilt_model::TriggerMode::Auto,
+        resource_deps: Vec::new(),
+        labels: Default::default(),
+        source_tiltfile: String::new(),
+    };
+    let mut db = common::resource(manifest);
+    db.runtime.info = Some(lilt_engine::RuntimeInfo {
+        name: "db-7c9f-x2".to_owned(),
+        status: "CrashLoopBackOff (last exit code 1)".to_owned(),
+        restarts: 3,
+        created: Some(t(20)),
+        all_ready: false,
+    });
+    snap.state.resources.push(db);
+    let view = complete(&snap);
+    let db = by_name(&view, "uiResources", "db");
+    assert_eq!(
+        db["status"]["k8sResourceInfo"],
+        json!({
+            "podName": "db-7c9f-x2",
+            "podCreationTime": lilt_server::rfc3339::format(t(20)),
+            "podStatus": "CrashLoopBackOff (last exit code 1)",
+            "allContainersReady": false,
+            "podRestarts": 3,
+            "spanID": "pod:db:db-7c9f-x2",
+        })
+    );
+    let api = by_name(&view, "uiResources", "api");
+    assert!(
+        api["status"].get("k8sResourceInfo").is_none(),
+        "local resources have none"
+    );
+}
+
+#[test]
 fn statuses_come_from_the_engine() {
     let view = complete(&sample_snapshot());
     let api = &by_name(&view, "uiResources", "api")["status"];

@@ -148,6 +148,19 @@ fn describe(res: &UiResource, now: SystemTime) -> String {
             let _ = writeln!(out, "    {link}");
         }
     }
+    if let Some(pod) = &status.k8s_resource_info {
+        let _ = writeln!(out, "  Pod:");
+        field(&mut out, 4, "Name", &pod.pod_name);
+        field(&mut out, 4, "Status", &pod.pod_status);
+        field(&mut out, 4, "Ready", bool_text(pod.all_containers_ready));
+        field(&mut out, 4, "Restarts", &pod.pod_restarts.to_string());
+        field(
+            &mut out,
+            4,
+            "Created",
+            &timestamp(pod.pod_creation_time.as_deref(), now),
+        );
+    }
     if let Some(local) = &status.local_resource_info {
         let _ = writeln!(out, "  Local Resource:");
         let pid = local
@@ -230,6 +243,7 @@ mod tests {
         "lastDeployTime": "2026-11-26T07:00:02Z", "queued": false, "hasPendingChanges": true,
         "endpointLinks": [{"url": "http://localhost:8000", "name": "web"}],
         "localResourceInfo": {"pid": 4242, "isTest": false},
+        "k8sResourceInfo": {"podName": "api-5f4bb8d45-q476g", "podCreationTime": "2026-11-26T07:00:30Z", "podStatus": "CrashLoopBackOff (last exit code 3)", "allContainersReady": false, "podRestarts": 4, "spanID": "pod:api:api-5f4bb8d45-q476g"},
         "specs": [{"type": "local"}],
         "disableStatus": {"state": "Enabled"},
         "buildHistory": [
@@ -253,6 +267,7 @@ mod tests {
             "  Last Deploy Time: 2026-11-26T07:00:02Z (58s ago)",
             "    http://localhost:8000 (web)",
             "    PID:            4242",
+            "  Pod:\n    Name:           api-5f4bb8d45-q476g\n    Status:         CrashLoopBackOff (last exit code 3)\n    Ready:          false\n    Restarts:       4\n    Created:        2026-11-26T07:00:30Z (30s ago)",
             "  #1   2026-11-26T07:00:00Z (1m ago)   1.5s   ok",
             "  #2   2026-11-26T07:00:10Z (50s ago)   250ms   error",
             "        image r:5000/shop_api:tilt-0123456789abcdef (up to date, in the registry)\n        image shop/web:tilt-fedcba9876543210 (built)\n        exit status 2",

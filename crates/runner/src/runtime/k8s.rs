@@ -311,6 +311,19 @@ impl Runtime for K8sRuntime {
                 *names = pods.iter().map(|p| p.name.clone()).collect();
             }
             logs.follow(&log_cluster, &log_namespace, &pods, &log_reporter, span_id);
+            // The newest pod is the one the dashboard shows (after a rollout, the new one).
+            if let Some(pod) = pods.iter().max_by_key(|p| p.created) {
+                log_reporter.runtime(
+                    span_id,
+                    RuntimeReport::Info(lilt_engine::RuntimeInfo {
+                        name: pod.name.clone(),
+                        status: pod.waiting.clone().unwrap_or_else(|| pod.phase.clone()),
+                        restarts: u32::try_from(pod.restarts).unwrap_or_default(),
+                        created: pod.created,
+                        all_ready: pod.ready,
+                    }),
+                );
+            }
             let ready = !pods.is_empty() && pods.iter().all(|p| p.ready);
             let waiting: Vec<Option<String>> = pods.iter().map(|p| p.waiting.clone()).collect();
             if last

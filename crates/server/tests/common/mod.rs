@@ -181,6 +181,7 @@ pub fn sample_snapshot() -> Snapshot {
             since: t(5),
         },
         ready: true,
+        info: None,
     };
 
     let mut web = resource(with_labels(local("web", "make web", ""), &["frontend"]));
