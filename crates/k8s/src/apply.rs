@@ -222,7 +222,8 @@ impl Cluster {
         self.applied.lock().ok()?.get(key).cloned()
     }
 
-    /// Deletes `objects` (pass them in delete order); missing objects are fine. Background
+    /// Deletes `objects` (pass them in delete order); missing objects are fine, and objects
+    /// annotated `tilt.dev/down-policy: keep` are kept, as Tilt keeps them. Background
     /// propagation, as `kubectl delete` does.
     pub async fn delete(
         &self,
@@ -230,6 +231,18 @@ impl Cluster {
         log: &(dyn Fn(String) + Send + Sync),
     ) -> Result<(), K8sError> {
         for obj in objects {
+            if obj
+                .as_value()
+                .pointer("/metadata/annotations/tilt.dev~1down-policy")
+                .and_then(Value::as_str)
+                == Some("keep")
+            {
+                log(format!(
+                    "keeping {} (tilt.dev/down-policy: keep)",
+                    obj.display_name()
+                ));
+                continue;
+            }
             let (resource, caps) = self.kind_of(obj).await?;
             let namespace = match caps.scope {
                 Scope::Namespaced => obj.namespace().unwrap_or(&self.namespace).to_owned(),

@@ -308,3 +308,37 @@ async fn delete_removes_what_apply_made_and_missing_objects_are_fine() {
     let applied = cluster.apply(&objs, &no_log).await.expect("apply again");
     assert!(applied.iter().all(|a| a.changed));
 }
+
+#[tokio::test]
+async fn objects_marked_down_policy_keep_survive_delete() {
+    let d = double().await;
+    let cluster = connect(&d, Some("default")).await;
+    let objs = objects(
+        "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: keep-me
+  annotations: {tilt.dev/down-policy: keep}
+data: {a: b}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: drop-me}
+data: {a: b}
+",
+    );
+    cluster.apply(&objs, &no_log).await.expect("apply");
+    let lines = std::sync::Mutex::new(Vec::new());
+    let log = |l: String| lines.lock().unwrap().push(l);
+    cluster.delete(&objs, &log).await.expect("delete");
+    assert!(d.get("v1", "ConfigMap", "default", "keep-me").is_some());
+    assert!(d.get("v1", "ConfigMap", "default", "drop-me").is_none());
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .contains(&"keeping ConfigMap/keep-me (tilt.dev/down-policy: keep)".to_owned()),
+        "{:?}",
+        lines.lock().unwrap()
+    );
+}

@@ -201,8 +201,20 @@ impl Runtime for K8sRuntime {
                     .build_log(job.span_id, LogLevel::Error, error.clone());
                 return UpdateOutcome::failed(error);
             }
+            // `update_settings(k8s_upsert_timeout_secs=...)` bounds the whole apply.
+            let timeout = job.plan.settings.update.k8s_upsert_timeout;
             let applied = tokio::select! {
-                applied = cluster.apply(&objects, &log) => applied,
+                applied = tokio::time::timeout(timeout, cluster.apply(&objects, &log)) => match applied {
+                    Ok(applied) => applied,
+                    Err(_) => {
+                        let error = format!(
+                            "applying took longer than {}s (k8s_upsert_timeout_secs)",
+                            timeout.as_secs()
+                        );
+                        job.reporter.build_log(job.span_id, LogLevel::Error, error.clone());
+                        return UpdateOutcome::failed(error);
+                    }
+                },
                 () = job.cancel.cancelled() => return UpdateOutcome::failed("cancelled"),
             };
             match applied {
