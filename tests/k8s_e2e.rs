@@ -349,6 +349,37 @@ spec:
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // Another update (the Deployment's own labels change; its pod stays) restarts the pod
+    // watch: the pod's log must not be shown again.
+    let yaml = std::fs::read_to_string(dir.path().join("app.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        yaml.replace(
+            "metadata: {name: app}",
+            "metadata: {name: app, labels: {tier: web}}",
+        ),
+    )
+    .unwrap();
+    loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.matches("applied Deployment/app").count() >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no second apply in:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Give a duplicate the time it would need to show (a restarted stream prints within
+    // milliseconds), then count.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    assert_eq!(
+        text.matches("hello from the pod").count(),
+        1,
+        "the pod's log is shown once:\n{text}"
+    );
     let _ = up.kill();
     let _ = up.wait();
     double.stop().await;

@@ -39,6 +39,8 @@ pub struct K8sRuntime {
     deployed: Arc<Mutex<HashMap<String, Deployed>>>,
     /// The pod watch of each started resource.
     watches: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// The log streams of each started resource (they end when the resource stops).
+    logs: Mutex<HashMap<String, Arc<Mutex<LogFollowers>>>>,
     /// The port forwards of each resource, by local address. They outlive restarts (each
     /// connection finds the current pod), and end when the resource stops.
     forwards: Arc<Mutex<HashMap<String, Forwards>>>,
@@ -283,7 +285,14 @@ impl Runtime for K8sRuntime {
             },
         );
         let mut last: Option<(bool, Vec<Option<String>>)> = None;
-        let mut logs = LogFollowers::default();
+        // The log streams outlive a restart of the watch (every successful update restarts
+        // it): a stream already following a container goes on from where it is, so no line
+        // is shown twice.
+        let logs = self
+            .logs
+            .lock()
+            .map(|mut l| l.entry(name.clone()).or_default().clone())
+            .unwrap_or_default();
         let log_cluster = cluster.clone();
         let log_reporter = reporter.clone();
         let log_namespace = namespace.clone();
@@ -322,7 +331,9 @@ impl Runtime for K8sRuntime {
             if let Ok(mut names) = pod_names.lock() {
                 *names = pods.iter().map(|p| p.name.clone()).collect();
             }
-            logs.follow(&log_cluster, &log_namespace, &pods, &log_reporter, span_id);
+            if let Ok(mut logs) = logs.lock() {
+                logs.follow(&log_cluster, &log_namespace, &pods, &log_reporter, span_id);
+            }
             // The newest pod is the one the dashboard shows (after a rollout, the new one).
             if let Some(pod) = pods.iter().max_by_key(|p| p.created) {
                 log_reporter.runtime(
@@ -372,6 +383,10 @@ impl Runtime for K8sRuntime {
         {
             watch.abort();
         }
+        // Dropping the last handle of a resource's streams ends them.
+        if let Ok(mut logs) = self.logs.lock() {
+            logs.remove(resource);
+        }
         if let Some(forwards) = self
             .forwards
             .lock()
@@ -389,6 +404,9 @@ impl Runtime for K8sRuntime {
             for (_, watch) in watches.drain() {
                 watch.abort();
             }
+        }
+        if let Ok(mut logs) = self.logs.lock() {
+            logs.clear();
         }
         if let Ok(mut forwards) = self.forwards.lock() {
             for (_, tasks) in forwards.drain() {
