@@ -20,22 +20,75 @@ stringData: {token: s3cr3t}
 ";
 
 fn lilt(dir: &Path, double: &KubeDouble, args: &[&str]) -> (i32, String) {
-    let state = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_lilt"))
-        .current_dir(dir)
-        .env("KUBECONFIG", double.kubeconfig_path())
-        .env("LILT_STATE_DIR", state.path())
-        .args(args)
-        .output()
-        .expect("run lilt");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    lilt_as(dir, double, "tester", args)
+}
+
+/// A running `lilt up --stream --port 0` in `dir`, its output in a file outside the project;
+/// killed when dropped.
+struct Up {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Up {
+    fn start(dir: &Path, double: &KubeDouble, extra: &[&str], env: &[(&str, &str)]) -> Up {
+        let out_dir = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let out = out_dir.path().join("up.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_lilt"))
+            .current_dir(dir)
+            .env("KUBECONFIG", double.kubeconfig_path())
+            .env("LILT_STATE_DIR", state.path())
+            .envs(env.iter().copied())
+            .args(["up", "--stream", "--port", "0"])
+            .args(extra)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Up {
+            child,
+            out,
+            _dirs: (out_dir, state),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Waits until the output satisfies `pred` (bounded: a hang guard, not a timing check).
+    async fn wait_for_log(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        let log = || {
+            let text = self.log();
+            pred(&text).then_some(())
+        };
+        if eventually(log).await.is_none() {
+            panic!("timed out waiting for {what} in:\n{}", self.log());
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` every 100 ms until it gives `Some`, for at most 60 s (then `None`).
+async fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,6 +137,7 @@ async fn ci_applies_objects_and_down_deletes_them() {
     );
 }
 
+/// `lilt ARGS` in `dir` as user `user`, against the double; (exit code, stdout + stderr).
 fn lilt_as(dir: &Path, double: &KubeDouble, user: &str, args: &[&str]) -> (i32, String) {
     let state = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_lilt"))
@@ -234,17 +288,12 @@ fn lilt_k8s_time(hours: u64) -> String {
 async fn lilt_up_keeps_its_namespace_marked_active() {
     let double = KubeDouble::builder().without_kubelet().start().await;
     let dir = project(&double);
-    let state = tempfile::tempdir().unwrap();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_lilt"))
-        .current_dir(dir.path())
-        .env("KUBECONFIG", double.kubeconfig_path())
-        .env("LILT_STATE_DIR", state.path())
-        .env("LILT_NAMESPACE_HEARTBEAT", "300ms")
-        .args(["up", "--stream", "--port", "0", "--namespace", "dev-erin"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let up = Up::start(
+        dir.path(),
+        &double,
+        &["--namespace", "dev-erin"],
+        &[("LILT_NAMESPACE_HEARTBEAT", "300ms")],
+    );
     let active = || {
         double
             .get("v1", "Namespace", "", "dev-erin")
@@ -254,30 +303,12 @@ async fn lilt_up_keeps_its_namespace_marked_active() {
                     .map(str::to_owned)
             })
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let first = loop {
-        if let Some(t) = active() {
-            break t;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the namespace was not created"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let first = eventually(active)
+        .await
+        .expect("the namespace is created, with a last-active time");
     // The annotation has second precision: a later heartbeat writes a later time.
-    loop {
-        if active().is_some_and(|t| t > first) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no heartbeat after {first}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let _ = up.kill();
-    let _ = up.wait();
+    let later = eventually(|| active().filter(|t| *t > first)).await;
+    assert!(later.is_some(), "no heartbeat after {first}:\n{}", up.log());
 }
 
 /// A Deployment whose pod prints a line and keeps running, on the double's kubelet (a real
@@ -325,30 +356,11 @@ spec:
     assert_eq!(code, 0, "ready once its pod is:\n{log}");
 
     // `lilt up` follows the pod's log into the resource's log.
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = out_dir.path().join("up.log");
-    let state = tempfile::tempdir().unwrap();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_lilt"))
-        .current_dir(dir.path())
-        .env("KUBECONFIG", double.kubeconfig_path())
-        .env("LILT_STATE_DIR", state.path())
-        .args(["up", "--stream", "--port", "0"])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        if text.lines().any(|l| l.contains("app │ hello from the pod")) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no pod log in:\n{text}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let up = Up::start(dir.path(), &double, &[], &[]);
+    up.wait_for_log("the pod's log", |t| {
+        t.lines().any(|l| l.contains("app │ hello from the pod"))
+    })
+    .await;
     // Another update (the Deployment's own labels change; its pod stays) restarts the pod
     // watch: the pod's log must not be shown again.
     let yaml = std::fs::read_to_string(dir.path().join("app.yaml")).unwrap();
@@ -360,28 +372,20 @@ spec:
         ),
     )
     .unwrap();
-    loop {
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        if text.matches("applied Deployment/app").count() >= 2 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no second apply in:\n{text}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    up.wait_for_log("a second apply", |t| {
+        t.matches("applied Deployment/app").count() >= 2
+    })
+    .await;
     // Give a duplicate the time it would need to show (a restarted stream prints within
     // milliseconds), then count.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let text = up.log();
     assert_eq!(
         text.matches("hello from the pod").count(),
         1,
         "the pod's log is shown once:\n{text}"
     );
-    let _ = up.kill();
-    let _ = up.wait();
+    drop(up);
     double.stop().await;
 }
 
@@ -430,16 +434,7 @@ spec:
         ),
     )
     .unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_lilt"))
-        .current_dir(dir.path())
-        .env("KUBECONFIG", double.kubeconfig_path())
-        .env("LILT_STATE_DIR", state.path())
-        .args(["up", "--stream", "--port", "0"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let up = Up::start(dir.path(), &double, &[], &[]);
     let get = move || -> Option<String> {
         use std::io::{Read, Write};
         let mut conn = std::net::TcpStream::connect(("127.0.0.1", local_port)).ok()?;
@@ -465,8 +460,7 @@ spec:
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let _ = up.kill();
-    let _ = up.wait();
+    drop(up);
     double.stop().await;
 }
 
@@ -546,37 +540,17 @@ spec:
         ),
     )
     .unwrap();
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = out_dir.path().join("up.log");
-    let state = tempfile::tempdir().unwrap();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_lilt"))
-        .current_dir(dir.path())
-        .env("KUBECONFIG", double.kubeconfig_path())
-        .env("LILT_STATE_DIR", state.path())
-        .args(["up", "--stream", "--port", "0"])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let up = Up::start(dir.path(), &double, &[], &[]);
+    up.wait_for_log("a warning event and the waiting reason", |text| {
         let event = text
             .lines()
             .any(|l| l.contains("pod app-") && l.contains(": Failed: Error: ErrImagePull"));
         let waiting = text
             .lines()
             .any(|l| l.contains("ErrImagePull") && !l.contains("Failed:"));
-        if event && waiting {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no warning event in:\n{text}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let _ = up.kill();
-    let _ = up.wait();
+        event && waiting
+    })
+    .await;
+    drop(up);
     double.stop().await;
 }
