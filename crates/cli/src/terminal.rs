@@ -90,12 +90,8 @@ pub(crate) fn render_status(snapshot: &Snapshot, url: &str, now: SystemTime) -> 
     for res in &state.resources {
         let name = res.manifest.name.as_str();
         let (symbol, status) = resource_status(snapshot, res);
-        let link = res
-            .manifest
-            .links()
-            .first()
-            .map(|l| l.url.as_str())
-            .unwrap_or("");
+        let links = res.manifest.links();
+        let link = links.first().map(|l| l.url.as_str()).unwrap_or("");
         let age = res
             .last_deploy_time
             .and_then(|t| now.duration_since(t).ok())

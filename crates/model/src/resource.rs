@@ -79,6 +79,25 @@ pub struct PortForward {
     pub link_path: String,
 }
 
+impl PortForward {
+    /// The dashboard link for this forward; a forward with no host is shown on `localhost`.
+    pub fn link(&self) -> Link {
+        let host = if self.host.is_empty() {
+            "localhost"
+        } else {
+            &self.host
+        };
+        Link {
+            url: format!(
+                "http://{host}:{}/{}",
+                self.local_port,
+                self.link_path.trim_start_matches('/')
+            ),
+            name: self.name.clone(),
+        }
+    }
+}
+
 /// One resource: what it builds, how it deploys, and how it is scheduled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
@@ -95,11 +114,18 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub fn links(&self) -> &[Link] {
+    /// The links the dashboard shows for the resource, in Tilt's order: for Kubernetes the
+    /// explicit `links=` and then one per port forward (`http://<host>:<port>/<link_path>`).
+    pub fn links(&self) -> Vec<Link> {
         match &self.deploy {
-            DeployTarget::Local(local) => &local.links,
-            DeployTarget::K8s(k8s) => &k8s.links,
-            DeployTarget::DockerCompose(dc) => &dc.endpoint_links,
+            DeployTarget::Local(local) => local.links.clone(),
+            DeployTarget::K8s(k8s) => k8s
+                .links
+                .iter()
+                .cloned()
+                .chain(k8s.port_forwards.iter().map(PortForward::link))
+                .collect(),
+            DeployTarget::DockerCompose(dc) => dc.endpoint_links.clone(),
         }
     }
 
@@ -138,4 +164,60 @@ pub struct LocalTarget {
     pub allow_parallel: bool,
     pub readiness_probe: Option<Probe>,
     pub links: Vec<Link>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::K8sTarget;
+
+    fn forward(local_port: u16, host: &str, name: &str, link_path: &str) -> PortForward {
+        PortForward {
+            local_port,
+            container_port: 0,
+            host: host.to_owned(),
+            name: name.to_owned(),
+            link_path: link_path.to_owned(),
+        }
+    }
+
+    /// Tilt's order: explicit links, then one per forward (`localhost` when no host).
+    #[test]
+    fn k8s_links_are_explicit_links_then_forwards() {
+        let manifest = Manifest {
+            name: "web".to_owned(),
+            image_targets: Vec::new(),
+            deploy: DeployTarget::K8s(K8sTarget {
+                links: vec![Link {
+                    url: "http://docs.example/".to_owned(),
+                    name: "docs".to_owned(),
+                }],
+                port_forwards: vec![
+                    forward(8000, "", "", ""),
+                    forward(9000, "127.0.0.2", "api", "/v1/health"),
+                ],
+                ..K8sTarget::default()
+            }),
+            trigger_mode: TriggerMode::default(),
+            resource_deps: Vec::new(),
+            labels: BTreeMap::new(),
+            source_tiltfile: String::new(),
+        };
+        let links: Vec<(String, String)> = manifest
+            .links()
+            .into_iter()
+            .map(|l| (l.url, l.name))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                ("http://docs.example/".to_owned(), "docs".to_owned()),
+                ("http://localhost:8000/".to_owned(), String::new()),
+                (
+                    "http://127.0.0.2:9000/v1/health".to_owned(),
+                    "api".to_owned()
+                ),
+            ]
+        );
+    }
 }

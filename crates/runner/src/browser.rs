@@ -48,7 +48,7 @@ pub(crate) fn resolve_url(launch: &BrowserLaunch, plan: &Plan) -> Result<String,
     };
     let links = plan
         .manifest(resource)
-        .map(|m| m.links().to_vec())
+        .map(|m| m.links())
         .unwrap_or_default();
     if name.is_empty() {
         return links

@@ -251,7 +251,7 @@ fn dc_resource_options() {
     let foo = plan.manifest("foo").expect("foo");
     assert_eq!(foo.trigger_mode, TriggerMode::Manual);
     assert_eq!(foo.labels.keys().collect::<Vec<_>>(), ["app"]);
-    let links: Vec<&str> = foo.links().iter().map(|l| l.url.as_str()).collect();
+    let links: Vec<String> = foo.links().into_iter().map(|l| l.url).collect();
     assert_eq!(links, ["http://localhost:9/x"]);
     assert_eq!(
         plan.manifest("bar").map(|m| m.trigger_mode),
