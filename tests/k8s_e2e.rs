@@ -284,14 +284,23 @@ fn lilt_k8s_time(hours: u64) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// The developer's namespace named by the Tiltfile (`update_settings(k8s_namespace=)`)
+/// rather than the flag: made, its objects applied there, and kept marked active.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lilt_up_keeps_its_namespace_marked_active() {
     let double = KubeDouble::builder().without_kubelet().start().await;
     let dir = project(&double);
+    let tiltfile = dir.path().join("Tiltfile");
+    let text = std::fs::read_to_string(&tiltfile).unwrap();
+    std::fs::write(
+        &tiltfile,
+        format!("update_settings(k8s_namespace='dev-erin')\n{text}"),
+    )
+    .unwrap();
     let up = Up::start(
         dir.path(),
         &double,
-        &["--namespace", "dev-erin"],
+        &[],
         &[("LILT_NAMESPACE_HEARTBEAT", "300ms")],
     );
     let active = || {
@@ -309,6 +318,12 @@ async fn lilt_up_keeps_its_namespace_marked_active() {
     // The annotation has second precision: a later heartbeat writes a later time.
     let later = eventually(|| active().filter(|t| *t > first)).await;
     assert!(later.is_some(), "no heartbeat after {first}:\n{}", up.log());
+    let applied = eventually(|| double.get("v1", "ConfigMap", "dev-erin", "settings")).await;
+    assert!(
+        applied.is_some(),
+        "objects go to the namespace:\n{}",
+        up.log()
+    );
 }
 
 /// A Deployment whose pod prints a line and keeps running, on the double's kubelet (a real
@@ -551,6 +566,79 @@ spec:
         event && waiting
     })
     .await;
+    drop(up);
+    double.stop().await;
+}
+
+/// `extra_pod_selectors`: a pod the resource's objects do not own (here made by someone
+/// else, straight through the API) is watched too when its labels match, and its log
+/// reaches the resource's log beside the workload's own pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_pod_selectors_bring_other_pods_into_the_resource() {
+    let svc = lilt_testsvc::services();
+    let double = KubeDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: app}}
+spec:
+  selector: {{matchLabels: {{app: app}}}}
+  template:
+    metadata: {{labels: {{app: app}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: {}
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'echo hello from the workload; exec sleep 1000']
+",
+            svc.base_image
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Tiltfile"),
+        format!(
+            "allow_k8s_contexts('{}')\nk8s_yaml('app.yaml')\nk8s_resource('app', extra_pod_selectors=[{{'role': 'helper', 'team': 'a'}}])\n",
+            double.context()
+        ),
+    )
+    .unwrap();
+    let pod = |name: &str, team: &str| {
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"role": "helper", "team": team}},
+            "spec": {
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{
+                    "name": "main",
+                    "image": svc.base_image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["sh", "-c", format!("echo hello from {name}; exec sleep 1000")],
+                }],
+            },
+        })
+    };
+    // One pod matches the selector (both labels), one does not (an AND of labels).
+    double.create(pod("helper-a", "a")).unwrap();
+    double.create(pod("helper-b", "b")).unwrap();
+    let up = Up::start(dir.path(), &double, &[], &[]);
+    up.wait_for_log("both pods' logs", |t| {
+        t.contains("hello from the workload") && t.contains("hello from helper-a")
+    })
+    .await;
+    // The other pod's first line would have come with helper-a's; give it time, then check.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let text = up.log();
+    assert!(
+        !text.contains("hello from helper-b"),
+        "a pod matching only part of the selector is not the resource's:\n{text}"
+    );
     drop(up);
     double.stop().await;
 }

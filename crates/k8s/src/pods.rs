@@ -124,43 +124,53 @@ impl Cluster {
         })
     }
 
-    /// Calls `on_change` with every pod of `namespace` matching `selector` (a label
-    /// selector, `a=b,c=d`) each time one changes, until the returned task is aborted. The
-    /// watcher resumes by itself after a dropped connection.
+    /// Calls `on_change` with every pod of `namespace` matching any of `selectors` (label
+    /// selectors, `a=b,c=d`: each an AND of labels, the list an OR, as
+    /// `extra_pod_selectors`) each time one changes, until the returned task is aborted.
+    /// The watchers resume by themselves after a dropped connection.
     pub fn watch_pods(
         &self,
         namespace: &str,
-        selector: &str,
+        selectors: &[String],
         mut on_change: impl FnMut(Vec<PodState>) + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let config = watcher::Config::default().labels(selector);
+        // One watcher per selector (the API has no OR of label selectors), merged into one
+        // stream tagged with the selector's index.
+        let streams = selectors.iter().enumerate().map(|(i, selector)| {
+            let config = watcher::Config::default().labels(selector);
+            watcher(api.clone(), config)
+                .map(move |event| (i, event))
+                .boxed()
+        });
+        let mut events = futures::stream::select_all(streams);
+        let count = selectors.len();
         tokio::spawn(async move {
-            let mut pods: BTreeMap<String, PodState> = BTreeMap::new();
-            let mut init: Option<BTreeMap<String, PodState>> = None;
-            let mut events = std::pin::pin!(watcher(api, config));
-            while let Some(event) = events.next().await {
+            // The pods each selector's watcher knows, and its list in progress.
+            let mut pods: Vec<BTreeMap<String, PodState>> = vec![BTreeMap::new(); count];
+            let mut init: Vec<Option<BTreeMap<String, PodState>>> = vec![None; count];
+            while let Some((i, event)) = events.next().await {
                 let changed = match event {
                     Ok(watcher::Event::Init) => {
-                        init = Some(BTreeMap::new());
+                        init[i] = Some(BTreeMap::new());
                         false
                     }
                     Ok(watcher::Event::InitApply(pod)) => {
                         let state = PodState::of(&pod);
-                        if let Some(init) = init.as_mut() {
+                        if let Some(init) = init[i].as_mut() {
                             init.insert(state.name.clone(), state);
                         }
                         false
                     }
                     Ok(watcher::Event::InitDone) => {
-                        pods = init.take().unwrap_or_default();
+                        pods[i] = init[i].take().unwrap_or_default();
                         true
                     }
                     Ok(watcher::Event::Apply(pod)) => {
                         let state = PodState::of(&pod);
-                        pods.insert(state.name.clone(), state.clone()) != Some(state)
+                        pods[i].insert(state.name.clone(), state.clone()) != Some(state)
                     }
-                    Ok(watcher::Event::Delete(pod)) => pods
+                    Ok(watcher::Event::Delete(pod)) => pods[i]
                         .remove(pod.metadata.name.as_deref().unwrap_or_default())
                         .is_some(),
                     // The watcher retries by itself; back off a little so an unreachable
@@ -172,7 +182,10 @@ impl Cluster {
                     }
                 };
                 if changed {
-                    on_change(pods.values().cloned().collect());
+                    // A pod several selectors match is shown once.
+                    let union: BTreeMap<&String, &PodState> =
+                        pods.iter().flat_map(|m| m.iter()).collect();
+                    on_change(union.into_values().cloned().collect());
                 }
             }
         })

@@ -98,6 +98,10 @@ pub struct K8sContext {
     pub namespace: String,
     /// The cluster name the context points at.
     pub cluster: String,
+    /// `namespace` is the developer's own (`--namespace`, `LILT_NAMESPACE` or
+    /// `update_settings(k8s_namespace=)`): lilt creates it when missing, labelled with its
+    /// owner, and keeps it marked active while `lilt up` runs.
+    pub developer_namespace: bool,
 }
 
 /// A Secret value found in `k8s_yaml` input, scrubbed from logs.

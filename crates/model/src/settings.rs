@@ -48,6 +48,9 @@ pub struct UpdateSettings {
     pub suppress_unused_image_warnings: Vec<String>,
     /// `'true'`, `'false'` or `'auto'`.
     pub k8s_server_side_apply: String,
+    /// `update_settings(k8s_namespace=)` (lilt's own; Tilt has no such setting): the
+    /// developer's namespace, as `--namespace` gives it. The flag and `LILT_NAMESPACE` win.
+    pub k8s_namespace: Option<String>,
 }
 
 impl Default for UpdateSettings {
@@ -57,6 +60,7 @@ impl Default for UpdateSettings {
             k8s_upsert_timeout: Duration::from_secs(30),
             suppress_unused_image_warnings: Vec::new(),
             k8s_server_side_apply: "auto".to_owned(),
+            k8s_namespace: None,
         }
     }
 }

@@ -143,7 +143,7 @@ pub(crate) enum Input {
 
 /// Starts the runner on the current tokio runtime, with the standard runtimes.
 pub fn start(config: RunnerConfig) -> Result<Started, RunnerError> {
-    let runtimes = Runtimes::standard().with_namespace(config.namespace.clone());
+    let runtimes = Runtimes::standard();
     start_with(config, runtimes)
 }
 

@@ -127,8 +127,10 @@ pub(crate) fn assemble(state: &TiltState, tiltignore_path: PathBuf) -> Result<Pl
         default_registry: decl.k8s.default_registry.clone(),
         k8s_context: lilt_model::K8sContext {
             context: state.kube.context.clone(),
-            namespace: state.kube.namespace.clone(),
+            namespace: crate::builtins::k8s::namespace(state, &decl.settings.update),
             cluster: state.kube.cluster.clone(),
+            developer_namespace: state.opts.kube_namespace.is_some()
+                || decl.settings.update.k8s_namespace.is_some(),
         },
         secrets: if decl.settings.secret_scrub {
             crate::builtins::k8s::secrets(state)

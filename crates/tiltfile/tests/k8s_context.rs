@@ -149,3 +149,50 @@ fn kubeconfig_env_var_and_context_override() {
     assert_eq!(dev.plan.k8s_context.context, "dev");
     assert!(dev.log.iter().any(|l| l.text == "dev ns1"), "{:?}", dev.log);
 }
+
+/// `update_settings(k8s_namespace=)` names the developer's namespace (as `--namespace`
+/// does, which wins over it), `k8s_namespace()` reports it, and a bad name is an error with
+/// a hint.
+#[test]
+fn update_settings_names_the_developers_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("Tiltfile"),
+        "update_settings(k8s_namespace='dev-alice')\nprint('ns=' + k8s_namespace())\n",
+    )
+    .unwrap();
+    let mut opts = lilt_tiltfile::LoadOptions::new(root.join("Tiltfile"), "up");
+    let r = lilt_tiltfile::load(&opts);
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.plan.k8s_context.namespace, "dev-alice");
+    assert!(r.plan.k8s_context.developer_namespace);
+    assert!(
+        r.log.iter().any(|l| l.text == "ns=dev-alice"),
+        "{:?}",
+        r.log
+    );
+
+    opts.kube_namespace = Some("dev-bob".to_owned());
+    let r = lilt_tiltfile::load(&opts);
+    assert_eq!(r.plan.k8s_context.namespace, "dev-bob", "the flag wins");
+    assert!(r.plan.k8s_context.developer_namespace);
+
+    std::fs::write(
+        root.join("Tiltfile"),
+        "update_settings(k8s_namespace='Dev_Alice')\n",
+    )
+    .unwrap();
+    opts.kube_namespace = None;
+    let r = lilt_tiltfile::load(&opts);
+    let error = r.error.expect("an invalid name fails").to_string();
+    assert!(error.contains("not a valid namespace name"), "{error}");
+    assert!(error.contains("Tiltfile:1"), "{error}");
+
+    std::fs::write(root.join("Tiltfile"), "print(k8s_namespace())\n").unwrap();
+    let r = lilt_tiltfile::load(&opts);
+    assert!(
+        !r.plan.k8s_context.developer_namespace,
+        "no setting, no flag"
+    );
+}

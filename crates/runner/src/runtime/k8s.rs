@@ -44,16 +44,13 @@ pub struct K8sRuntime {
     /// The port forwards of each resource, by local address. They outlive restarts (each
     /// connection finds the current pod), and end when the resource stops.
     forwards: Arc<Mutex<HashMap<String, Forwards>>>,
-    /// `--namespace`: the developer's own namespace, made on the first deploy and marked
-    /// active every `heartbeat` while lilt runs.
-    own_namespace: Option<OwnNamespace>,
+    /// The developer's own namespace (`K8sContext::developer_namespace`), made on the first
+    /// deploy into it and marked active every `heartbeat_every()` while lilt runs.
+    heartbeat: Heartbeat,
 }
 
-struct OwnNamespace {
-    name: String,
-    /// The heartbeat task, once the namespace exists.
-    heartbeat: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
-}
+/// The namespace being kept active, and the task doing it.
+type Heartbeat = Arc<tokio::sync::Mutex<Option<(String, tokio::task::JoinHandle<()>)>>>;
 
 /// How often `lilt up` marks its own namespace active (`LILT_NAMESPACE_HEARTBEAT`, a Go
 /// duration; 5m by default).
@@ -73,61 +70,43 @@ fn owner() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-impl K8sRuntime {
-    /// Deploys into `namespace`, the developer's own: created when missing and kept marked
-    /// active while lilt runs.
-    pub fn with_own_namespace(namespace: String) -> K8sRuntime {
-        K8sRuntime {
-            own_namespace: Some(OwnNamespace {
-                name: namespace,
-                heartbeat: Arc::default(),
-            }),
-            ..K8sRuntime::default()
-        }
-    }
-}
-
-/// Makes sure the developer's namespace exists, then keeps it marked active.
+/// Makes sure the developer's namespace `name` exists, then keeps it marked active (a
+/// reload that names another namespace moves the heartbeat there).
 async fn ensure_own_namespace(
     cluster: &Arc<Cluster>,
-    own: &OwnNamespaceRef,
+    name: &str,
+    heartbeat: &Heartbeat,
     log: &(dyn Fn(String) + Send + Sync),
 ) -> Result<(), String> {
-    let mut heartbeat = own.heartbeat.lock().await;
-    if heartbeat.is_some() {
+    let mut heartbeat = heartbeat.lock().await;
+    if heartbeat.as_ref().is_some_and(|(n, _)| n == name) {
         return Ok(());
     }
     let created = cluster
-        .ensure_namespace(&own.name, &owner())
+        .ensure_namespace(name, &owner())
         .await
         .map_err(|e| e.to_string())?;
     if created {
-        log(format!(
-            "created namespace {} (owner {})",
-            own.name,
-            owner()
-        ));
+        log(format!("created namespace {name} (owner {})", owner()));
     }
     let cluster = cluster.clone();
-    let name = own.name.clone();
     let every = heartbeat_every();
-    *heartbeat = Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        loop {
-            tick.tick().await;
-            if let Err(e) = cluster.touch_namespace(&name).await {
-                tracing::warn!(namespace = %name, error = %e, "namespace heartbeat");
+    let task = {
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = cluster.touch_namespace(&name).await {
+                    tracing::warn!(namespace = %name, error = %e, "namespace heartbeat");
+                }
             }
-        }
-    }));
+        })
+    };
+    if let Some((_, previous)) = heartbeat.replace((name.to_owned(), task)) {
+        previous.abort();
+    }
     Ok(())
-}
-
-/// What an update task needs of [`OwnNamespace`].
-#[derive(Clone)]
-struct OwnNamespaceRef {
-    name: String,
-    heartbeat: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 /// The cluster connection, made on first use and kept per (context, namespace): a reload
@@ -166,14 +145,28 @@ impl Runtime for K8sRuntime {
     fn update(&self, job: UpdateJob) -> BoxFuture<'static, UpdateOutcome> {
         let deployed = self.deployed.clone();
         let connection = self.connection.clone();
-        let own = self.own_namespace.as_ref().map(|o| OwnNamespaceRef {
-            name: o.name.clone(),
-            heartbeat: o.heartbeat.clone(),
-        });
+        let heartbeat = self.heartbeat.clone();
         async move {
             let DeployTarget::K8s(target) = &job.manifest.deploy else {
                 return UpdateOutcome::failed("not a Kubernetes resource");
             };
+            let ctx = &job.plan.k8s_context;
+            if ctx.developer_namespace {
+                let reporter = job.reporter.clone();
+                let span_id = job.span_id;
+                let log = move |line: String| reporter.build_log(span_id, LogLevel::Info, line);
+                let ensured = match connection.get(&job.plan).await {
+                    Ok(cluster) => {
+                        ensure_own_namespace(&cluster, &ctx.namespace, &heartbeat, &log).await
+                    }
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = ensured {
+                    job.reporter
+                        .build_log(job.span_id, LogLevel::Error, error.clone());
+                    return UpdateOutcome::failed(error);
+                }
+            }
             if let Some(custom) = &target.custom_deploy {
                 return custom_apply(&job, custom, &connection, &deployed).await;
             }
@@ -196,13 +189,6 @@ impl Runtime for K8sRuntime {
             let reporter = job.reporter.clone();
             let span_id = job.span_id;
             let log = move |line: String| reporter.build_log(span_id, LogLevel::Info, line);
-            if let Some(own) = &own
-                && let Err(error) = ensure_own_namespace(&cluster, own, &log).await
-            {
-                job.reporter
-                    .build_log(job.span_id, LogLevel::Error, error.clone());
-                return UpdateOutcome::failed(error);
-            }
             // `update_settings(k8s_upsert_timeout_secs=...)` bounds the whole apply.
             let timeout = job.plan.settings.update.k8s_upsert_timeout;
             let applied = tokio::select! {
@@ -262,7 +248,8 @@ impl Runtime for K8sRuntime {
         }
         let reporter = job.reporter.clone();
         let span_id = job.span_id;
-        let Some((namespace, selector)) = pod_selector(&objects, cluster.namespace()) else {
+        let Some((namespace, selectors)) = pod_selectors(&objects, target, cluster.namespace())
+        else {
             // No workload (ConfigMaps, Secrets, CRDs): applied is all there is.
             reporter.runtime(
                 span_id,
@@ -273,8 +260,17 @@ impl Runtime for K8sRuntime {
             );
             return;
         };
+        // A forward goes to a pod of the first selector (the first workload's, else the
+        // first extra selector).
         self.forward_ports(
-            &name, target, &cluster, &objects, &namespace, &selector, &reporter, span_id,
+            &name,
+            target,
+            &cluster,
+            &objects,
+            &namespace,
+            &selectors[0],
+            &reporter,
+            span_id,
         );
         let wait_ready = target.pod_readiness != PodReadinessMode::Ignore;
         reporter.runtime(
@@ -326,7 +322,7 @@ impl Runtime for K8sRuntime {
         // Owned by the pod watch's callback: aborting the watch (stop) drops it, and that
         // ends the event watch too.
         let events = AbortOnDrop(events);
-        let watch = cluster.watch_pods(&namespace, &selector, move |pods: Vec<PodState>| {
+        let watch = cluster.watch_pods(&namespace, &selectors, move |pods: Vec<PodState>| {
             let _ = &events;
             if let Ok(mut names) = pod_names.lock() {
                 *names = pods.iter().map(|p| p.name.clone()).collect();
@@ -415,11 +411,9 @@ impl Runtime for K8sRuntime {
                 }
             }
         }
-        let heartbeat = self.own_namespace.as_ref().map(|o| o.heartbeat.clone());
+        let heartbeat = self.heartbeat.clone();
         async move {
-            if let Some(heartbeat) = heartbeat
-                && let Some(task) = heartbeat.lock().await.take()
-            {
+            if let Some((_, task)) = heartbeat.lock().await.take() {
                 task.abort();
             }
         }
@@ -772,19 +766,52 @@ fn objects_for(
     Ok(objects)
 }
 
-/// The namespace and label selector of the pods of the first workload among `objects`
-/// (its pod template's labels), or `None` when there is no workload.
-fn pod_selector(objects: &[K8sObject], default_namespace: &str) -> Option<(String, String)> {
-    let workload = objects.iter().find(|o| o.has_pod_template())?;
-    let labels = workload.pod_template_labels().into_iter().next()?;
-    if labels.is_empty() {
+/// The namespace and label selectors of the resource's pods: each workload's pod template
+/// labels (unless `discovery_strategy='selectors-only'`), then `extra_pod_selectors`; `None`
+/// when there is nothing to watch (ConfigMaps, Secrets, CRDs).
+fn pod_selectors(
+    objects: &[K8sObject],
+    target: &K8sTarget,
+    default_namespace: &str,
+) -> Option<(String, Vec<String>)> {
+    let workloads: Vec<&K8sObject> = objects.iter().filter(|o| o.has_pod_template()).collect();
+    let mut selectors: Vec<String> = Vec::new();
+    if !target.selectors_only {
+        for workload in &workloads {
+            if let Some(labels) = workload.pod_template_labels().into_iter().next()
+                && !labels.is_empty()
+            {
+                selectors.push(label_selector(labels));
+            }
+        }
+    }
+    selectors.extend(
+        target
+            .extra_pod_selectors
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(label_selector),
+    );
+    selectors.dedup();
+    if selectors.is_empty() {
         return None;
     }
-    let selector = labels
-        .iter()
+    let namespace = workloads
+        .first()
+        .and_then(|w| w.namespace())
+        .or_else(|| objects.iter().find_map(|o| o.namespace()))
+        .unwrap_or(default_namespace)
+        .to_owned();
+    Some((namespace, selectors))
+}
+
+/// A label selector (`a=b,c=d`) from labels.
+fn label_selector<K: std::fmt::Display, V: std::fmt::Display>(
+    labels: impl IntoIterator<Item = (K, V)>,
+) -> String {
+    labels
+        .into_iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
-        .join(",");
-    let namespace = workload.namespace().unwrap_or(default_namespace).to_owned();
-    Some((namespace, selector))
+        .join(",")
 }

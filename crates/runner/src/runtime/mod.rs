@@ -87,15 +87,6 @@ impl Runtimes {
         }
     }
 
-    /// Deploys Kubernetes objects into the developer's own namespace `namespace` (created
-    /// when missing, kept marked active); `None` leaves the kube context's namespace alone.
-    pub fn with_namespace(mut self, namespace: Option<String>) -> Runtimes {
-        if let Some(namespace) = namespace {
-            self.k8s = Arc::new(K8sRuntime::with_own_namespace(namespace));
-        }
-        self
-    }
-
     /// The one dispatch from a deploy target to its runtime.
     pub fn for_deploy(&self, deploy: &DeployTarget) -> &Arc<dyn Runtime> {
         match deploy {

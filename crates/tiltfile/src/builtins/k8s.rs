@@ -690,7 +690,9 @@ fn k8s_builtins(builder: &mut GlobalsBuilder) {
     }
 
     fn k8s_namespace<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<String> {
-        Ok(TiltState::get(eval)?.kube.namespace.clone())
+        let state = TiltState::get(eval)?;
+        let decl = state.decl.borrow();
+        Ok(namespace(state, &decl.settings.update))
     }
 
     fn allow_k8s_contexts<'v>(
@@ -900,5 +902,14 @@ mod tests {
         );
         let err = port_forward_string("bad host:1:2").expect_err("host");
         assert!(err.to_string().contains("is not a valid hostname"));
+    }
+}
+
+/// The default namespace: `--namespace` (or `LILT_NAMESPACE`), else
+/// `update_settings(k8s_namespace=)`, else the kube context's.
+pub(crate) fn namespace(state: &TiltState, settings: &lilt_model::UpdateSettings) -> String {
+    match (&state.opts.kube_namespace, &settings.k8s_namespace) {
+        (None, Some(ns)) => ns.clone(),
+        _ => state.kube.namespace.clone(),
     }
 }

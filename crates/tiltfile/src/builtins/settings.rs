@@ -32,6 +32,15 @@ fn opt_int(value: Value<'_>, what: &str) -> anyhow::Result<Option<i32>> {
     }
 }
 
+/// A Kubernetes namespace name (an RFC 1123 label).
+fn is_dns_label(s: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    (1..=63).contains(&s.len())
+        && s.chars().all(|c| alnum(c) || c == '-')
+        && s.starts_with(alnum)
+        && s.ends_with(alnum)
+}
+
 #[starlark_module]
 fn settings_builtins(builder: &mut GlobalsBuilder) {
     fn update_settings<'v>(
@@ -39,6 +48,7 @@ fn settings_builtins(builder: &mut GlobalsBuilder) {
         #[starlark(default = NoneType)] k8s_upsert_timeout_secs: Value<'v>,
         #[starlark(default = NoneType)] suppress_unused_image_warnings: Value<'v>,
         #[starlark(default = "")] k8s_server_side_apply: &str,
+        #[starlark(default = NoneType)] k8s_namespace: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let state = TiltState::get(eval)?;
@@ -65,8 +75,23 @@ fn settings_builtins(builder: &mut GlobalsBuilder) {
             Some(suppress_unused_image_warnings),
             "suppress_unused_image_warnings",
         )?;
+        let namespace = match k8s_namespace.unpack_str() {
+            None if k8s_namespace.is_none() => None,
+            None => bail!(
+                "update_settings: for parameter \"k8s_namespace\": got {}, want string",
+                k8s_namespace.get_type()
+            ),
+            Some(ns) if is_dns_label(ns) => Some(ns.to_owned()),
+            Some(ns) => bail!(
+                "update_settings: k8s_namespace {ns:?} is not a valid namespace name\n\
+                 Hint: lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit (e.g. \"dev-alice\")"
+            ),
+        };
         let mut decl = state.decl.borrow_mut();
         let update = &mut decl.settings.update;
+        if namespace.is_some() {
+            update.k8s_namespace = namespace;
+        }
         if let Some(n) = mpu {
             update.max_parallel_updates = n.unsigned_abs();
         }
