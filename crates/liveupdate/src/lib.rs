@@ -13,10 +13,18 @@
 //! - [`SyncLedger`] remembers what was synced since an image was built, so a restarted or
 //!   replaced container can be brought up to date.
 
+mod apply;
+mod docker;
+mod kube;
 mod ledger;
 mod plan;
 mod tar;
 
+pub use apply::{
+    Applied, ApplyError, ContainerRef, Containers, OUTPUT_LIMIT, OutputSink, RunOutput, apply_all,
+};
+pub use docker::DockerContainers;
+pub use kube::KubeContainers;
 pub use ledger::SyncLedger;
 pub use plan::{
     Batch, Change, Copy, Decision, Explanation, PathState, RebuildReason, RunStep, explain,
