@@ -65,10 +65,10 @@ async fn files_directories_and_deletes_arrive_and_ignores_are_respected() {
 
     // A file planned as present but gone when archived is deleted in the container.
     let v = write(root, "src/vanishing", "x");
-    let b = batch(&lu, &matcher, &[v.clone()]);
+    let b = batch(&lu, &matcher, std::slice::from_ref(&v));
     applier.apply(&c.target(), &b).await.unwrap();
     assert!(c.sh("test -e /app/vanishing").is_some());
-    let b = batch(&lu, &matcher, &[v.clone()]);
+    let b = batch(&lu, &matcher, std::slice::from_ref(&v));
     std::fs::remove_file(&v).unwrap();
     let done = applier.apply(&c.target(), &b).await.unwrap();
     assert_eq!(done.copied.vanished, ["/app/vanishing"]);
@@ -93,7 +93,7 @@ async fn runs_follow_their_triggers_and_a_failing_run_reports_its_output() {
     let main = write(root, "src/main.py", "print(1)");
     let reqs = write(root, "src/requirements.txt", "flask");
     let done = applier
-        .apply(&c.target(), &batch(&lu, &m, &[main.clone()]))
+        .apply(&c.target(), &batch(&lu, &m, std::slice::from_ref(&main)))
         .await
         .unwrap();
     assert_eq!(done.runs.len(), 1);
