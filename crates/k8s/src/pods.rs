@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::runtime::watcher;
 
@@ -92,14 +93,19 @@ impl Cluster {
         let (pod, container) = (pod.to_owned(), container.to_owned());
         tokio::spawn(async move {
             use futures::AsyncBufReadExt;
-            // The timestamp of the last line passed on: later streams skip up to it.
-            let mut last: Option<String> = None;
+            // The timestamp of the last line passed on: later streams skip up to it. Compared
+            // as times, not text: the kubelet writes RFC 3339 with trailing zeros of the
+            // fraction dropped (`.1Z` is before `.12Z`, though it sorts after it as text).
+            let mut last: Option<Timestamp> = None;
             loop {
                 let params = kube::api::LogParams {
                     follow: true,
                     container: Some(container.clone()),
                     timestamps: true,
-                    since_time: last.as_deref().and_then(|t| t.parse().ok()),
+                    // The API takes whole seconds (kube-rs rounds to the nearest, which can
+                    // skip up to half a second of lines): ask from the second the last line
+                    // was in, and skip what was already passed on below.
+                    since_time: last.and_then(|t| Timestamp::from_second(t.as_second()).ok()),
                     ..kube::api::LogParams::default()
                 };
                 match api.log_stream(&pod, &params).await {
@@ -107,11 +113,13 @@ impl Cluster {
                         let mut lines = stream.lines();
                         while let Some(Ok(line)) = lines.next().await {
                             let (ts, text) = line.split_once(' ').unwrap_or(("", line.as_str()));
-                            // RFC 3339 with a fixed number of digits sorts as text.
-                            if last.as_deref().is_some_and(|l| ts <= l) {
+                            let ts: Option<Timestamp> = ts.parse().ok();
+                            if let (Some(last), Some(ts)) = (last, ts)
+                                && ts <= last
+                            {
                                 continue;
                             }
-                            last = Some(ts.to_owned());
+                            last = ts.or(last);
                             on_line(text.to_owned());
                         }
                     }

@@ -585,7 +585,9 @@ impl KubeDouble {
         }
     }
 
-    /// Ends every open watch stream now (clients must resume from their last resourceVersion).
+    /// Ends every open watch and followed log stream now, as a dropped connection would
+    /// (watch clients must resume from their last resourceVersion, log clients from their
+    /// last line).
     pub fn drop_watches(&self) {
         self.shared.drop_watches.send_modify(|n| *n += 1);
     }

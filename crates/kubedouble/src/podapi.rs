@@ -112,6 +112,8 @@ pub(crate) async fn logs(
     ns: &str,
     name: &str,
     q: &Query,
+    // `KubeDouble::drop_watches` ends followed logs too, as a dropped connection would.
+    mut dropped: tokio::sync::watch::Receiver<u64>,
 ) -> Result<Response<Body>, ApiError> {
     let pod = pod_of(store, ns, name)?;
     let container = pick_container(&pod, q)?;
@@ -151,8 +153,12 @@ pub(crate) async fn logs(
     tokio::spawn(async move {
         let mut stream = docker.logs(&id, Some(opts.build()));
         let mut sent = 0usize;
-        while let Some(item) = stream.next().await {
-            let Ok(out) = item else { break };
+        loop {
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = dropped.changed() => break,
+            };
+            let Some(Ok(out)) = item else { break };
             let bytes = out.into_bytes();
             let line = String::from_utf8_lossy(&bytes);
             let (ts, text) = line.split_once(' ').unwrap_or(("", &line));

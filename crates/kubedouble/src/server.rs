@@ -489,7 +489,8 @@ async fn resource(
     match (method.as_str(), rp.name.as_deref(), sub) {
         ("GET", Some(name), Some("log")) => {
             let pods = shared.pods.clone();
-            crate::podapi::logs(store, pods, ns, name, q).await
+            let dropped = shared.drop_watches.subscribe();
+            crate::podapi::logs(store, pods, ns, name, q, dropped).await
         }
         ("GET" | "POST", Some(name), Some("exec")) => {
             crate::podapi::exec(store, shared.pods.clone(), req, ns, name, q).await
