@@ -885,6 +885,15 @@ pub(crate) fn secrets(state: &TiltState) -> Vec<lilt_model::SecretValue> {
     state.decl.borrow().k8s.secrets.clone()
 }
 
+/// The default namespace: `--namespace` (or `LILT_NAMESPACE`), else
+/// `update_settings(k8s_namespace=)`, else the kube context's.
+pub(crate) fn namespace(state: &TiltState, settings: &lilt_model::UpdateSettings) -> String {
+    match (&state.opts.kube_namespace, &settings.k8s_namespace) {
+        (None, Some(ns)) => ns.clone(),
+        _ => state.kube.namespace.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -902,14 +911,5 @@ mod tests {
         );
         let err = port_forward_string("bad host:1:2").expect_err("host");
         assert!(err.to_string().contains("is not a valid hostname"));
-    }
-}
-
-/// The default namespace: `--namespace` (or `LILT_NAMESPACE`), else
-/// `update_settings(k8s_namespace=)`, else the kube context's.
-pub(crate) fn namespace(state: &TiltState, settings: &lilt_model::UpdateSettings) -> String {
-    match (&state.opts.kube_namespace, &settings.k8s_namespace) {
-        (None, Some(ns)) => ns.clone(),
-        _ => state.kube.namespace.clone(),
     }
 }
