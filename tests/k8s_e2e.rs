@@ -703,3 +703,82 @@ spec:
     drop(up);
     double.stop().await;
 }
+
+/// `update_settings(k8s_upsert_timeout_secs=)`: an API server that holds the apply longer
+/// than that fails the resource's update with a message naming the setting, instead of
+/// hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_apply_fails_after_the_upsert_timeout() {
+    let double = KubeDouble::builder().without_kubelet().start().await;
+    let dir = project(&double);
+    let tiltfile = dir.path().join("Tiltfile");
+    let text = std::fs::read_to_string(&tiltfile).unwrap();
+    std::fs::write(
+        &tiltfile,
+        format!("update_settings(k8s_upsert_timeout_secs=1)\n{text}"),
+    )
+    .unwrap();
+    double.inject(
+        lilt_kubedouble::Fault::stall(std::time::Duration::from_secs(20))
+            .verb("patch")
+            .times(1),
+    );
+    let path = dir.path().to_owned();
+    let d = &double;
+    let (code, log) =
+        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    assert_ne!(code, 0, "the update fails:\n{log}");
+    assert!(
+        log.contains("applying took longer than 1s (k8s_upsert_timeout_secs)"),
+        "{log}"
+    );
+}
+
+/// A container that keeps exiting: the resource shows Kubernetes' CrashLoopBackOff with the
+/// last exit code, and the container's output, in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_container_shows_crash_loop_back_off_with_its_exit_code() {
+    let svc = lilt_testsvc::services();
+    let double = KubeDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: crasher}}
+spec:
+  selector: {{matchLabels: {{app: crasher}}}}
+  template:
+    metadata: {{labels: {{app: crasher}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: crasher
+        image: {}
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'echo giving up; exit 3']
+",
+            svc.base_image
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Tiltfile"),
+        format!(
+            "allow_k8s_contexts('{}')\nk8s_yaml('app.yaml')\n",
+            double.context()
+        ),
+    )
+    .unwrap();
+    let up = Up::start(dir.path(), &double, &[], &[]);
+    up.wait_for_log("the crash loop", |t| {
+        t.contains("giving up")
+            && t.lines().any(|l| {
+                l.contains("pod crasher-") && l.contains("CrashLoopBackOff (last exit code 3)")
+            })
+    })
+    .await;
+    drop(up);
+    double.stop().await;
+}

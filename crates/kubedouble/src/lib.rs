@@ -101,6 +101,8 @@ pub struct Fault {
     pub(crate) reason: String,
     pub(crate) message: String,
     pub(crate) retry_after_seconds: Option<u64>,
+    /// Set by [`Fault::stall`]: the request is held this long, then served normally.
+    pub(crate) stall: Option<Duration>,
 }
 
 impl Fault {
@@ -111,6 +113,15 @@ impl Fault {
             code,
             reason: reason.into(),
             message: message.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Holds matching requests for `d` before serving them normally, as an overloaded API
+    /// server or a slow admission webhook does.
+    pub fn stall(d: Duration) -> Self {
+        Fault {
+            stall: Some(d),
             ..Default::default()
         }
     }

@@ -294,13 +294,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let resp = if !authed && !public {
         error_response(&ApiError::new(401, "Unauthorized", "Unauthorized"))
     } else if let Some(f) = take_fault(&shared, &verb, &route) {
-        let mut r = error_response(&f.error());
-        if let Some(secs) = f.retry_after_seconds
-            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-        {
-            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        if let Some(stall) = f.stall {
+            tokio::time::sleep(stall).await;
+            dispatch(&shared, req, &route, &q, &ua).await
+        } else {
+            let mut r = error_response(&f.error());
+            if let Some(secs) = f.retry_after_seconds
+                && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+            {
+                r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+            }
+            r
         }
-        r
     } else {
         dispatch(&shared, req, &route, &q, &ua).await
     };
