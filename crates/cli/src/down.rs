@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use lilt_model::{Manifest, Plan};
 use lilt_runner::Runtimes;
-use lilt_runner::runtime::DeleteJob;
+use lilt_runner::runtime::{DeleteJob, DeleteOptions};
 use lilt_tiltfile::LoadOptions;
 
 pub(crate) struct DownOptions {
@@ -21,6 +21,7 @@ pub(crate) struct DownOptions {
     pub(crate) args: Vec<String>,
     /// `--namespace`, as given to `lilt up`.
     pub(crate) namespace: Option<String>,
+    pub(crate) delete: DeleteOptions,
 }
 
 pub(crate) fn run(opts: DownOptions) -> anyhow::Result<u8> {
@@ -52,6 +53,7 @@ pub(crate) fn run(opts: DownOptions) -> anyhow::Result<u8> {
             manifest: Arc::new(manifest.clone()),
             plan: plan.clone(),
             launcher: launcher.clone(),
+            options: opts.delete.clone(),
         };
         if let Err(e) = tokio.block_on(runtimes.for_deploy(&manifest.deploy).delete(job)) {
             failures.push(e);

@@ -107,6 +107,19 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         kube: KubeFlags,
+        /// Delete Namespace objects the Tiltfile defines too (by default they are kept).
+        #[arg(long)]
+        delete_namespaces: bool,
+        /// Delete the Docker Compose projects' volumes too (by default they are kept).
+        #[arg(long)]
+        delete_volumes: bool,
+        /// Wait until what was deleted is gone from the cluster (`--wait=false` returns once
+        /// the deletes are accepted).
+        #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        wait: bool,
+        /// How long `--wait` waits at most (Go duration such as `2m`).
+        #[arg(long, default_value = "60s", value_parser = go_duration_arg)]
+        timeout: Duration,
         /// Tiltfile args.
         args: Vec<String>,
     },
@@ -356,10 +369,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 },
             )
         }
-        Command::Down { file, kube, args } => down::run(down::DownOptions {
+        Command::Down {
+            file,
+            kube,
+            delete_namespaces,
+            delete_volumes,
+            wait,
+            timeout,
+            args,
+        } => down::run(down::DownOptions {
             file,
             args,
             namespace: kube.namespace,
+            delete: lilt_runner::runtime::DeleteOptions {
+                delete_namespaces,
+                delete_volumes,
+                wait: wait.then_some(timeout),
+            },
         }),
         Command::Why { file, path, args } => why::run(file, args, path),
         Command::Namespaces { context, command } => namespaces::run(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
-use lilt_manifest::K8sObject;
+use lilt_manifest::{K8sObject, MANAGED_BY_LABEL};
 use serde_json::Value;
 
 use crate::error::server_message;
@@ -222,14 +222,19 @@ impl Cluster {
         self.applied.lock().ok()?.get(key).cloned()
     }
 
-    /// Deletes `objects` (pass them in delete order); missing objects are fine, and objects
-    /// annotated `tilt.dev/down-policy: keep` are kept, as Tilt keeps them. Background
-    /// propagation, as `kubectl delete` does.
+    /// Deletes `objects` (in the order given: dependents first, see `sort_for_delete`), as
+    /// `lilt down` does. Kept: objects annotated `tilt.dev/down-policy: keep`, Namespaces
+    /// unless `options.delete_namespaces`, and objects lilt (or Tilt) did not apply, found by
+    /// the `app.kubernetes.io/managed-by` label or a `lilt` field manager. Missing objects
+    /// are fine. With `options.wait`, waits (at most that long) until every deleted object is
+    /// gone from the server.
     pub async fn delete(
         &self,
         objects: &[K8sObject],
+        options: &DeleteOptions,
         log: &(dyn Fn(String) + Send + Sync),
     ) -> Result<(), K8sError> {
+        let mut deleted: Vec<(Api<DynamicObject>, ObjectKey)> = Vec::new();
         for obj in objects {
             if obj
                 .as_value()
@@ -239,6 +244,14 @@ impl Cluster {
             {
                 log(format!(
                     "keeping {} (tilt.dev/down-policy: keep)",
+                    obj.display_name()
+                ));
+                continue;
+            }
+            if obj.kind() == "Namespace" && obj.api_version() == "v1" && !options.delete_namespaces
+            {
+                log(format!(
+                    "keeping {} (namespaces are kept unless --delete-namespaces)",
                     obj.display_name()
                 ));
                 continue;
@@ -254,22 +267,54 @@ impl Cluster {
                 namespace: namespace.clone(),
                 name: obj.name().to_owned(),
             };
-            match self
-                .api(&resource, &namespace)
-                .delete(obj.name(), &DeleteParams::background())
-                .await
-            {
+            let failed = |e: kube::Error| K8sError::Delete {
+                object: key.to_string(),
+                message: server_message(&e),
+            };
+            let api = self.api(&resource, &namespace);
+            let Some(live) = api.get_opt(obj.name()).await.map_err(failed)? else {
+                continue;
+            };
+            if !applied_by_us(&live) {
+                log(format!(
+                    "keeping {key}: it was not applied by lilt or Tilt (no {MANAGED_BY_LABEL} label, no {FIELD_MANAGER:?} field manager)"
+                ));
+                continue;
+            }
+            match api.delete(obj.name(), &DeleteParams::background()).await {
                 Ok(_) => log(format!("deleted {key}")),
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(e) => {
-                    return Err(K8sError::Delete {
-                        object: key.to_string(),
-                        message: server_message(&e),
-                    });
-                }
+                Err(e) => return Err(failed(e)),
             }
             if let Ok(mut map) = self.applied.lock() {
                 map.remove(&key);
+            }
+            deleted.push((api, key));
+        }
+        if let Some(within) = options.wait {
+            let deadline = tokio::time::Instant::now() + within;
+            for (api, key) in &deleted {
+                loop {
+                    match api.get_opt(&key.name).await {
+                        Ok(None) => break,
+                        Ok(Some(_)) if tokio::time::Instant::now() >= deadline => {
+                            return Err(K8sError::Delete {
+                                object: key.to_string(),
+                                message: format!(
+                                    "still there after {}s (finalizers or dependents?)",
+                                    within.as_secs()
+                                ),
+                            });
+                        }
+                        Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+                        Err(e) => {
+                            return Err(K8sError::Delete {
+                                object: key.to_string(),
+                                message: server_message(&e),
+                            });
+                        }
+                    }
+                }
             }
         }
         Ok(())
@@ -349,4 +394,31 @@ fn is_namespace(obj: &K8sObject) -> bool {
 
 fn is_crd(obj: &K8sObject) -> bool {
     obj.kind() == "CustomResourceDefinition" && obj.group() == "apiextensions.k8s.io"
+}
+
+/// What `lilt down` deletes and how long it waits.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    /// Delete Namespace objects too (`--delete-namespaces`); by default they are kept.
+    pub delete_namespaces: bool,
+    /// Wait at most this long until the deleted objects are gone; `None` returns at once.
+    pub wait: Option<Duration>,
+}
+
+/// Whether a live object was applied by lilt (its field manager) or carries the
+/// `app.kubernetes.io/managed-by` label lilt and Tilt put on what they apply.
+fn applied_by_us(live: &DynamicObject) -> bool {
+    let labelled = live
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(MANAGED_BY_LABEL))
+        .is_some_and(|v| v == lilt_manifest::MANAGED_BY_VALUE);
+    let managed = live
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .any(|m| m.manager.as_deref() == Some(FIELD_MANAGER));
+    labelled || managed
 }

@@ -11,7 +11,7 @@ mod forward;
 pub mod namespaces;
 mod pods;
 
-pub use apply::{AppliedObject, ObjectKey};
+pub use apply::{AppliedObject, DeleteOptions, ObjectKey};
 pub use error::K8sError;
 pub use forward::Forward;
 pub use pods::{PodState, PodWarning};

@@ -297,11 +297,14 @@ async fn delete_removes_what_apply_made_and_missing_objects_are_fine() {
     cluster.apply(&objs, &no_log).await.expect("apply");
     let mut reversed = objs.clone();
     reversed.reverse();
-    cluster.delete(&reversed, &no_log).await.expect("delete");
+    cluster
+        .delete(&reversed, &lilt_k8s::DeleteOptions::default(), &no_log)
+        .await
+        .expect("delete");
     assert!(d.get("apps/v1", "Deployment", "default", "app").is_none());
     assert!(d.get("v1", "ConfigMap", "default", "app-config").is_none());
     cluster
-        .delete(&reversed, &no_log)
+        .delete(&reversed, &lilt_k8s::DeleteOptions::default(), &no_log)
         .await
         .expect("deleting what is gone is fine");
     // After a delete, the same apply is sent again (lilt forgets what it applied).
@@ -330,7 +333,10 @@ data: {a: b}
     cluster.apply(&objs, &no_log).await.expect("apply");
     let lines = std::sync::Mutex::new(Vec::new());
     let log = |l: String| lines.lock().unwrap().push(l);
-    cluster.delete(&objs, &log).await.expect("delete");
+    cluster
+        .delete(&objs, &lilt_k8s::DeleteOptions::default(), &log)
+        .await
+        .expect("delete");
     assert!(d.get("v1", "ConfigMap", "default", "keep-me").is_some());
     assert!(d.get("v1", "ConfigMap", "default", "drop-me").is_none());
     assert!(
@@ -340,5 +346,95 @@ data: {a: b}
             .contains(&"keeping ConfigMap/keep-me (tilt.dev/down-policy: keep)".to_owned()),
         "{:?}",
         lines.lock().unwrap()
+    );
+}
+
+/// `lilt down`'s rules: Namespaces stay unless asked, objects someone else made stay, and
+/// `wait` returns only once what was deleted is gone (or names what is still there).
+#[tokio::test]
+async fn delete_keeps_namespaces_and_foreign_objects_and_waits_until_gone() {
+    let d = double().await;
+    let cluster = connect(&d, Some("default")).await;
+    let objs = objects(
+        "apiVersion: v1
+kind: Namespace
+# The label `lilt up` puts on what it applies (an apply of nothing but a name leaves no
+# field manager entry, as in kube-apiserver).
+metadata: {name: team-a, labels: {app.kubernetes.io/managed-by: tilt}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ours, namespace: team-a}
+data: {a: b}
+",
+    );
+    cluster.apply(&objs, &no_log).await.expect("apply");
+    // Someone else's ConfigMap with a name the Tiltfile also uses.
+    d.create(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "theirs", "namespace": "default"},
+        "data": {"x": "y"},
+    }))
+    .unwrap();
+    let theirs = objects("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: theirs}\n");
+
+    let lines = std::sync::Mutex::new(Vec::new());
+    let log = |l: String| lines.lock().unwrap().push(l);
+    let wait = lilt_k8s::DeleteOptions {
+        delete_namespaces: false,
+        wait: Some(std::time::Duration::from_secs(10)),
+    };
+    let mut reversed: Vec<K8sObject> = objs.iter().rev().cloned().collect();
+    reversed.extend(theirs.iter().cloned());
+    cluster
+        .delete(&reversed, &wait, &log)
+        .await
+        .expect("delete");
+    assert!(d.get("v1", "ConfigMap", "team-a", "ours").is_none());
+    assert!(d.get("v1", "Namespace", "", "team-a").is_some(), "kept");
+    assert!(
+        d.get("v1", "ConfigMap", "default", "theirs").is_some(),
+        "not ours"
+    );
+    let lines = lines.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains("keeping Namespace/team-a")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("ConfigMap/theirs") && l.contains("not applied by lilt")),
+        "{lines:?}"
+    );
+
+    // With --delete-namespaces it goes; a finalizer nobody removes makes `wait` give up
+    // with the object's name.
+    let held = objects(
+        "apiVersion: v1
+kind: ConfigMap
+metadata: {name: held, finalizers: [example.com/hold]}
+data: {a: b}
+",
+    );
+    cluster.apply(&held, &no_log).await.expect("apply");
+    let short = lilt_k8s::DeleteOptions {
+        delete_namespaces: true,
+        wait: Some(std::time::Duration::from_millis(500)),
+    };
+    let error = cluster
+        .delete(&held, &short, &no_log)
+        .await
+        .expect_err("still there");
+    assert!(error.to_string().contains("ConfigMap/held"), "{error}");
+    assert!(error.to_string().contains("still there"), "{error}");
+    cluster
+        .delete(&objs[..1], &short, &no_log)
+        .await
+        .expect("delete the namespace");
+    let ns = d.get("v1", "Namespace", "", "team-a");
+    assert!(
+        ns.is_none() || ns.is_some_and(|n| n["metadata"]["deletionTimestamp"].is_string()),
+        "the namespace is deleted (or terminating)"
     );
 }

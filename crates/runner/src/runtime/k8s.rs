@@ -449,7 +449,14 @@ impl Runtime for K8sRuntime {
             sort_for_delete(&mut objects);
             let cluster = connection.get(&job.plan).await?;
             cluster
-                .delete(&objects, &|line| println!("{line}"))
+                .delete(
+                    &objects,
+                    &lilt_k8s::DeleteOptions {
+                        delete_namespaces: job.options.delete_namespaces,
+                        wait: job.options.wait,
+                    },
+                    &|line| println!("{line}"),
+                )
                 .await
                 .map_err(|e| e.to_string())
         }

@@ -11,6 +11,7 @@
 //! Tests plug in fakes: every type here is public so `crates/runner/tests` can drive the
 //! real loop with scripted runtimes.
 
+mod compose;
 mod images;
 mod k8s;
 mod local;
@@ -29,6 +30,7 @@ use lilt_model::{BuiltImage, DeployTarget, ImageTarget, Manifest, Plan};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use compose::ComposeRuntime;
 pub use images::DockerImages;
 pub use k8s::K8sRuntime;
 pub use local::LocalRuntime;
@@ -76,13 +78,13 @@ pub struct Runtimes {
 }
 
 impl Runtimes {
-    /// What `lilt up` uses today: local processes, Docker image builds and Kubernetes;
-    /// Compose says plainly that it cannot deploy yet.
+    /// What `lilt up` uses: local processes, Docker image builds, Kubernetes and Docker
+    /// Compose.
     pub fn standard() -> Runtimes {
         Runtimes {
             local: Arc::new(LocalRuntime::default()),
             k8s: Arc::new(K8sRuntime::default()),
-            compose: Arc::new(UnsupportedRuntime::new("docker-compose")),
+            compose: Arc::new(ComposeRuntime::default()),
             images: Arc::new(DockerImages::default()),
         }
     }
@@ -108,12 +110,14 @@ impl Runtimes {
 }
 
 /// The images an update of `manifest` must build: all of them, except live-update-only
-/// `custom_build`s (Tilt's `file_sync_only` convention), which build nothing.
+/// `custom_build`s (Tilt's `file_sync_only` convention), which build nothing, and images
+/// Compose builds itself (`up --build`, in the Compose runtime's update).
 pub fn images_to_build(manifest: &Manifest) -> Vec<ImageTarget> {
     manifest
         .image_targets
         .iter()
         .filter(|i| !i.is_live_update_only())
+        .filter(|i| !matches!(i.build, lilt_model::BuildDetails::DockerCompose(_)))
         .cloned()
         .collect()
 }
@@ -183,6 +187,18 @@ pub struct DeleteJob {
     pub manifest: Arc<Manifest>,
     pub plan: Arc<Plan>,
     pub launcher: Launcher,
+    pub options: DeleteOptions,
+}
+
+/// `lilt down`'s flags, for every runtime.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    /// `--delete-namespaces`: Namespace objects go too (kept by default, as Tilt does).
+    pub delete_namespaces: bool,
+    /// `--delete-volumes`: Compose volumes go too.
+    pub delete_volumes: bool,
+    /// `--wait`: wait at most this long until what was deleted is gone.
+    pub wait: Option<std::time::Duration>,
 }
 
 /// Where a runtime reports for one resource: its log and the engine's events.
