@@ -103,7 +103,11 @@ fn runtime_report(
     };
     match report {
         RuntimeReport::Running { pid, ready } => {
-            if !matches!(res.runtime.phase, RuntimePhase::Starting { span_id: s, .. } if s == span_id)
+            // From Starting, or again after it exited: a container restarted by its restart
+            // policy runs again under the same start.
+            if !matches!(res.runtime.phase,
+                RuntimePhase::Starting { span_id: s, .. } | RuntimePhase::Exited { span_id: s, .. }
+                    if s == span_id)
             {
                 return;
             }

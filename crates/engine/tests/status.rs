@@ -215,3 +215,17 @@ fn snapshots_are_independent_of_later_events() {
     );
     assert_eq!(engine.res("a").update_status(), UpdateStatus::Ok);
 }
+
+#[test]
+fn a_runtime_that_runs_again_after_exiting_is_ok_again() {
+    // A Compose container restarted by its restart policy: same start, running again.
+    let mut engine = Engine::with(vec![server("web", "make", "serve")]);
+    engine.step();
+    engine.finish("web", None);
+    engine.step();
+    engine.serve_started("web", 5);
+    engine.serve_exited("web", 3);
+    check_status(&engine, "web", UpdateStatus::Ok, RuntimeStatus::Error);
+    engine.serve_started("web", 6);
+    check_status(&engine, "web", UpdateStatus::Ok, RuntimeStatus::Ok);
+}
