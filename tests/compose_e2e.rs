@@ -1,6 +1,7 @@
 //! Docker Compose through the whole binary, against the test dockerd and Debian's
 //! docker-compose (containers on host networking): `lilt up` brings services up (their
-//! logs reach `lilt logs`), follows health checks, exits and restarts, rebuilds and
+//! logs reach `lilt logs`), follows health checks, exits and restarts, lets Compose build
+//! a service with `build:` and no `docker_build`, rebuilds and
 //! recreates only the service whose image inputs changed, recreates what a Compose-file
 //! edit changed, and `lilt down` removes the project's containers.
 
@@ -316,7 +317,7 @@ fn up_rebuilds_one_service_recreates_edited_ones_and_down_removes_them() {
 }
 
 #[test]
-fn exits_restarts_and_unhealthy_containers_are_shown() {
+fn exits_restarts_unhealthy_and_compose_built_services_are_shown() {
     let project = unique("lcs");
     let tiltfile = format!("docker_compose('docker-compose.yml', project_name='{project}')\n");
     let compose = format!(
@@ -330,6 +331,10 @@ fn exits_restarts_and_unhealthy_containers_are_shown() {
     network_mode: host
     restart: on-failure:1
     command: ["sh", "-c", "if [ ! -e /tmp/once ]; then touch /tmp/once; echo first try; exit 4; fi; echo second try; {SLEEP}"]
+  built:
+    build: bsrc
+    network_mode: host
+    command: ["sh", "-c", "echo built says $$(cat /msg); {SLEEP}"]
   sick:
     image: BASE
     network_mode: host
@@ -342,8 +347,16 @@ fn exits_restarts_and_unhealthy_containers_are_shown() {
     );
     let up = Up::start(
         &project,
-        &[("Tiltfile", &tiltfile), ("docker-compose.yml", &compose)],
+        &[
+            ("Tiltfile", &tiltfile),
+            ("docker-compose.yml", &compose),
+            ("bsrc/Dockerfile", "FROM BASE\nCOPY msg /msg\n"),
+            ("bsrc/msg", "b1\n"),
+        ],
     );
+    // A service with `build:` and no docker_build: Compose builds it (`up --build`).
+    up.wait_log("built", "built says b1");
+    up.wait_status("built", "ok");
     // A container that exits with a code: an error showing the code.
     up.wait_status("crash", "error");
     let log = up.wait_log("crash", "exited with code 3");
