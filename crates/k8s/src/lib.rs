@@ -14,7 +14,7 @@ mod pods;
 pub use apply::{AppliedObject, DeleteOptions, ObjectKey};
 pub use error::K8sError;
 pub use forward::Forward;
-pub use pods::{PodState, PodWarning};
+pub use pods::{PodState, PodWarning, RunningContainer};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -26,8 +26,21 @@ pub struct PodState {
     pub waiting: Option<String>,
     /// Its containers, init containers first, by name.
     pub containers: Vec<String>,
+    /// Its (app) containers that are running now, with the image their spec names (the ref
+    /// lilt injected), for live updates.
+    pub running: Vec<RunningContainer>,
     /// When the pod was created.
     pub created: Option<std::time::SystemTime>,
+}
+
+/// A running container of a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningContainer {
+    pub name: String,
+    /// The image the pod's spec names for it.
+    pub image: String,
+    /// How often it restarted: a live update re-applies its files after a restart.
+    pub restarts: i32,
 }
 
 impl PodState {
@@ -52,6 +65,24 @@ impl PodState {
             Some(format!("{reason}{exit}"))
         });
         let spec = pod.spec.as_ref();
+        let running = spec
+            .map(|s| &s.containers)
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                containers.iter().any(|st| {
+                    st.name == c.name && st.state.as_ref().is_some_and(|s| s.running.is_some())
+                })
+            })
+            .map(|c| RunningContainer {
+                name: c.name.clone(),
+                image: c.image.clone().unwrap_or_default(),
+                restarts: containers
+                    .iter()
+                    .find(|st| st.name == c.name)
+                    .map_or(0, |st| st.restart_count),
+            })
+            .collect();
         let containers = spec
             .and_then(|s| s.init_containers.as_ref())
             .into_iter()
@@ -66,6 +97,7 @@ impl PodState {
         PodState {
             name: pod.metadata.name.clone().unwrap_or_default(),
             containers,
+            running,
             created,
             phase: status
                 .and_then(|s| s.phase.clone())

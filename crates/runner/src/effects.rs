@@ -12,6 +12,7 @@ use lilt_model::{ButtonAction, TILTFILE_RESOURCE};
 use lilt_tiltfile::LoadOptions;
 use tokio_util::sync::CancellationToken;
 
+use crate::live::{self, LiveOutcome, LiveState, Route};
 use crate::runtime::{self, BuildJob, Reporter, StartJob, UpdateJob, UpdateOutcome};
 use crate::{Input, Loop, RunningUpdate, append_log};
 
@@ -85,8 +86,9 @@ impl Loop {
         }
     }
 
-    /// Builds the resource's images, then deploys through its runtime; one task per
-    /// update, answered with `UpdateFinished`.
+    /// Updates a resource, one task per update, answered with `UpdateFinished`: a live
+    /// update of its running containers when the changed files allow it (see `live`),
+    /// else its images built and deployed through its runtime.
     fn update(
         &mut self,
         resource: String,
@@ -99,6 +101,13 @@ impl Loop {
             return;
         };
         let manifest = res.manifest.clone();
+        let deployed = res.images.clone();
+        let route = if full_rebuild {
+            Route::Full(None)
+        } else {
+            self.live
+                .route(&plan, &self.watch_set, &manifest, &deployed, &changed_files)
+        };
         let cancel = CancellationToken::new();
         let building = Arc::new(AtomicBool::new(false));
         let running = RunningUpdate {
@@ -109,60 +118,50 @@ impl Loop {
             previous.cancel.cancel();
         }
         let runtime = self.runtimes.for_deploy(&manifest.deploy).clone();
-        let builder = self.runtimes.images.clone();
         let reporter = self.reporter(&resource);
-        let launcher = self.launcher.clone();
-        let images = runtime::images_to_build(&manifest);
+        let full = FullUpdate {
+            images: runtime::images_to_build(&manifest),
+            manifest,
+            plan,
+            runtime: runtime.clone(),
+            builder: self.runtimes.images.clone(),
+            reporter: reporter.clone(),
+            launcher: self.launcher.clone(),
+            cancel,
+            building,
+            span_id,
+            changed_files,
+            full_rebuild,
+            live: self.live.clone(),
+        };
+        let live = self.live.clone();
         tokio::spawn(async move {
-            let built = if images.is_empty() {
-                Ok(Vec::new())
-            } else {
-                // While this is set, a change to the images' inputs cancels the build and
-                // the engine starts it over (see `Loop::files_changed`).
-                building.store(true, Ordering::Release);
-                let job = BuildJob {
-                    resource: resource.clone(),
-                    deploy: manifest.deploy.clone(),
-                    images,
-                    plan: plan.clone(),
-                    span_id,
-                    launcher: launcher.clone(),
-                    reporter: reporter.clone(),
-                    cancel: cancel.clone(),
-                };
-                let built = builder.build(job).await;
-                building.store(false, Ordering::Release);
-                built
-            };
-            let (outcome, images) = match built {
-                Ok(images) => {
-                    for image in &images {
-                        reporter.build_log(
-                            span_id,
-                            LogLevel::Info,
-                            format!("image ready: {}", image.built_ref),
-                        );
+            let (outcome, images) = match route {
+                Route::Live(steps) => {
+                    match live::apply(&runtime, &live, &steps, &reporter, span_id).await {
+                        LiveOutcome::Done => (UpdateOutcome::ok(), deployed),
+                        LiveOutcome::RunFailed(error) => (UpdateOutcome::failed(error), deployed),
+                        LiveOutcome::FallBack(why) => {
+                            reporter.build_log(
+                                span_id,
+                                LogLevel::Warn,
+                                format!(
+                                    "Live update failed ({why}): falling back to a full rebuild"
+                                ),
+                            );
+                            full.run().await
+                        }
                     }
-                    let job = UpdateJob {
-                        manifest,
-                        plan,
-                        span_id,
-                        changed_files,
-                        full_rebuild,
-                        images: images.clone(),
-                        launcher,
-                        reporter: reporter.clone(),
-                        cancel,
-                    };
-                    (runtime.update(job).await, images)
                 }
-                Err(failure) => {
-                    reporter.build_log(span_id, LogLevel::Error, failure.error.clone());
-                    (UpdateOutcome::failed(failure.error), failure.built)
+                Route::Full(why) => {
+                    if let Some(why) = why {
+                        reporter.build_log(span_id, LogLevel::Info, format!("Full rebuild: {why}"));
+                    }
+                    full.run().await
                 }
             };
             let _ = reporter.inputs.send(Input::Engine(Event::UpdateFinished {
-                resource,
+                resource: reporter.resource().to_owned(),
                 span_id,
                 at: SystemTime::now(),
                 error: outcome.error,
@@ -340,4 +339,101 @@ fn open_browser(
             },
         );
     });
+}
+
+/// A full update: the images built (or found up to date), then deployed by the runtime.
+struct FullUpdate {
+    manifest: Arc<lilt_model::Manifest>,
+    plan: Arc<lilt_model::Plan>,
+    runtime: Arc<dyn runtime::Runtime>,
+    builder: Arc<dyn runtime::ImageBuilder>,
+    reporter: Reporter,
+    launcher: lilt_local::Launcher,
+    images: Vec<lilt_model::ImageTarget>,
+    cancel: CancellationToken,
+    /// Set while building: a change to the images' inputs then cancels the build and the
+    /// engine starts it over (see `Loop::files_changed`).
+    building: Arc<AtomicBool>,
+    span_id: SpanId,
+    changed_files: Vec<PathBuf>,
+    full_rebuild: bool,
+    live: LiveState,
+}
+
+impl FullUpdate {
+    async fn run(self) -> (UpdateOutcome, Vec<lilt_model::BuiltImage>) {
+        let FullUpdate {
+            manifest,
+            plan,
+            runtime,
+            builder,
+            reporter,
+            launcher,
+            images,
+            cancel,
+            building,
+            span_id,
+            changed_files,
+            full_rebuild,
+            live,
+        } = self;
+        let built = if images.is_empty() {
+            Ok(Vec::new())
+        } else {
+            building.store(true, Ordering::Release);
+            let job = BuildJob {
+                resource: reporter.resource().to_owned(),
+                deploy: manifest.deploy.clone(),
+                images,
+                plan: plan.clone(),
+                span_id,
+                launcher: launcher.clone(),
+                reporter: reporter.clone(),
+                cancel: cancel.clone(),
+            };
+            let built = builder.build(job).await;
+            building.store(false, Ordering::Release);
+            built
+        };
+        match built {
+            Ok(images) => {
+                for image in &images {
+                    reporter.build_log(
+                        span_id,
+                        LogLevel::Info,
+                        format!("image ready: {}", image.built_ref),
+                    );
+                }
+                let resource = reporter.resource().to_owned();
+                let job = UpdateJob {
+                    manifest,
+                    plan,
+                    span_id,
+                    changed_files,
+                    full_rebuild,
+                    images: images.clone(),
+                    launcher,
+                    reporter,
+                    cancel,
+                };
+                let outcome = runtime.update(job).await;
+                if outcome.error.is_none() {
+                    // Containers now run these images as built: nothing synced into them yet.
+                    if let Ok(mut ledger) = live.ledger.lock() {
+                        for image in images.iter().filter(|i| !i.cached) {
+                            ledger.image_built(&image.image_ref, &image.built_ref);
+                        }
+                    }
+                    if let Ok(mut broken) = live.broken.lock() {
+                        broken.remove(&resource);
+                    }
+                }
+                (outcome, images)
+            }
+            Err(failure) => {
+                reporter.build_log(span_id, LogLevel::Error, failure.error.clone());
+                (UpdateOutcome::failed(failure.error), failure.built)
+            }
+        }
+    }
 }

@@ -12,6 +12,7 @@
 mod browser;
 mod effects;
 mod env;
+mod live;
 pub mod runtime;
 
 pub use browser::to_json as model_json;
@@ -193,6 +194,7 @@ pub fn start_with(config: RunnerConfig, runtimes: Runtimes) -> Result<Started, R
         registry,
         runtimes,
         updates: HashMap::new(),
+        live: live::LiveState::default(),
         cancel_loads: Arc::new(AtomicBool::new(false)),
     };
     let done = tokio::spawn(runner.run(inputs_rx, actions_rx, stop_rx));
@@ -225,6 +227,8 @@ struct Loop {
     runtimes: Runtimes,
     /// The running update of each resource.
     updates: HashMap<String, RunningUpdate>,
+    /// What live updates keep across updates (ignore rules, synced files, failures).
+    live: live::LiveState,
     /// The cancel flag of the latest Tiltfile evaluation (a fresh one per evaluation): set
     /// on shutdown or by "Cancel load", it stops that evaluation.
     cancel_loads: Arc<AtomicBool>,
@@ -504,6 +508,7 @@ impl Loop {
             );
         }
         self.watch_set = set.clone();
+        self.live.plan_loaded();
         if !self.config.watch {
             return;
         }

@@ -13,6 +13,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use lilt_engine::{LogLevel, RuntimeReport};
 use lilt_k8s::{Cluster, ConnectOptions, PodState};
+use lilt_liveupdate::{ContainerRef, KubeContainers};
 use lilt_manifest::{
     DeployedImage, ImageRef, K8sObject, RefSelector, inject, parse_yaml_stream, sort_for_apply,
     sort_for_delete,
@@ -23,6 +24,8 @@ use super::{DeleteJob, Runtime, StartJob, UpdateJob, UpdateOutcome};
 
 /// A resource's last applied objects and the cluster they went to.
 type Deployed = (Arc<Cluster>, Vec<K8sObject>);
+/// A resource's pods as its watch last saw them, and their namespace.
+type SeenPods = (String, Vec<PodState>);
 
 /// One resource's port forwards, by local address.
 type Forwards = HashMap<SocketAddr, tokio::task::JoinHandle<()>>;
@@ -39,6 +42,8 @@ pub struct K8sRuntime {
     deployed: Arc<Mutex<HashMap<String, Deployed>>>,
     /// The pod watch of each started resource.
     watches: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// The pods each watch last saw (with their namespace): where live updates go.
+    pods: Arc<Mutex<HashMap<String, SeenPods>>>,
     /// The log streams of each started resource (they end when the resource stops).
     logs: Mutex<HashMap<String, Arc<Mutex<LogFollowers>>>>,
     /// The port forwards of each resource, by local address. They outlive restarts (each
@@ -322,8 +327,14 @@ impl Runtime for K8sRuntime {
         // Owned by the pod watch's callback: aborting the watch (stop) drops it, and that
         // ends the event watch too.
         let events = AbortOnDrop(events);
+        let seen = self.pods.clone();
+        let seen_namespace = namespace.clone();
+        let seen_name = name.clone();
         let watch = cluster.watch_pods(&namespace, &selectors, move |pods: Vec<PodState>| {
             let _ = &events;
+            if let Ok(mut seen) = seen.lock() {
+                seen.insert(seen_name.clone(), (seen_namespace.clone(), pods.clone()));
+            }
             if let Ok(mut names) = pod_names.lock() {
                 *names = pods.iter().map(|p| p.name.clone()).collect();
             }
@@ -379,6 +390,9 @@ impl Runtime for K8sRuntime {
         {
             watch.abort();
         }
+        if let Ok(mut pods) = self.pods.lock() {
+            pods.remove(resource);
+        }
         // Dropping the last handle of a resource's streams ends them.
         if let Ok(mut logs) = self.logs.lock() {
             logs.remove(resource);
@@ -416,6 +430,54 @@ impl Runtime for K8sRuntime {
             if let Some((_, task)) = heartbeat.lock().await.take() {
                 task.abort();
             }
+        }
+        .boxed()
+    }
+
+    /// Every running container, in every pod of the resource, whose spec names the image
+    /// the last update deployed; reached through `pods/exec`.
+    fn live_targets(
+        &self,
+        resource: &str,
+        built: &BuiltImage,
+        reporter: super::Reporter,
+        span_id: lilt_engine::SpanId,
+    ) -> BoxFuture<'static, Result<super::LiveTargets, String>> {
+        let cluster = self
+            .deployed
+            .lock()
+            .ok()
+            .and_then(|d| d.get(resource).map(|(cluster, _)| cluster.clone()));
+        let containers: Vec<ContainerRef> = self
+            .pods
+            .lock()
+            .ok()
+            .and_then(|p| p.get(resource).cloned())
+            .map(|(namespace, pods)| {
+                pods.iter()
+                    .flat_map(|pod| {
+                        let namespace = namespace.clone();
+                        pod.running
+                            .iter()
+                            .filter(|c| c.image == built.built_ref)
+                            .map(move |c| ContainerRef::Kubernetes {
+                                namespace: namespace.clone(),
+                                pod: pod.name.clone(),
+                                container: c.name.clone(),
+                            })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let resource = resource.to_owned();
+        async move {
+            let cluster = cluster.ok_or_else(|| format!("{resource} is not deployed"))?;
+            let applier = KubeContainers::new(cluster.client().clone())
+                .with_output(reporter.live_output(span_id));
+            Ok(super::LiveTargets {
+                containers,
+                applier: Arc::new(applier),
+            })
         }
         .boxed()
     }

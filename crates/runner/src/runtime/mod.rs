@@ -23,6 +23,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use lilt_engine::{Event, LogLevel, LogSource, LogStore, NewLogLine, RuntimeReport, SpanId};
 use lilt_local::{Launcher, LogSink};
@@ -53,6 +54,36 @@ pub trait Runtime: Send + Sync {
     fn shutdown(&self) -> BoxFuture<'static, ()>;
     /// Deletes what `update` deployed (`lilt down`).
     fn delete(&self, job: DeleteJob) -> BoxFuture<'static, Result<(), String>>;
+    /// The running containers of `resource` that run `built` (an image the last update
+    /// deployed), and how to reach them, for a live update; the output of `run` steps goes
+    /// to `reporter`'s build log. Runtimes without containers cannot live-update.
+    fn live_targets(
+        &self,
+        resource: &str,
+        built: &BuiltImage,
+        reporter: Reporter,
+        span_id: SpanId,
+    ) -> BoxFuture<'static, Result<LiveTargets, String>> {
+        let _ = (built, reporter, span_id);
+        let error = format!("{resource}: this runtime cannot live-update containers");
+        futures::future::ready(Err(error)).boxed()
+    }
+}
+
+/// Where a live update goes: containers, and the API that reaches them.
+pub struct LiveTargets {
+    pub containers: Vec<lilt_liveupdate::ContainerRef>,
+    pub applier: Arc<dyn lilt_liveupdate::Containers>,
+}
+
+impl Reporter {
+    /// A sink for the output of live-update `run` steps: the build log, by container.
+    pub fn live_output(&self, span_id: SpanId) -> lilt_liveupdate::OutputSink {
+        let me = self.clone();
+        Arc::new(move |container, line| {
+            me.build_log(span_id, LogLevel::Info, format!("[{container}] {line}"))
+        })
+    }
 }
 
 /// Builds (or finds up to date) the images of one update, dependencies first.
