@@ -382,3 +382,72 @@ fn exits_restarts_unhealthy_and_compose_built_services_are_shown() {
     docker(&up.docker_host, &["exec", &id, "touch", "/tmp/ok"]);
     up.wait_status("sick", "ok");
 }
+
+/// Live update of a Compose service: an edit under a `sync` is copied into the running
+/// container through the Engine API, the `run` step runs there, `restart_container()`
+/// restarts it (same container, new start), and nothing is rebuilt or recreated.
+#[test]
+fn live_update_syncs_into_the_running_container_and_restarts_it() {
+    let project = unique("lcl");
+    let image = format!("{project}-app");
+    let tiltfile = format!(
+        "docker_compose('docker-compose.yml', project_name='{project}')\n\
+         docker_build('{image}', 'app', live_update=[\n\
+             sync('app/www', '/www'),\n\
+             run('cp /www/msg /tmp/seen'),\n\
+             restart_container(),\n\
+         ])\n"
+    );
+    let compose = format!(
+        r#"services:
+  app:
+    image: {image}
+    network_mode: host
+    command: ["sh", "-c", "echo started with $$(cat /www/msg); {SLEEP}"]
+"#
+    );
+    let up = Up::start(
+        &project,
+        &[
+            ("Tiltfile", &tiltfile),
+            ("docker-compose.yml", &compose),
+            ("app/Dockerfile", "FROM BASE\nCOPY www /www\n"),
+            ("app/www/msg", "v1\n"),
+        ],
+    );
+    up.wait_status("app", "ok");
+    up.wait_log("app", "started with v1");
+    let ids = up.containers("app");
+    assert_eq!(ids.len(), 1, "{}", up.up_log());
+    let started = docker(
+        &up.docker_host,
+        &["inspect", "-f", "{{.State.StartedAt}}", &ids[0]],
+    );
+    let builds = up.up_log().matches("image ready:").count();
+
+    up.write("app/www/msg", "v2\n");
+    // The restarted process prints the synced file.
+    up.wait_log("app", "started with v2");
+    assert_eq!(
+        up.containers("app"),
+        ids,
+        "the same container, not recreated"
+    );
+    assert_eq!(
+        docker(&up.docker_host, &["exec", &ids[0], "cat", "/tmp/seen"]),
+        "v2\n",
+        "the run step ran in the container"
+    );
+    let restarted = docker(
+        &up.docker_host,
+        &["inspect", "-f", "{{.State.StartedAt}}", &ids[0]],
+    );
+    assert_ne!(started, restarted, "restart_container() restarted it");
+    let log = up.up_log();
+    assert!(log.contains("Live update of"), "{log}");
+    assert_eq!(
+        log.matches("image ready:").count(),
+        builds,
+        "no rebuild:\n{log}"
+    );
+}

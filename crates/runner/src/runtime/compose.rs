@@ -353,6 +353,47 @@ impl Runtime for ComposeRuntime {
         futures::future::ready(()).boxed()
     }
 
+    /// The service's running containers (normally one), reached through the Engine API:
+    /// the archive upload, exec, and restart for `restart_container()`.
+    fn live_targets(
+        &self,
+        resource: &str,
+        _built: &lilt_model::BuiltImage,
+        reporter: Reporter,
+        span_id: SpanId,
+    ) -> BoxFuture<'static, Result<super::LiveTargets, String>> {
+        let key = self
+            .shared
+            .services
+            .lock()
+            .ok()
+            .and_then(|s| s.get(resource).cloned());
+        let daemon = self.shared.daemon.get().cloned();
+        let resource = resource.to_owned();
+        async move {
+            let key = key.ok_or_else(|| format!("{resource} is not deployed"))?;
+            let daemon = daemon.ok_or_else(|| format!("{resource} is not running"))??;
+            let mut containers = Vec::new();
+            for id in daemon.containers(&key).await.map_err(|e| e.to_string())? {
+                let running = daemon
+                    .inspect(&id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_some_and(|st| st.state == lilt_compose::State::Running);
+                if running {
+                    containers.push(lilt_liveupdate::ContainerRef::Docker { id });
+                }
+            }
+            let applier = lilt_liveupdate::DockerContainers::new(daemon.docker().clone())
+                .with_output(reporter.live_output(span_id));
+            Ok(super::LiveTargets {
+                containers,
+                applier: Arc::new(applier),
+            })
+        }
+        .boxed()
+    }
+
     fn delete(&self, job: DeleteJob) -> BoxFuture<'static, Result<(), String>> {
         let shared = self.shared.clone();
         let downed = self.downed.clone();
