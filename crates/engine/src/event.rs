@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use lilt_model::{BuiltImage, Plan, TriggerMode};
+use lilt_model::{BuiltImage, LiveUpdateRecord, Plan, TriggerMode};
 
 use crate::effect::{Effect, SpanId};
 
@@ -55,6 +55,8 @@ pub enum Event {
         error: Option<String>,
         warnings: Vec<String>,
         images: Vec<BuiltImage>,
+        /// Set when the update was a live update (files synced into running containers).
+        live_update: Option<LiveUpdateRecord>,
     },
     /// The runtime of a `StartRuntime` effect reports a phase (runner). Reports that carry
     /// an old span (a stop or a restart came after) are ignored.

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use lilt_model::{BuiltImage, Manifest, Plan, TILTFILE_RESOURCE};
+use lilt_model::{BuiltImage, LiveUpdateRecord, Manifest, Plan, TILTFILE_RESOURCE};
 
 use crate::effect::{BuildReason, Effect, LogLevel, SpanId, StopReason};
 use crate::event::{Event, RuntimeReport, TiltfileFailure};
@@ -66,7 +66,19 @@ pub fn reduce(state: &mut EngineState, event: Event) {
             error,
             warnings,
             images,
-        } => update_finished(state, &resource, span_id, at, error, warnings, images),
+            live_update,
+        } => update_finished(
+            state,
+            &resource,
+            span_id,
+            at,
+            Finished {
+                error,
+                warnings,
+                images,
+                live_update,
+            },
+        ),
         Event::Runtime {
             resource,
             span_id,
@@ -191,6 +203,7 @@ fn dispatched(state: &mut EngineState, effects: Vec<Effect>, at: SystemTime) {
                     error: None,
                     warnings: Vec::new(),
                     images: Vec::new(),
+                    live_update: None,
                 });
             }
             Effect::Update {
@@ -226,6 +239,7 @@ fn dispatched(state: &mut EngineState, effects: Vec<Effect>, at: SystemTime) {
                     error: None,
                     warnings: Vec::new(),
                     images: Vec::new(),
+                    live_update: None,
                 });
             }
             Effect::StartRuntime { resource, span_id } => {
@@ -323,15 +337,27 @@ fn set_enabled(state: &mut EngineState, resource: &str, enabled: bool, _at: Syst
 }
 
 #[allow(clippy::too_many_arguments)] // one per field of the event
+/// How an update ended (`Event::UpdateFinished`'s payload).
+struct Finished {
+    error: Option<String>,
+    warnings: Vec<String>,
+    images: Vec<BuiltImage>,
+    live_update: Option<LiveUpdateRecord>,
+}
+
 fn update_finished(
     state: &mut EngineState,
     resource: &str,
     span_id: SpanId,
     at: SystemTime,
-    error: Option<String>,
-    warnings: Vec<String>,
-    images: Vec<BuiltImage>,
+    finished: Finished,
 ) {
+    let Finished {
+        error,
+        warnings,
+        images,
+        live_update,
+    } = finished;
     let Some(res) = state.resource_mut(resource) else {
         return;
     };
@@ -348,6 +374,7 @@ fn update_finished(
         res.images = images.clone();
     }
     record.images = images;
+    record.live_update = live_update;
     push_history(&mut res.history, record);
     if !succeeded {
         return;

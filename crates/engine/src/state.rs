@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use lilt_model::{BuiltImage, DeployTarget, Manifest, Settings, TriggerMode};
+use lilt_model::{BuiltImage, DeployTarget, LiveUpdateRecord, Manifest, Settings, TriggerMode};
 
 use crate::effect::{BuildReason, LogLevel, SpanId, StopReason};
 
@@ -137,6 +137,8 @@ pub struct BuildRecord {
     /// Images the update built or found up to date (empty for evaluations and local
     /// resources).
     pub images: Vec<BuiltImage>,
+    /// Set when the update synced files into running containers instead of deploying.
+    pub live_update: Option<LiveUpdateRecord>,
 }
 
 /// One resource of the Plan and everything that happened to it.

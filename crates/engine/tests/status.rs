@@ -90,6 +90,7 @@ fn history_keeps_two_finished_builds_plus_the_current_one() {
             error: error.map(str::to_owned),
             warnings: vec![format!("warning {i}")],
             images: Vec::new(),
+            live_update: None,
         });
     }
     engine.advance(10);
@@ -142,6 +143,7 @@ fn queued_flag_and_stale_results() {
         error: None,
         warnings: Vec::new(),
         images: Vec::new(),
+        live_update: None,
     });
     assert!(
         engine.res("m").is_building(),

@@ -168,6 +168,23 @@ pub struct LiveUpdateRun {
     pub echo_off: bool,
 }
 
+/// What one live update did (shown in the resource's build history and `lilt describe`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LiveUpdateRecord {
+    /// The containers it reached (`docker:<id>`, `<namespace>/<pod>/<container>`).
+    pub containers: Vec<String>,
+    /// Files copied into each container.
+    pub files_copied: u64,
+    /// Paths deleted in each container.
+    pub files_deleted: u64,
+    /// The `run` steps that ran, as written.
+    pub runs: Vec<String>,
+    /// `restart_container()` restarted the containers.
+    pub restarted: bool,
+    /// From the first container's start to the last one's end.
+    pub elapsed: std::time::Duration,
+}
+
 /// An image an update produced: built now, or found up to date under its content tag.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BuiltImage {

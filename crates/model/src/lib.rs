@@ -31,7 +31,7 @@ pub use duration::{DurationError, format_go_duration, parse_go_duration};
 pub use graph::DepGraph;
 pub use image::{
     BuildDetails, BuiltImage, CustomBuild, CustomOutputMode, DockerBuild, ImageTarget, LiveUpdate,
-    LiveUpdateRun, LiveUpdateSync,
+    LiveUpdateRecord, LiveUpdateRun, LiveUpdateSync,
 };
 pub use k8s::{
     DefaultRegistry, ImageLocatorSpec, K8sContext, K8sCustomDeploy, K8sTarget, PodReadinessMode,

@@ -136,11 +136,17 @@ impl Loop {
         };
         let live = self.live.clone();
         tokio::spawn(async move {
-            let (outcome, images) = match route {
+            // A live update builds no image: it finishes with none (the resource keeps the
+            // ones it runs) and with what it did.
+            let (outcome, images, live_update) = match route {
                 Route::Live(steps) => {
                     match live::apply(&runtime, &live, &steps, &reporter, span_id).await {
-                        LiveOutcome::Done => (UpdateOutcome::ok(), deployed),
-                        LiveOutcome::RunFailed(error) => (UpdateOutcome::failed(error), deployed),
+                        LiveOutcome::Done(record) => {
+                            (UpdateOutcome::ok(), Vec::new(), Some(record))
+                        }
+                        LiveOutcome::RunFailed(error, record) => {
+                            (UpdateOutcome::failed(error), Vec::new(), Some(record))
+                        }
                         LiveOutcome::FallBack(why) => {
                             reporter.build_log(
                                 span_id,
@@ -149,7 +155,8 @@ impl Loop {
                                     "Live update failed ({why}): falling back to a full rebuild"
                                 ),
                             );
-                            full.run().await
+                            let (outcome, images) = full.run().await;
+                            (outcome, images, None)
                         }
                     }
                 }
@@ -157,7 +164,8 @@ impl Loop {
                     if let Some(why) = why {
                         reporter.build_log(span_id, LogLevel::Info, format!("Full rebuild: {why}"));
                     }
-                    full.run().await
+                    let (outcome, images) = full.run().await;
+                    (outcome, images, None)
                 }
             };
             let _ = reporter.inputs.send(Input::Engine(Event::UpdateFinished {
@@ -167,6 +175,7 @@ impl Loop {
                 error: outcome.error,
                 warnings: outcome.warnings,
                 images,
+                live_update,
             }));
         });
     }
@@ -179,6 +188,7 @@ impl Loop {
             error,
             warnings: Vec::new(),
             images: Vec::new(),
+            live_update: None,
         }));
     }
 

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use lilt_engine::LogLevel;
 use lilt_liveupdate::{Applied, ApplyError, Batch, Decision, SyncLedger, apply_all};
-use lilt_model::{BuiltImage, ImageTarget, Manifest, Plan};
+use lilt_model::{BuiltImage, ImageTarget, LiveUpdateRecord, Manifest, Plan};
 use lilt_watch::{Matcher, TargetId, WatchSet};
 
 use crate::runtime::{Reporter, Runtime};
@@ -155,9 +155,9 @@ impl LiveState {
 /// How a live update ended.
 pub(crate) enum LiveOutcome {
     /// Applied everywhere.
-    Done,
+    Done(LiveUpdateRecord),
     /// A `run` step failed: shown as the update's error; the next change rebuilds.
-    RunFailed(String),
+    RunFailed(String, LiveUpdateRecord),
     /// It could not be done (no running container, a container gone, an API error): the
     /// caller rebuilds now.
     FallBack(String),
@@ -172,6 +172,8 @@ pub(crate) async fn apply(
     span_id: lilt_engine::SpanId,
 ) -> LiveOutcome {
     let log = |level: LogLevel, text: String| reporter.build_log(span_id, level, text);
+    let all_started = Instant::now();
+    let mut record = LiveUpdateRecord::default();
     for step in steps {
         let started = Instant::now();
         let targets = match runtime
@@ -209,7 +211,21 @@ pub(crate) async fn apply(
         let mut other_failure = None;
         for result in results {
             match result {
-                Ok(applied) => log(LogLevel::Info, summary(&applied)),
+                Ok(applied) => {
+                    log(LogLevel::Info, summary(&applied));
+                    record.containers.push(applied.container.to_string());
+                    record.files_copied = record.files_copied.max(applied.copied.files);
+                    record.files_deleted = record
+                        .files_deleted
+                        .max(u64::try_from(applied.deleted.len()).unwrap_or(u64::MAX));
+                    for run in &applied.runs {
+                        let text = run.argv.join(" ");
+                        if !record.runs.contains(&text) {
+                            record.runs.push(text);
+                        }
+                    }
+                    record.restarted |= applied.restarted;
+                }
                 Err(e @ ApplyError::RunFailed { .. }) => {
                     log(LogLevel::Error, e.to_string());
                     run_failure.get_or_insert(e.to_string());
@@ -233,7 +249,8 @@ pub(crate) async fn apply(
             if let Ok(mut broken) = live.broken.lock() {
                 broken.insert(reporter.resource().to_owned());
             }
-            return LiveOutcome::RunFailed(error);
+            record.elapsed = all_started.elapsed();
+            return LiveOutcome::RunFailed(error, record);
         }
         if let Some(error) = other_failure {
             return LiveOutcome::FallBack(error);
@@ -247,7 +264,8 @@ pub(crate) async fn apply(
             ),
         );
     }
-    LiveOutcome::Done
+    record.elapsed = all_started.elapsed();
+    LiveOutcome::Done(record)
 }
 
 /// One line per container: what was copied, deleted and run, and how long it took.

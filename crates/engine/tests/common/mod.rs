@@ -231,6 +231,7 @@ impl Engine {
             error: error.map(str::to_owned),
             warnings: Vec::new(),
             images: Vec::new(),
+            live_update: None,
         });
     }
 

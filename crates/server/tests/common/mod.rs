@@ -100,6 +100,7 @@ pub fn build(seq: u64, start: u64, finish: Option<u64>, error: Option<&str>) -> 
         },
         changed_files: Vec::new(),
         images: Vec::new(),
+        live_update: None,
         start_time: t(start),
         finish_time: finish.map(t),
         error: error.map(str::to_owned),
