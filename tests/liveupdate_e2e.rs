@@ -213,6 +213,51 @@ k8s_yaml('app.yaml')
         "the same containers, no rollout"
     );
 
+    // A container that restarts (killed; the kubelet starts a new one from the image) gets
+    // the files synced since the image was built before the resource is ready again.
+    let victim = double
+        .containers()
+        .into_iter()
+        .find(|c| c.container == "app")
+        .expect("an app container");
+    double
+        .kill_container(&victim.namespace, &victim.pod, "app")
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let restarted = loop {
+        let next = double
+            .containers()
+            .into_iter()
+            .find(|c| c.pod == victim.pod && c.container == "app" && c.attempt > victim.attempt);
+        if let Some(next) = next
+            && cat(&svc, &next.id, "/www/index.html").as_deref() == Some("v2\n")
+        {
+            break next.id;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", up.log());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        cat(&svc, &restarted, "/www/new.txt").as_deref(),
+        Some("new\n")
+    );
+    assert_eq!(
+        cat(&svc, &restarted, "/www/old.txt"),
+        None,
+        "the delete too"
+    );
+    up.wait_for("the catch-up in the log", |t| {
+        t.contains("live-updated file(s) re-applied")
+    })
+    .await;
+    let text = up.log();
+    assert_eq!(
+        count(&text, "image ready:"),
+        builds,
+        "still no rebuild:\n{text}"
+    );
+
     // A failing run step: the update fails with its exit code; the next change rebuilds.
     let lives = count(&text, "Live update of");
     std::fs::write(root.join("www/check.sh"), "echo checking; exit 3\n").unwrap();

@@ -196,11 +196,15 @@ impl Loop {
         let Some(res) = self.state.resource(&resource) else {
             return;
         };
+        let catch_up = self.plan.clone().and_then(|plan| {
+            live::CatchUpFiles::new(&self.live, plan, res.manifest.clone(), res.images.clone())
+        });
         let job = StartJob {
             manifest: res.manifest.clone(),
             span_id,
             launcher: self.launcher.clone(),
             reporter: self.reporter(&resource),
+            catch_up,
         };
         self.runtimes.for_deploy(&res.manifest.deploy).start(job);
     }

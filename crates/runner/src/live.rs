@@ -18,7 +18,7 @@ use lilt_liveupdate::{Applied, ApplyError, Batch, Decision, SyncLedger, apply_al
 use lilt_model::{BuiltImage, ImageTarget, LiveUpdateRecord, Manifest, Plan};
 use lilt_watch::{Matcher, TargetId, WatchSet};
 
-use crate::runtime::{Reporter, Runtime};
+use crate::runtime::{CatchUp, Reporter, Runtime};
 
 /// One image's part of a live update.
 pub(crate) struct LiveStep {
@@ -289,4 +289,66 @@ fn summary(applied: &Applied) -> String {
         if applied.restarted { ", restarted" } else { "" },
         applied.elapsed.as_millis()
     )
+}
+
+/// The files a starting container of one resource must get: everything live-updated into
+/// its image since the image was built (the ledger), or all synced files for
+/// `initial_sync()`.
+pub(crate) struct CatchUpFiles {
+    live: LiveState,
+    plan: Arc<Plan>,
+    manifest: Arc<Manifest>,
+    /// The images the resource runs.
+    images: Vec<BuiltImage>,
+}
+
+impl CatchUpFiles {
+    /// `None` when no image of the resource has live-update steps.
+    pub(crate) fn new(
+        live: &LiveState,
+        plan: Arc<Plan>,
+        manifest: Arc<Manifest>,
+        images: Vec<BuiltImage>,
+    ) -> Option<Arc<dyn CatchUp>> {
+        let any = manifest
+            .image_targets
+            .iter()
+            .any(|i| !i.live_update.syncs.is_empty());
+        any.then(|| {
+            Arc::new(CatchUpFiles {
+                live: live.clone(),
+                plan,
+                manifest,
+                images,
+            }) as Arc<dyn CatchUp>
+        })
+    }
+}
+
+impl CatchUp for CatchUpFiles {
+    fn batch(&self, built_ref: &str) -> Option<Batch> {
+        let built = self.images.iter().find(|b| b.built_ref == built_ref)?;
+        let image = self
+            .manifest
+            .image_targets
+            .iter()
+            .find(|i| i.image_ref == built.image_ref)?;
+        let matcher = self.live.matcher(&self.plan, image).ok()?;
+        let lu = &image.live_update;
+        if lu.initial_sync {
+            return lilt_liveupdate::initial_sync(lu, &matcher)
+                .ok()
+                .filter(|b| !b.is_empty());
+        }
+        let decision =
+            self.live
+                .ledger
+                .lock()
+                .ok()?
+                .catch_up(&image.image_ref, built_ref, lu, &matcher);
+        match decision {
+            Decision::LiveUpdate(batch) if !batch.is_empty() => Some(batch),
+            _ => None,
+        }
+    }
 }

@@ -286,6 +286,14 @@ impl Runtime for K8sRuntime {
             },
         );
         let mut last: Option<(bool, Vec<Option<String>>)> = None;
+        let catch_up = CatchUpRuns::new(
+            job.catch_up.clone(),
+            cluster.clone(),
+            namespace.clone(),
+            reporter.clone(),
+            span_id,
+            wait_ready,
+        );
         // The log streams outlive a restart of the watch (every successful update restarts
         // it): a stream already following a container goes on from where it is, so no line
         // is shown twice.
@@ -354,7 +362,10 @@ impl Runtime for K8sRuntime {
                     }),
                 );
             }
-            let ready = !pods.is_empty() && pods.iter().all(|p| p.ready);
+            catch_up.started(&pods);
+            let pods_ready = !pods.is_empty() && pods.iter().all(|p| p.ready);
+            // A container still getting its live-updated files is not ready yet.
+            let ready = catch_up.ready(pods_ready);
             let waiting: Vec<Option<String>> = pods.iter().map(|p| p.waiting.clone()).collect();
             if last
                 .as_ref()
@@ -883,4 +894,103 @@ fn label_selector<K: std::fmt::Display, V: std::fmt::Display>(
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Brings containers that start running a live-updated image up to date (see
+/// [`super::CatchUp`]) before the resource counts as ready again.
+struct CatchUpRuns {
+    catch_up: Option<Arc<dyn super::CatchUp>>,
+    cluster: Arc<Cluster>,
+    namespace: String,
+    reporter: super::Reporter,
+    span_id: lilt_engine::SpanId,
+    wait_ready: bool,
+    /// Container runs already seen: (pod, container, restarts).
+    seen: Mutex<std::collections::HashSet<(String, String, i32)>>,
+    /// Catch-ups in flight, and whether the pods were ready at the last look.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    pods_ready: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CatchUpRuns {
+    fn new(
+        catch_up: Option<Arc<dyn super::CatchUp>>,
+        cluster: Arc<Cluster>,
+        namespace: String,
+        reporter: super::Reporter,
+        span_id: lilt_engine::SpanId,
+        wait_ready: bool,
+    ) -> CatchUpRuns {
+        CatchUpRuns {
+            catch_up,
+            cluster,
+            namespace,
+            reporter,
+            span_id,
+            wait_ready,
+            seen: Mutex::default(),
+            in_flight: Arc::default(),
+            pods_ready: Arc::default(),
+        }
+    }
+
+    /// Whether the resource is ready: its pods are, and no container is catching up.
+    fn ready(&self, pods_ready: bool) -> bool {
+        use std::sync::atomic::Ordering;
+        self.pods_ready.store(pods_ready, Ordering::Release);
+        pods_ready && self.in_flight.load(Ordering::Acquire) == 0
+    }
+
+    /// Sends the catch-up batch to every container run not seen before.
+    fn started(&self, pods: &[PodState]) {
+        use std::sync::atomic::Ordering;
+        let Some(catch_up) = &self.catch_up else {
+            return;
+        };
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        for pod in pods {
+            for c in &pod.running {
+                if !seen.insert((pod.name.clone(), c.name.clone(), c.restarts)) {
+                    continue;
+                }
+                let Some(batch) = catch_up.batch(&c.image) else {
+                    continue;
+                };
+                let target = ContainerRef::Kubernetes {
+                    namespace: self.namespace.clone(),
+                    pod: pod.name.clone(),
+                    container: c.name.clone(),
+                };
+                let applier = KubeContainers::new(self.cluster.client().clone())
+                    .with_output(self.reporter.live_output(self.span_id));
+                let reporter = self.reporter.clone();
+                let span_id = self.span_id;
+                let in_flight = self.in_flight.clone();
+                let pods_ready = self.pods_ready.clone();
+                let wait_ready = self.wait_ready;
+                in_flight.fetch_add(1, Ordering::AcqRel);
+                tokio::spawn(async move {
+                    use lilt_liveupdate::Containers;
+                    let line = match applier.apply(&target, &batch).await {
+                        Ok(applied) => format!(
+                            "{target} started: {} live-updated file(s) re-applied, {} deleted, in {} ms",
+                            applied.copied.files,
+                            applied.deleted.len(),
+                            applied.elapsed.as_millis()
+                        ),
+                        Err(e) => {
+                            format!("{target} started: re-applying live-updated files failed: {e}")
+                        }
+                    };
+                    reporter.runtime_log(span_id, LogLevel::Info, line);
+                    let left = in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
+                    if left == 0 && wait_ready && pods_ready.load(Ordering::Acquire) {
+                        reporter.runtime(span_id, RuntimeReport::Ready(true));
+                    }
+                });
+            }
+        }
+    }
 }

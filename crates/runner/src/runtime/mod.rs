@@ -196,6 +196,18 @@ pub struct StartJob {
     pub span_id: SpanId,
     pub launcher: Launcher,
     pub reporter: Reporter,
+    /// What a container that starts running one of the resource's images must get first
+    /// (files live-updated since its image was built, or `initial_sync`); `None` when the
+    /// resource has no live update.
+    pub catch_up: Option<Arc<dyn CatchUp>>,
+}
+
+/// Brings a container that just started (a restart, a replaced pod, a new replica) up to
+/// date with the files lilt live-updated into its image's containers, so what runs always
+/// matches the tree on disk.
+pub trait CatchUp: Send + Sync {
+    /// The batch for a container now running `built_ref`; `None` when it needs nothing.
+    fn batch(&self, built_ref: &str) -> Option<lilt_liveupdate::Batch>;
 }
 
 /// The images of one update, to build.
