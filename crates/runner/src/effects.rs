@@ -197,7 +197,12 @@ impl Loop {
             return;
         };
         let catch_up = self.plan.clone().and_then(|plan| {
-            live::CatchUpFiles::new(&self.live, plan, res.manifest.clone(), res.images.clone())
+            live::CatchUpFiles::for_resource(
+                &self.live,
+                plan,
+                res.manifest.clone(),
+                res.images.clone(),
+            )
         });
         let job = StartJob {
             manifest: res.manifest.clone(),

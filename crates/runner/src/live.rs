@@ -304,7 +304,7 @@ pub(crate) struct CatchUpFiles {
 
 impl CatchUpFiles {
     /// `None` when no image of the resource has live-update steps.
-    pub(crate) fn new(
+    pub(crate) fn for_resource(
         live: &LiveState,
         plan: Arc<Plan>,
         manifest: Arc<Manifest>,
