@@ -8,7 +8,7 @@ API = os.environ.get("API_URL", "http://127.0.0.1:8081")
 
 while True:
     try:
-        with urllib.request.urlopen(f"{API}/items", timeout=2) as resp:
+        with urllib.request.urlopen(f"{API}/cgi-bin/items", timeout=2) as resp:
             items = json.load(resp)
         total = sum(item["price_cents"] for item in items)
         print(f"worker: {len(items)} items, catalogue worth ${total / 100:.2f}", flush=True)
