@@ -6,7 +6,7 @@
 //! processes end with `lilt up`). Runtimes that have not landed say which resources they
 //! could not clean up, and `down` exits 1, as Tilt does when a delete fails.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use std::sync::Arc;
@@ -65,43 +65,28 @@ pub(crate) fn run(opts: DownOptions) -> anyhow::Result<u8> {
     Ok(if failures.is_empty() { 0 } else { 1 })
 }
 
-/// The enabled resources, each after every resource that depends on it (Tilt deletes
-/// dependents before their dependencies).
+/// The enabled resources, each after every resource that depends on it, in Tilt's order:
+/// the Tiltfile's resources taken last to first, each preceded by its dependents (see
+/// Tilt's `sortManifestsForDeletion`). On a graph whose edges run from a resource to its
+/// dependents, that is `deps_first` from the resources in reverse order.
 pub(crate) fn down_order(plan: &Plan) -> Vec<&Manifest> {
-    let enabled: BTreeSet<&str> = plan.enabled.iter().map(String::as_str).collect();
-    let manifests: Vec<&Manifest> = plan
-        .manifests
-        .iter()
-        .filter(|m| enabled.contains(m.name.as_str()))
-        .collect();
-    let mut dependents: BTreeMap<&str, usize> =
-        manifests.iter().map(|m| (m.name.as_str(), 0)).collect();
-    for m in &manifests {
+    let reversed: Vec<&Manifest> = plan.manifests.iter().rev().collect();
+    let mut graph = lilt_model::DepGraph::new(reversed.iter().map(|m| m.name.as_str()));
+    for m in &reversed {
         for dep in &m.resource_deps {
-            if let Some(n) = dependents.get_mut(dep.as_str()) {
-                *n += 1;
+            if plan.manifest(dep).is_some() {
+                graph.depends_on(dep, &m.name);
             }
         }
     }
-    // Kahn's algorithm on the reversed graph, keeping manifest order among equals.
-    let mut order = Vec::new();
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    while order.len() < manifests.len() {
-        let next = manifests
-            .iter()
-            .find(|m| !done.contains(m.name.as_str()) && dependents[m.name.as_str()] == 0)
-            // The Tiltfile loader rejects cycles, so this only guards against a bad Plan.
-            .or_else(|| manifests.iter().find(|m| !done.contains(m.name.as_str())));
-        let Some(next) = next else { break };
-        done.insert(next.name.as_str());
-        for dep in &next.resource_deps {
-            if let Some(n) = dependents.get_mut(dep.as_str()) {
-                *n = n.saturating_sub(1);
-            }
-        }
-        order.push(*next);
-    }
-    order
+    let roots: Vec<&str> = reversed.iter().map(|m| m.name.as_str()).collect();
+    let enabled: BTreeSet<&str> = plan.enabled.iter().map(String::as_str).collect();
+    graph
+        .deps_first(&roots)
+        .iter()
+        .filter(|name| enabled.contains(name.as_str()))
+        .filter_map(|name| plan.manifest(name))
+        .collect()
 }
 
 #[cfg(test)]
@@ -134,7 +119,8 @@ mod tests {
             ..Plan::default()
         };
         let names: Vec<&str> = down_order(&plan).iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["web", "api", "db", "tool"]);
+        // Tilt's order: last resource first, each after its dependents.
+        assert_eq!(names, ["tool", "web", "api", "db"]);
     }
 
     #[test]

@@ -16,7 +16,6 @@ mod images;
 mod k8s;
 mod local;
 pub(crate) mod serve;
-mod unsupported;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -35,7 +34,6 @@ pub use compose::ComposeRuntime;
 pub use images::DockerImages;
 pub use k8s::K8sRuntime;
 pub use local::LocalRuntime;
-pub use unsupported::{NoImageBuilder, UnsupportedRuntime};
 
 use crate::{Input, append_log};
 
