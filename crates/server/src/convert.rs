@@ -283,6 +283,15 @@ fn terminated(build: &BuildRecord) -> BuildTerminated {
                 pushed: i.pushed,
             })
             .collect(),
+        live_update: build.live_update.as_ref().map(|l| crate::wire::LiveUpdate {
+            containers: l.containers.clone(),
+            files_copied: l.files_copied,
+            files_deleted: l.files_deleted,
+            runs: l.runs.clone(),
+            restarted: l.restarted,
+            // Saturates only past 584 million years.
+            elapsed_ms: u64::try_from(l.elapsed.as_millis()).unwrap_or(u64::MAX),
+        }),
     }
 }
 

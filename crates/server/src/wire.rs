@@ -318,6 +318,28 @@ pub struct BuildTerminated {
     /// empty, so local resources keep Tilt's exact shape.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<BuiltImage>,
+    /// lilt's addition: what this update did when it was a live update (files synced into
+    /// running containers instead of a rebuild). Left out for every other update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_update: Option<LiveUpdate>,
+}
+
+/// A live update's record (lilt's addition to Tilt's build records).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LiveUpdate {
+    /// The containers it reached (`docker:<id>`, `<namespace>/<pod>/<container>`).
+    pub containers: Vec<String>,
+    /// Files copied into each container.
+    pub files_copied: u64,
+    /// Paths deleted in each container.
+    pub files_deleted: u64,
+    /// The `run` steps that ran, as written in the Tiltfile.
+    pub runs: Vec<String>,
+    /// The containers were restarted (`restart_container()`).
+    pub restarted: bool,
+    /// From the first container's start to the last one's end, in milliseconds.
+    pub elapsed_ms: u64,
 }
 
 /// An image an update produced (lilt's addition to Tilt's build records).

@@ -121,6 +121,47 @@ fn builds_carry_their_images_and_local_builds_keep_tilts_shape() {
 }
 
 #[test]
+fn live_updates_carry_their_record_and_other_builds_leave_it_out() {
+    let mut snap = sample_snapshot();
+    let api = snap
+        .state
+        .resources
+        .iter_mut()
+        .find(|r| r.name() == "api")
+        .unwrap();
+    let mut record = api.history.back().unwrap().clone();
+    record.error = Some("live update: `make` exited with 2".to_owned());
+    record.live_update = Some(lilt_model::LiveUpdateRecord {
+        containers: vec!["default/api-1/app".to_owned(), "docker:0123abcd".to_owned()],
+        files_copied: 2,
+        files_deleted: 1,
+        runs: vec!["make".to_owned()],
+        restarted: true,
+        elapsed: std::time::Duration::from_micros(84_900),
+    });
+    api.history.push_back(record);
+    let view = complete(&snap);
+    let api = by_name(&view, "uiResources", "api");
+    let newest = &api["status"]["buildHistory"][0];
+    assert_eq!(
+        newest["liveUpdate"],
+        json!({
+            "containers": ["default/api-1/app", "docker:0123abcd"],
+            "filesCopied": 2,
+            "filesDeleted": 1,
+            "runs": ["make"],
+            "restarted": true,
+            "elapsedMs": 84,
+        })
+    );
+    // The failure's reason stays where every build's error is.
+    assert_eq!(newest["error"], "live update: `make` exited with 2");
+    // Builds that were not live updates have no `liveUpdate` key, as in Tilt.
+    let older = api["status"]["buildHistory"][1].as_object().unwrap();
+    assert!(!older.contains_key("liveUpdate"), "{older:?}");
+}
+
+#[test]
 fn a_kubernetes_resource_shows_its_current_pod() {
     let mut snap = sample_snapshot();
     let manifest = lilt_model::Manifest {

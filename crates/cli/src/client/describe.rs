@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use anyhow::bail;
-use lilt_server::wire::{API_VERSION, UIRESOURCE_KIND, UiResource};
+use lilt_server::wire::{API_VERSION, LiveUpdate, UIRESOURCE_KIND, UiResource};
 
 use super::time::{age_of, build_duration, parse_rfc3339};
 use super::view::{self, ViewState};
@@ -208,6 +208,9 @@ fn describe(res: &UiResource, now: SystemTime) -> String {
             };
             let _ = writeln!(out, "        image {} ({how}{pushed})", image.built_ref);
         }
+        if let Some(live) = &build.live_update {
+            let _ = writeln!(out, "        {}", live_update_line(live));
+        }
         for line in error.lines() {
             let _ = writeln!(out, "        {line}");
         }
@@ -216,6 +219,27 @@ fn describe(res: &UiResource, now: SystemTime) -> String {
         }
     }
     out.trim_end().to_owned()
+}
+
+/// `Live update: 2 file(s) copied, 1 deleted, ran `make`, restarted, 84 ms, in: ns/pod/app`.
+fn live_update_line(live: &LiveUpdate) -> String {
+    let mut parts = vec![format!("{} file(s) copied", live.files_copied)];
+    if live.files_deleted > 0 {
+        parts.push(format!("{} deleted", live.files_deleted));
+    }
+    for run in &live.runs {
+        parts.push(format!("ran `{run}`"));
+    }
+    if live.restarted {
+        parts.push("restarted".to_owned());
+    }
+    parts.push(format!("{} ms", live.elapsed_ms));
+    let into = if live.containers.is_empty() {
+        "<none>".to_owned()
+    } else {
+        live.containers.join(", ")
+    };
+    format!("Live update: {}, in: {into}", parts.join(", "))
 }
 
 fn bool_text(v: bool) -> &'static str {
@@ -251,6 +275,10 @@ mod tests {
             {"error": "exit status 2\nno such file", "warnings": ["slow"], "startTime": "2026-11-26T07:00:10Z", "finishTime": "2026-11-26T07:00:10.25Z", "spanID": "build:2", "isCrashRebuild": false,
              "images": [{"imageRef": "shop/api", "ref": "r:5000/shop_api:tilt-0123456789abcdef", "cached": true, "pushed": true},
                         {"imageRef": "shop/web", "ref": "shop/web:tilt-fedcba9876543210", "cached": false, "pushed": false}]},
+            {"error": "", "warnings": [], "startTime": "2026-11-26T07:00:20Z", "finishTime": "2026-11-26T07:00:20.1Z", "spanID": "build:3", "isCrashRebuild": false,
+             "liveUpdate": {"containers": ["ns/api-1/app", "ns/api-2/app"], "filesCopied": 2, "filesDeleted": 1, "runs": ["cp a b"], "restarted": true, "elapsedMs": 84}},
+            {"error": "live update: run `make` failed: exit status 2", "warnings": [], "startTime": "2026-11-26T07:00:30Z", "finishTime": "2026-11-26T07:00:30.5Z", "spanID": "build:4", "isCrashRebuild": false,
+             "liveUpdate": {"containers": ["docker:0123abcd"], "filesCopied": 1, "filesDeleted": 0, "runs": [], "restarted": false, "elapsedMs": 500}},
         ]}}))
         .unwrap();
         let now = parse_rfc3339("2026-11-26T07:01:00Z").unwrap();
@@ -273,6 +301,8 @@ mod tests {
             "        image r:5000/shop_api:tilt-0123456789abcdef (up to date, in the registry)\n        image shop/web:tilt-fedcba9876543210 (built)\n        exit status 2",
             "        no such file",
             "        warning: slow",
+            "  #3   2026-11-26T07:00:20Z (40s ago)   100ms   ok\n        Live update: 2 file(s) copied, 1 deleted, ran `cp a b`, restarted, 84 ms, in: ns/api-1/app, ns/api-2/app\n",
+            "  #4   2026-11-26T07:00:30Z (30s ago)   500ms   error\n        Live update: 1 file(s) copied, 500 ms, in: docker:0123abcd\n        live update: run `make` failed: exit status 2",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
