@@ -7,7 +7,7 @@ import { buildDurationMs, clockTime, formatDuration, timeAgo } from './format.js
 import { matchesNameFilter, orderResources } from './groups.js';
 import { LogPane } from './logs.js';
 import { buttonsAt, disableToggleFor } from './state.js';
-import { TILTFILE, buildImages, combinedStatus, isDisabled, isManual, resourceType, runtimeLine, updateLine } from './status.js';
+import { TILTFILE, buildImages, combinedStatus, liveUpdateSummary, isDisabled, isManual, resourceType, runtimeLine, updateLine } from './status.js';
 
 export { errorLocation } from './status.js';
 import { resourceHref } from './table.js';
@@ -192,12 +192,15 @@ export class ResourceView {
     for (const [i, b] of (s.buildHistory || []).slice(0, 3).entries()) {
       const ok = !b.error;
       const warn = b.warnings?.length || 0;
+      const live = liveUpdateSummary(b);
+      const what = live ? 'Live update' : 'Update';
       const li = h('li', { 'data-build': i, 'data-status': ok ? 'ok' : 'error', html: statusIcon(ok ? (warn ? 'warning' : 'ok') : 'error') },
-        h('span', {}, ok ? 'Update succeeded' : 'Update failed'),
+        h('span', {}, `${what} ${ok ? 'succeeded' : 'failed'}`),
         h('span.when', {}, `${clockTime(b.startTime)} · ${formatDuration(buildDurationMs(b)) || '—'}`));
       if (b.isCrashRebuild) li.append(h('span.tag', {}, 'crash rebuild'));
       if (warn) li.append(h('span.tag', { title: b.warnings.join('\n') }, `${warn} warning${warn > 1 ? 's' : ''}`));
       for (const img of buildImages(b)) li.append(h('span.tag', { title: img.title, 'data-image': img.ref }, img.label));
+      if (live) li.append(h('span.tag.live', { title: live.title, 'data-live-update': '' }, live.label));
       if (b.error) li.append(h('span.err', { title: b.error }, b.error));
       items.push(li);
     }

@@ -36,6 +36,27 @@ export function buildImages(build) {
   }));
 }
 
+/**
+ * What a live update did, as one short label and a title listing the containers it reached
+ * (lilt's addition to Tilt's records); null for a build that was not a live update.
+ */
+export function liveUpdateSummary(build) {
+  const lu = build?.liveUpdate;
+  if (!lu) return null;
+  const copied = lu.filesCopied || 0;
+  const parts = [`${copied} file${copied === 1 ? '' : 's'} synced`];
+  if (lu.filesDeleted) parts.push(`${lu.filesDeleted} deleted`);
+  for (const run of lu.runs || []) parts.push(`ran ${run}`);
+  if (lu.restarted) parts.push('restarted');
+  const containers = lu.containers || [];
+  parts.push(`${containers.length} container${containers.length === 1 ? '' : 's'}`);
+  parts.push(formatDuration(lu.elapsedMs ?? NaN) || '—');
+  return {
+    label: `Live update · ${parts.join(' · ')}`,
+    title: containers.length ? `Live-updated in:\n${containers.join('\n')}` : 'No container reached',
+  };
+}
+
 /** Most recent finished build (Tilt keeps buildHistory newest first; be robust to either order). */
 export function lastBuild(res) {
   const hist = res?.status?.buildHistory || [];

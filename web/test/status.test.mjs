@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  buildImages,
+  buildImages, liveUpdateSummary,
   combinedStatus, errorLocation, resourceType, runtimeLine, summarize, toggledTriggerMode, updateLine,
 } from '../js/status.js';
 
@@ -80,4 +80,21 @@ test('a build record lists the images it built or found up to date', () => {
     { ref: 'shop/web:tilt-fedcba9876543210', label: 'shop/web:tilt-fedcba9876543210 · built', title: 'shop/web:tilt-fedcba9876543210' },
   ]);
   assert.deepEqual(buildImages({ error: '' }), [], 'a local build has no images');
+});
+
+test('a live update is summarized: files, deletions, runs, restart, containers, time', () => {
+  const build = {
+    error: '',
+    liveUpdate: {
+      containers: ['default/api-1/app', 'default/api-2/app'], filesCopied: 2, filesDeleted: 1,
+      runs: ['make build'], restarted: true, elapsedMs: 84,
+    },
+  };
+  assert.deepEqual(liveUpdateSummary(build), {
+    label: 'Live update · 2 files synced · 1 deleted · ran make build · restarted · 2 containers · 84ms',
+    title: 'Live-updated in:\ndefault/api-1/app\ndefault/api-2/app',
+  });
+  const one = liveUpdateSummary({ liveUpdate: { containers: ['docker:0123abcd'], filesCopied: 1, filesDeleted: 0, runs: [], restarted: false, elapsedMs: 1500 } });
+  assert.equal(one.label, 'Live update · 1 file synced · 1 container · 1.5s');
+  assert.equal(liveUpdateSummary({ error: '', images: [] }), null, 'a full build is not a live update');
 });
