@@ -8,6 +8,9 @@ use std::process::Command;
 
 use lilt_kubedouble::KubeDouble;
 
+mod k8s_support;
+use k8s_support::{Up, eventually};
+
 const OBJECTS: &str = "apiVersion: v1
 kind: ConfigMap
 metadata: {name: settings}
@@ -21,74 +24,6 @@ stringData: {token: s3cr3t}
 
 fn lilt(dir: &Path, double: &KubeDouble, args: &[&str]) -> (i32, String) {
     lilt_as(dir, double, "tester", args)
-}
-
-/// A running `lilt up --stream --port 0` in `dir`, its output in a file outside the project;
-/// killed when dropped.
-struct Up {
-    child: std::process::Child,
-    out: std::path::PathBuf,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
-}
-
-impl Up {
-    fn start(dir: &Path, double: &KubeDouble, extra: &[&str], env: &[(&str, &str)]) -> Up {
-        let out_dir = tempfile::tempdir().unwrap();
-        let state = tempfile::tempdir().unwrap();
-        let out = out_dir.path().join("up.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_lilt"))
-            .current_dir(dir)
-            .env("KUBECONFIG", double.kubeconfig_path())
-            .env("LILT_STATE_DIR", state.path())
-            .envs(env.iter().copied())
-            .args(["up", "--stream", "--port", "0"])
-            .args(extra)
-            .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        Up {
-            child,
-            out,
-            _dirs: (out_dir, state),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    /// Waits until the output satisfies `pred` (bounded: a hang guard, not a timing check).
-    async fn wait_for_log(&self, what: &str, pred: impl Fn(&str) -> bool) {
-        let log = || {
-            let text = self.log();
-            pred(&text).then_some(())
-        };
-        if eventually(log).await.is_none() {
-            panic!("timed out waiting for {what} in:\n{}", self.log());
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `f` every 100 ms until it gives `Some`, for at most 60 s (then `None`).
-async fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if std::time::Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,6 +91,52 @@ fn lilt_as(dir: &Path, double: &KubeDouble, user: &str, args: &[&str]) -> (i32, 
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// A project with one Deployment `name` (pods labelled `app: <name>`, one container
+/// `name` running `command` with `sh -c` in the tests' base image) in `<name>.yaml`, and a
+/// Tiltfile that applies it, followed by `extra` (Tiltfile lines).
+fn deployment_project(
+    double: &KubeDouble,
+    svc: &lilt_testsvc::Services,
+    name: &str,
+    command: &str,
+    extra: &str,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(format!("{name}.yaml")),
+        // Pods share the host's network (Recreate would matter for ports), and `:latest`
+        // defaults to pull Always while nothing can be pulled here.
+        format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: {name}
+        image: {image}
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, '{command}']
+",
+            image = svc.base_image
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Tiltfile"),
+        format!(
+            "allow_k8s_contexts('{}')\nk8s_yaml('{name}.yaml')\n{extra}",
+            double.context()
+        ),
+    )
+    .unwrap();
+    dir
 }
 
 fn project(double: &KubeDouble) -> tempfile::TempDir {
@@ -333,37 +314,13 @@ async fn lilt_up_keeps_its_namespace_marked_active() {
 async fn ci_waits_for_ready_pods_and_up_streams_their_logs() {
     let svc = lilt_testsvc::services();
     let double = KubeDouble::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("app.yaml"),
-        format!(
-            "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: app}}
-spec:
-  selector: {{matchLabels: {{app: app}}}}
-  template:
-    metadata: {{labels: {{app: app}}}}
-    spec:
-      containers:
-      - name: app
-        image: {}
-        # `:latest` defaults to Always, and nothing can be pulled here.
-        imagePullPolicy: IfNotPresent
-        command: [sh, -c, 'echo hello from the pod; exec sleep 1000']
-",
-            svc.base_image
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("Tiltfile"),
-        format!(
-            "allow_k8s_contexts('{}')\nk8s_yaml('app.yaml')\n",
-            double.context()
-        ),
-    )
-    .unwrap();
+    let dir = deployment_project(
+        &double,
+        &svc,
+        "app",
+        "echo hello from the pod; exec sleep 1000",
+        "",
+    );
     let path = dir.path().to_owned();
     let d = &double;
     let (code, log) =
@@ -418,37 +375,15 @@ async fn up_forwards_ports_to_the_pod() {
             .port()
     };
     let (pod_port, local_port) = (free(), free());
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("web.yaml"),
-        format!(
-            "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: web
-        image: {}
-        imagePullPolicy: IfNotPresent
-        command: [sh, -c, 'mkdir -p /tmp/www && echo served by the pod > /tmp/www/index.html && exec httpd -f -p 127.0.0.1:{pod_port} -h /tmp/www']
-",
-            svc.base_image
+    let dir = deployment_project(
+        &double,
+        &svc,
+        "web",
+        &format!(
+            "mkdir -p /tmp/www && echo served by the pod > /tmp/www/index.html && exec httpd -f -p 127.0.0.1:{pod_port} -h /tmp/www"
         ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("Tiltfile"),
-        format!(
-            "allow_k8s_contexts('{}')\nk8s_yaml('web.yaml')\nk8s_resource('web', port_forwards=['{local_port}:{pod_port}'])\n",
-            double.context()
-        ),
-    )
-    .unwrap();
+        &format!("k8s_resource('web', port_forwards=['{local_port}:{pod_port}'])\n"),
+    );
     let up = Up::start(dir.path(), &double, &[], &[]);
     let get = move || -> Option<String> {
         use std::io::{Read, Write};
@@ -577,37 +512,13 @@ spec:
 async fn extra_pod_selectors_bring_other_pods_into_the_resource() {
     let svc = lilt_testsvc::services();
     let double = KubeDouble::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("app.yaml"),
-        format!(
-            "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: app}}
-spec:
-  selector: {{matchLabels: {{app: app}}}}
-  template:
-    metadata: {{labels: {{app: app}}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: app
-        image: {}
-        imagePullPolicy: IfNotPresent
-        command: [sh, -c, 'echo hello from the workload; exec sleep 1000']
-",
-            svc.base_image
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("Tiltfile"),
-        format!(
-            "allow_k8s_contexts('{}')\nk8s_yaml('app.yaml')\nk8s_resource('app', extra_pod_selectors=[{{'role': 'helper', 'team': 'a'}}])\n",
-            double.context()
-        ),
-    )
-    .unwrap();
+    let dir = deployment_project(
+        &double,
+        &svc,
+        "app",
+        "echo hello from the workload; exec sleep 1000",
+        "k8s_resource('app', extra_pod_selectors=[{'role': 'helper', 'team': 'a'}])\n",
+    );
     let pod = |name: &str, team: &str| {
         serde_json::json!({
             "apiVersion": "v1",
@@ -650,37 +561,13 @@ spec:
 async fn pod_logs_resume_after_dropped_connections_without_gaps_or_repeats() {
     let svc = lilt_testsvc::services();
     let double = KubeDouble::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("app.yaml"),
-        format!(
-            "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: counter}}
-spec:
-  selector: {{matchLabels: {{app: counter}}}}
-  template:
-    metadata: {{labels: {{app: counter}}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: counter
-        image: {}
-        imagePullPolicy: IfNotPresent
-        command: [sh, -c, 'i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.05; done']
-",
-            svc.base_image
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("Tiltfile"),
-        format!(
-            "allow_k8s_contexts('{}')\nk8s_yaml('app.yaml')\n",
-            double.context()
-        ),
-    )
-    .unwrap();
+    let dir = deployment_project(
+        &double,
+        &svc,
+        "counter",
+        "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.05; done",
+        "",
+    );
     let up = Up::start(dir.path(), &double, &[], &[]);
     let ticks = |text: &str| -> Vec<u64> {
         text.lines()
@@ -740,37 +627,7 @@ async fn a_stalled_apply_fails_after_the_upsert_timeout() {
 async fn a_crashing_container_shows_crash_loop_back_off_with_its_exit_code() {
     let svc = lilt_testsvc::services();
     let double = KubeDouble::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("app.yaml"),
-        format!(
-            "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: crasher}}
-spec:
-  selector: {{matchLabels: {{app: crasher}}}}
-  template:
-    metadata: {{labels: {{app: crasher}}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: crasher
-        image: {}
-        imagePullPolicy: IfNotPresent
-        command: [sh, -c, 'echo giving up; exit 3']
-",
-            svc.base_image
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("Tiltfile"),
-        format!(
-            "allow_k8s_contexts('{}')\nk8s_yaml('app.yaml')\n",
-            double.context()
-        ),
-    )
-    .unwrap();
+    let dir = deployment_project(&double, &svc, "crasher", "echo giving up; exit 3", "");
     let up = Up::start(dir.path(), &double, &[], &[]);
     up.wait_for_log("the crash loop", |t| {
         t.contains("giving up")

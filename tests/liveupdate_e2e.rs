@@ -5,65 +5,10 @@
 //! with and without triggers, a failing `run` (the next change rebuilds), and a change
 //! outside every `sync` (rebuilds). Real dockerd, real binary (see docs/testing.md).
 
-use std::path::Path;
-use std::process::Command;
-
 use lilt_kubedouble::KubeDouble;
 
-/// A running `lilt up --stream` in `dir`, its output in a file; killed when dropped.
-struct Up {
-    child: std::process::Child,
-    out: std::path::PathBuf,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
-}
-
-impl Up {
-    fn start(dir: &Path, double: &KubeDouble, docker_host: &str) -> Up {
-        let out_dir = tempfile::tempdir().unwrap();
-        let state = tempfile::tempdir().unwrap();
-        let out = out_dir.path().join("up.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_lilt"))
-            .current_dir(dir)
-            .env("KUBECONFIG", double.kubeconfig_path())
-            .env("LILT_STATE_DIR", state.path())
-            .env("DOCKER_HOST", docker_host)
-            .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
-            .args(["up", "--stream", "--port", "0"])
-            .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        Up {
-            child,
-            out,
-            _dirs: (out_dir, state),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    /// Waits until the output satisfies `pred` (bounded: a hang guard, not a timing check).
-    async fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-        while !pred(&self.log()) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "timed out waiting for {what} in:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod k8s_support;
+use k8s_support::Up;
 
 /// `cat PATH` in a container of the tests' dockerd; `None` when the file is missing.
 fn cat(svc: &lilt_testsvc::Services, id: &str, path: &str) -> Option<String> {
@@ -155,8 +100,17 @@ k8s_yaml('app.yaml')
         ),
     )
     .unwrap();
-    let up = Up::start(root, &double, &svc.docker_host);
-    up.wait_for("the first deploy", |t| t.contains("image ready:"))
+    let no_config = root.join(".no-docker-config");
+    let up = Up::start(
+        root,
+        &double,
+        &[],
+        &[
+            ("DOCKER_HOST", &svc.docker_host),
+            ("DOCKER_CONFIG", no_config.to_str().unwrap()),
+        ],
+    );
+    up.wait_for_log("the first deploy", |t| t.contains("image ready:"))
         .await;
     // Both replicas running their containers.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
@@ -172,7 +126,7 @@ k8s_yaml('app.yaml')
         assert!(std::time::Instant::now() < deadline, "{}", up.log());
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
-    up.wait_for("the pods ready", |t| {
+    up.wait_for_log("the pods ready", |t| {
         t.lines().filter(|l| l.contains("pod app-")).count() > 0 || t.contains("Running")
     })
     .await;
@@ -182,7 +136,7 @@ k8s_yaml('app.yaml')
     std::fs::write(root.join("www/index.html"), "v2\n").unwrap();
     std::fs::write(root.join("www/new.txt"), "new\n").unwrap();
     std::fs::remove_file(root.join("www/old.txt")).unwrap();
-    up.wait_for("the live update", |t| {
+    up.wait_for_log("the live update", |t| {
         t.contains("Live update of") && t.contains("done in")
     })
     .await;
@@ -247,7 +201,7 @@ k8s_yaml('app.yaml')
         None,
         "the delete too"
     );
-    up.wait_for("the catch-up in the log", |t| {
+    up.wait_for_log("the catch-up in the log", |t| {
         t.contains("live-updated file(s) re-applied")
     })
     .await;
@@ -261,12 +215,12 @@ k8s_yaml('app.yaml')
     // A failing run step: the update fails with its exit code; the next change rebuilds.
     let lives = count(&text, "Live update of");
     std::fs::write(root.join("www/check.sh"), "echo checking; exit 3\n").unwrap();
-    up.wait_for("the failed run step", |t| {
+    up.wait_for_log("the failed run step", |t| {
         count(t, "Live update of") > lives && t.contains("failed with exit code 3")
     })
     .await;
     std::fs::write(root.join("www/index.html"), "v3\n").unwrap();
-    up.wait_for("the rebuild after the failure", |t| {
+    up.wait_for_log("the rebuild after the failure", |t| {
         t.contains("Full rebuild: the last live update failed") && count(t, "image ready:") > builds
     })
     .await;
@@ -275,7 +229,7 @@ k8s_yaml('app.yaml')
     // A file outside every sync rebuilds.
     std::fs::write(root.join("www/check.sh"), "exit 0\n").unwrap();
     std::fs::write(root.join("other.txt"), "changed\n").unwrap();
-    up.wait_for("the rebuild for a file under no sync", |t| {
+    up.wait_for_log("the rebuild for a file under no sync", |t| {
         t.contains("other.txt") && t.contains("Full rebuild:") && count(t, "image ready:") > builds
     })
     .await;
