@@ -194,10 +194,56 @@ fn percentiles(name: &str, target: &ContainerRef, containers: &dyn Containers) {
     );
 }
 
+/// The process's peak resident memory so far (`VmHWM`), in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A sync streams: the peak RSS after syncing 200 MB (20 files of 10 MB) into the Docker
+/// container is compared with the peak before it.
+fn memory_of_a_large_sync() {
+    let big = FX.dir.path().join("src/big");
+    std::fs::create_dir_all(&big).unwrap();
+    let chunk = vec![b'x'; 10 * 1024 * 1024];
+    let paths: Vec<PathBuf> = (0..20)
+        .map(|i| {
+            let p = big.join(format!("blob-{i}.bin"));
+            std::fs::write(&p, &chunk).unwrap();
+            p
+        })
+        .collect();
+    drop(chunk);
+    let before = peak_rss_kib();
+    let Decision::LiveUpdate(batch) = plan_paths(&FX.lu, &FX.matcher, &paths) else {
+        panic!("not a live update");
+    };
+    let t = Instant::now();
+    let done = FX
+        .rt
+        .block_on(FX.docker.apply(&docker_target(), &batch))
+        .unwrap();
+    let elapsed = t.elapsed();
+    assert_eq!(done.copied.bytes, 20 * 10 * 1024 * 1024);
+    let after = peak_rss_kib();
+    println!(
+        "docker 200 MB sync in {:.0} ms: peak RSS {:.1} MB before, {:.1} MB after (+{:.1} MB)",
+        elapsed.as_secs_f64() * 1e3,
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        (after - before) as f64 / 1024.0
+    );
+}
+
 fn main() {
     // Set-up (containers, the double, 1,000 files) outside every measured sample.
     LazyLock::force(&FX);
     divan::main();
+    memory_of_a_large_sync();
     percentiles(
         "docker one file saved → present",
         &docker_target(),
