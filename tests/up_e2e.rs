@@ -371,6 +371,85 @@ fn why_explains_triggers_and_exclusions() {
 }
 
 #[test]
+fn why_says_what_a_live_update_does_with_a_path() {
+    let p = Project::new(
+        "docker_build('shop/api', '.', ignore=['tmp'], live_update=[\n\
+           fall_back_on(['package.json']),\n\
+           sync('src', '/app/src'),\n\
+           run('make', trigger=['src/build.mk']),\n\
+           run('echo synced'),\n\
+         ])\n\
+         k8s_yaml('deploy.yaml')\n",
+    );
+    p.write("Dockerfile", "FROM scratch\nCOPY . /app\n");
+    p.write(
+        "deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  \
+         selector: {matchLabels: {app: api}}\n  template:\n    \
+         metadata: {labels: {app: api}}\n    spec:\n      \
+         containers: [{name: app, image: shop/api}]\n",
+    );
+    p.write("src/main.go", "package main\n");
+    p.write("package.json", "{}\n");
+    let why = |path: &str| {
+        let out = lilt()
+            .current_dir(p.dir.path())
+            .args(["why", path])
+            .output()
+            .expect("run why");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let live = text
+            .split("live update:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no live update section: {text}"))
+            .to_owned();
+        assert!(live.contains("  api "), "{text}");
+        live
+    };
+    // Under a sync: copied to the container path, with the run steps it triggers (a step
+    // without trigger= runs on every update).
+    let live = why("src/main.go");
+    assert!(
+        live.contains(
+            "image shop/api: live-updated to /app/src/main.go, then runs: sh -c echo synced"
+        ),
+        "{live}"
+    );
+    let live = why("src/build.mk");
+    assert!(
+        live.contains(
+            "live-updated to /app/src/build.mk, then runs: sh -c make; sh -c echo synced"
+        ),
+        "{live}"
+    );
+    // fall_back_on wins over everything else.
+    let live = why("package.json");
+    assert!(
+        live.contains("full rebuild because it matches fall_back_on(")
+            && live.contains("package.json)"),
+        "{live}"
+    );
+    // An input of the image that no sync covers.
+    let live = why("README.md");
+    assert!(
+        live.contains("full rebuild because it is under no live_update sync() path"),
+        "{live}"
+    );
+    // Not an input of the image at all: the rule that drops it.
+    let live = why("tmp/scratch.txt");
+    assert!(
+        live.contains("image shop/api: ignored: ") && live.contains("pattern \"tmp\""),
+        "{live}"
+    );
+}
+
+#[test]
 fn down_succeeds_for_local_resources() {
     let p = Project::new(
         "local_resource('a', cmd='true')\nprint('evaluated as', config.tilt_subcommand)\n",
