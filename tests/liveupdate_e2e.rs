@@ -236,3 +236,118 @@ k8s_yaml('app.yaml')
     drop(up);
     double.stop().await;
 }
+
+/// `initial_sync()` and the restart_process pattern (Tilt's `docker_build_with_restart`
+/// extension: an entrypoint wrapper that restarts the process whenever a `run` step writes
+/// `/tmp/.restart-proc`). The image has no `/www`: the first container gets it from the
+/// initial sync (the Dockerfile does not copy it), and every edit restarts the process
+/// inside the same container. The
+/// wrapper is written here (the extension's own helper image cannot be pulled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_sync_and_a_restart_wrapper_behave_as_with_tilt() {
+    let svc = lilt_testsvc::services();
+    let double = KubeDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let image = format!(
+        "lilt-e2e/restart-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    std::fs::create_dir(root.join("www")).unwrap();
+    std::fs::write(root.join("www/msg"), "v1\n").unwrap();
+    std::fs::write(
+        root.join("restart.sh"),
+        r#"# Runs "$@"; restarts it whenever /tmp/.restart-proc is written.
+seen=$(stat -c %y /tmp/.restart-proc 2>/dev/null)
+while true; do
+  "$@" &
+  child=$!
+  while kill -0 $child 2>/dev/null; do
+    now=$(stat -c %y /tmp/.restart-proc 2>/dev/null)
+    if [ "$now" != "$seen" ]; then
+      seen=$now
+      kill $child
+      wait $child
+      break
+    fi
+    sleep 0.1
+  done
+done
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("Dockerfile"),
+        format!("FROM {}\nCOPY restart.sh /restart.sh\n", svc.base_image),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("app.yaml"),
+        format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: app}}
+spec:
+  selector: {{matchLabels: {{app: app}}}}
+  template:
+    metadata: {{labels: {{app: app}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: {image}
+"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("Tiltfile"),
+        format!(
+            "allow_k8s_contexts('{ctx}')
+docker_build('{image}', '.',
+    entrypoint=['sh', '/restart.sh', 'sh', '-c', 'echo serving $(cat /www/msg); exec sleep 100000'],
+    live_update=[
+        initial_sync(),
+        sync('./www', '/www'),
+        run('date > /tmp/.restart-proc'),
+    ])
+k8s_yaml('app.yaml')
+",
+            ctx = double.context()
+        ),
+    )
+    .unwrap();
+    let no_config = root.join(".no-docker-config");
+    let up = Up::start(
+        root,
+        &double,
+        &[],
+        &[
+            ("DOCKER_HOST", &svc.docker_host),
+            ("DOCKER_CONFIG", no_config.to_str().unwrap()),
+        ],
+    );
+    up.wait_for_log("the initially synced file served", |t| {
+        t.contains("serving v1")
+    })
+    .await;
+    let first: Vec<String> = app_containers(&double);
+    std::fs::write(root.join("www/msg"), "v2\n").unwrap();
+    up.wait_for_log("the process restarted by the wrapper", |t| {
+        t.contains("serving v2")
+    })
+    .await;
+    assert_eq!(
+        app_containers(&double),
+        first,
+        "the same container: the wrapper restarted the process, not Kubernetes"
+    );
+    let text = up.log();
+    assert_eq!(count(&text, "image ready:"), 1, "one build only:\n{text}");
+    drop(up);
+    double.stop().await;
+}
