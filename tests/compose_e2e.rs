@@ -451,3 +451,34 @@ fn live_update_syncs_into_the_running_container_and_restarts_it() {
         "no rebuild:\n{log}"
     );
 }
+
+/// `initial_sync()` on a Compose service: the image does not contain the synced directory;
+/// the container gets it once it runs.
+#[test]
+fn initial_sync_gives_a_new_container_the_synced_files() {
+    let project = unique("lci");
+    let image = format!("{project}-app");
+    let tiltfile = format!(
+        "docker_compose('docker-compose.yml', project_name='{project}')\n\
+         docker_build('{image}', 'app', live_update=[initial_sync(), sync('app/www', '/www')])\n"
+    );
+    let compose = format!(
+        r#"services:
+  app:
+    image: {image}
+    network_mode: host
+    command: ["sh", "-c", "while ! test -e /www/msg; do sleep 0.1; done; echo got $$(cat /www/msg); {SLEEP}"]
+"#
+    );
+    let up = Up::start(
+        &project,
+        &[
+            ("Tiltfile", &tiltfile),
+            ("docker-compose.yml", &compose),
+            ("app/Dockerfile", "FROM BASE\nCOPY marker /marker\n"),
+            ("app/marker", "no www in the image\n"),
+            ("app/www/msg", "synced\n"),
+        ],
+    );
+    up.wait_log("app", "got synced");
+}

@@ -326,6 +326,19 @@ impl CatchUpFiles {
 }
 
 impl CatchUp for CatchUpFiles {
+    fn built_refs(&self) -> Vec<String> {
+        self.images
+            .iter()
+            .filter(|b| {
+                self.manifest
+                    .image_targets
+                    .iter()
+                    .any(|i| i.image_ref == b.image_ref && !i.live_update.syncs.is_empty())
+            })
+            .map(|b| b.built_ref.clone())
+            .collect()
+    }
+
     fn batch(&self, built_ref: &str) -> Option<Batch> {
         let built = self.images.iter().find(|b| b.built_ref == built_ref)?;
         let image = self

@@ -278,6 +278,8 @@ impl Runtime for ComposeRuntime {
             .lock()
             .map(|mut l| l.entry(name.clone()).or_default().wake.clone())
             .unwrap_or_default();
+        let catch_up = job.catch_up.clone();
+        let mut caught_up: HashSet<String> = HashSet::new();
         let watch = tokio::spawn(async move {
             let mut tracker = PhaseTracker::default();
             let mut shown: Option<RuntimeInfo> = None;
@@ -287,6 +289,21 @@ impl Runtime for ComposeRuntime {
                 let phases = match change {
                     Change::Status(Some(status)) => {
                         follow_logs(&shared, &daemon, &name, &status.id, &reporter, span_id);
+                        // A container running for the first time (created by an update, or
+                        // recreated) gets `initial_sync` or what was live-updated since its
+                        // image was built; a restart keeps its files.
+                        if status.state == lilt_compose::State::Running
+                            && caught_up.insert(status.id.clone())
+                            && let Some(catch_up) = &catch_up
+                        {
+                            catch_up_container(
+                                &daemon,
+                                catch_up.as_ref(),
+                                &status.id,
+                                &reporter,
+                                span_id,
+                            );
+                        }
                         let info = RuntimeInfo {
                             name: status.name.clone(),
                             status: status.display(),
@@ -495,4 +512,38 @@ fn follow_logs(
             .await;
     });
     streams.tasks.insert(id.to_owned(), task);
+}
+
+/// Sends a new container the files it must get first (see [`super::CatchUp`]).
+fn catch_up_container(
+    daemon: &Daemon,
+    catch_up: &dyn super::CatchUp,
+    id: &str,
+    reporter: &Reporter,
+    span_id: SpanId,
+) {
+    let Some(batch) = catch_up
+        .built_refs()
+        .first()
+        .and_then(|built_ref| catch_up.batch(built_ref))
+    else {
+        return;
+    };
+    let applier = lilt_liveupdate::DockerContainers::new(daemon.docker().clone())
+        .with_output(reporter.live_output(span_id));
+    let target = lilt_liveupdate::ContainerRef::Docker { id: id.to_owned() };
+    let reporter = reporter.clone();
+    tokio::spawn(async move {
+        use lilt_liveupdate::Containers;
+        let line = match applier.apply(&target, &batch).await {
+            Ok(applied) => format!(
+                "{target} started: {} live-updated file(s) synced, {} deleted, in {} ms",
+                applied.copied.files,
+                applied.deleted.len(),
+                applied.elapsed.as_millis()
+            ),
+            Err(e) => format!("{target} started: syncing live-updated files failed: {e}"),
+        };
+        reporter.runtime_log(span_id, LogLevel::Info, line);
+    });
 }

@@ -206,6 +206,9 @@ pub struct StartJob {
 pub trait CatchUp: Send + Sync {
     /// The batch for a container now running `built_ref`; `None` when it needs nothing.
     fn batch(&self, built_ref: &str) -> Option<lilt_liveupdate::Batch>;
+    /// The images (built refs) of the resource that have live-update steps, for runtimes
+    /// that cannot tell which image a container runs.
+    fn built_refs(&self) -> Vec<String>;
 }
 
 /// The images of one update, to build.
