@@ -258,6 +258,12 @@ fn up_rebuilds_one_service_recreates_edited_ones_and_down_removes_them() {
     );
     up.wait_status("app", "ok");
     up.wait_status("other", "ok");
+    // The health check's verdict, in Tilt's `composeResourceInfo`.
+    let other = up.resource("other").unwrap();
+    assert_eq!(
+        other["status"]["composeResourceInfo"]["healthStatus"], "healthy",
+        "{other}"
+    );
     up.wait_log("app", "app says v1");
     up.wait_log("other", "other v1");
     // The health check gated readiness, and its verdict is in the log.

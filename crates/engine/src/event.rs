@@ -99,6 +99,9 @@ pub struct RuntimeInfo {
     pub restarts: u32,
     pub created: Option<SystemTime>,
     pub all_ready: bool,
+    /// A Compose container's health check verdict (`starting`, `healthy`, `unhealthy`);
+    /// `None` without a check (and for pods).
+    pub health: Option<String>,
 }
 
 /// What a runtime reports about the long-running part of a resource. The same for every

@@ -244,6 +244,7 @@ fn runtime_info_is_kept_for_the_current_run_only() {
         restarts: 0,
         created: None,
         all_ready: true,
+        health: None,
     };
     engine.send(Event::Runtime {
         resource: "web".into(),

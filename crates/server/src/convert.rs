@@ -118,6 +118,7 @@ fn tiltfile_resource(snap: &Snapshot) -> UiResource {
             endpoint_links: Vec::new(),
             k8s_resource_info: None,
             local_resource_info: None,
+            compose_resource_info: None,
             runtime_status: RuntimeStatus::NotApplicable,
             update_status: update_status(tf.update_status()),
             specs: Vec::new(),
@@ -188,6 +189,15 @@ fn resource(snap: &Snapshot, res: &ResourceState, order: i64) -> UiResource {
         }),
         _ => None,
     };
+    let compose_resource_info =
+        (kind == TargetType::DockerCompose).then(|| crate::wire::ComposeResourceInfo {
+            health_status: res
+                .runtime
+                .info
+                .as_ref()
+                .and_then(|i| i.health.clone())
+                .unwrap_or_default(),
+        });
     let local_resource_info = (kind == TargetType::Local).then(|| LocalResourceInfo {
         pid: res.pid(),
         is_test: false,
@@ -220,6 +230,7 @@ fn resource(snap: &Snapshot, res: &ResourceState, order: i64) -> UiResource {
                 .collect(),
             k8s_resource_info,
             local_resource_info,
+            compose_resource_info,
             runtime_status,
             update_status,
             specs,

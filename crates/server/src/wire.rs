@@ -287,6 +287,8 @@ pub struct UiResourceStatus {
     pub k8s_resource_info: Option<K8sResourceInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_resource_info: Option<LocalResourceInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compose_resource_info: Option<ComposeResourceInfo>,
     pub runtime_status: RuntimeStatus,
     pub update_status: UpdateStatus,
     pub specs: Vec<TargetSpec>,
@@ -394,6 +396,14 @@ pub struct LocalResourceInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
     pub is_test: bool,
+}
+
+/// A Compose service's container, as Tilt's `UIResourceCompose`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ComposeResourceInfo {
+    /// The health check's verdict (`starting`, `healthy`, `unhealthy`); empty without one.
+    pub health_status: String,
 }
 
 /// One target of a resource; `type` has no default: a spec without one says nothing.

@@ -180,6 +180,7 @@ fn a_kubernetes_resource_shows_its_current_pod() {
         restarts: 3,
         created: Some(t(20)),
         all_ready: false,
+        health: None,
     });
     snap.state.resources.push(db);
     let view = complete(&snap);

@@ -310,6 +310,14 @@ impl Runtime for ComposeRuntime {
                             restarts: status.restarts,
                             created: None,
                             all_ready: status.ready(),
+                            health: status.health.map(|h| {
+                                match h {
+                                    lilt_compose::Health::Starting => "starting",
+                                    lilt_compose::Health::Healthy => "healthy",
+                                    lilt_compose::Health::Unhealthy => "unhealthy",
+                                }
+                                .to_owned()
+                            }),
                         };
                         if shown.as_ref() != Some(&info) {
                             shown = Some(info.clone());

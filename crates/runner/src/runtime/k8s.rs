@@ -359,6 +359,7 @@ impl Runtime for K8sRuntime {
                         restarts: u32::try_from(pod.restarts).unwrap_or_default(),
                         created: pod.created,
                         all_ready: pod.ready,
+                        health: None,
                     }),
                 );
             }
