@@ -374,6 +374,7 @@ fn update_finished(
         res.images = images.clone();
     }
     record.images = images;
+    let live = live_update.is_some();
     record.live_update = live_update;
     push_history(&mut res.history, record);
     if !succeeded {
@@ -385,7 +386,9 @@ fn update_finished(
     if !res.readiness_from_runtime() {
         res.last_ready_or_succeeded = Some(at);
     }
-    if res.has_runtime() {
+    // A live update changed files inside the running containers: what runs goes on (its
+    // watch, logs and forwards are not restarted), as in Tilt.
+    if res.has_runtime() && !live {
         res.runtime.start_requested = true;
     }
 }

@@ -268,3 +268,47 @@ fn runtime_info_is_kept_for_the_current_run_only() {
     });
     assert_eq!(engine.res("web").runtime.info, Some(info("web-1")));
 }
+
+/// A live update changes files inside what already runs: the runtime is not started again
+/// (its watch, logs and forwards go on), while a full update restarts it.
+#[test]
+fn a_live_update_does_not_restart_the_runtime() {
+    let mut engine = Engine::with(vec![server("web", "make", "serve")]);
+    engine.step();
+    engine.finish("web", None);
+    assert_eq!(runtime_effects(&engine.step()), ["start web"]);
+    engine.serve_started("web", 4242);
+    engine.change("web", "src/page.html");
+    assert_eq!(updates(&engine.step()), ["web"]);
+    let span_id = engine.current_span("web");
+    let now = engine.now;
+    engine.send(Event::UpdateFinished {
+        resource: "web".to_owned(),
+        span_id,
+        at: now,
+        error: None,
+        warnings: Vec::new(),
+        images: Vec::new(),
+        live_update: Some(lilt_model::LiveUpdateRecord::default()),
+    });
+    assert!(
+        runtime_effects(&engine.step()).is_empty(),
+        "no restart after a live update"
+    );
+    assert!(
+        engine
+            .res("web")
+            .history
+            .back()
+            .is_some_and(|b| b.live_update.is_some()),
+        "recorded as a live update"
+    );
+    engine.change("web", "src/page.html");
+    engine.step();
+    engine.finish("web", None);
+    assert_eq!(
+        runtime_effects(&engine.step()),
+        ["start web"],
+        "a full update restarts it"
+    );
+}
