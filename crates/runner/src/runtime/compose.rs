@@ -42,6 +42,9 @@ struct Shared {
     daemon: OnceLock<Result<Daemon, String>>,
     /// The service each deployed resource runs.
     services: Mutex<HashMap<String, ServiceKey>>,
+    /// The containers of each resource already brought up to date after they started (live
+    /// update catch-up); kept across restarts of the status watch.
+    caught_up: Mutex<HashMap<String, Arc<Mutex<HashSet<String>>>>>,
     /// The log streams of each resource. They outlive restarts of the status watch (every
     /// successful update restarts it), so no line is shown twice.
     logs: Mutex<HashMap<String, Streams>>,
@@ -279,7 +282,12 @@ impl Runtime for ComposeRuntime {
             .map(|mut l| l.entry(name.clone()).or_default().wake.clone())
             .unwrap_or_default();
         let catch_up = job.catch_up.clone();
-        let mut caught_up: HashSet<String> = HashSet::new();
+        let caught_up = self
+            .shared
+            .caught_up
+            .lock()
+            .map(|mut c| c.entry(name.clone()).or_default().clone())
+            .unwrap_or_default();
         let watch = tokio::spawn(async move {
             let mut tracker = PhaseTracker::default();
             let mut shown: Option<RuntimeInfo> = None;
@@ -293,7 +301,9 @@ impl Runtime for ComposeRuntime {
                         // recreated) gets `initial_sync` or what was live-updated since its
                         // image was built; a restart keeps its files.
                         if status.state == lilt_compose::State::Running
-                            && caught_up.insert(status.id.clone())
+                            && caught_up
+                                .lock()
+                                .is_ok_and(|mut c| c.insert(status.id.clone()))
                             && let Some(catch_up) = &catch_up
                         {
                             catch_up_container(

@@ -24,6 +24,8 @@ use super::{DeleteJob, Runtime, StartJob, UpdateJob, UpdateOutcome};
 
 /// A resource's last applied objects and the cluster they went to.
 type Deployed = (Arc<Cluster>, Vec<K8sObject>);
+/// Container runs, as (pod, container, restarts).
+type SeenRuns = std::collections::HashSet<(String, String, i32)>;
 /// A resource's pods as its watch last saw them, and their namespace.
 type SeenPods = (String, Vec<PodState>);
 
@@ -42,6 +44,8 @@ pub struct K8sRuntime {
     deployed: Arc<Mutex<HashMap<String, Deployed>>>,
     /// The pod watch of each started resource.
     watches: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// The container runs each resource has brought up to date (see `CatchUpRuns`).
+    caught_up: Mutex<HashMap<String, Arc<Mutex<SeenRuns>>>>,
     /// The pods each watch last saw (with their namespace): where live updates go.
     pods: Arc<Mutex<HashMap<String, SeenPods>>>,
     /// The log streams of each started resource (they end when the resource stops).
@@ -286,8 +290,16 @@ impl Runtime for K8sRuntime {
             },
         );
         let mut last: Option<(bool, Vec<Option<String>>)> = None;
+        // Container runs already brought up to date outlive a restart of the watch (every
+        // full update restarts it): a container that kept running is not caught up twice.
+        let seen = self
+            .caught_up
+            .lock()
+            .map(|mut c| c.entry(name.clone()).or_default().clone())
+            .unwrap_or_default();
         let catch_up = CatchUpRuns::new(
             job.catch_up.clone(),
+            seen,
             cluster.clone(),
             namespace.clone(),
             reporter.clone(),
@@ -404,6 +416,9 @@ impl Runtime for K8sRuntime {
         }
         if let Ok(mut pods) = self.pods.lock() {
             pods.remove(resource);
+        }
+        if let Ok(mut caught_up) = self.caught_up.lock() {
+            caught_up.remove(resource);
         }
         // Dropping the last handle of a resource's streams ends them.
         if let Ok(mut logs) = self.logs.lock() {
@@ -907,7 +922,7 @@ struct CatchUpRuns {
     span_id: lilt_engine::SpanId,
     wait_ready: bool,
     /// Container runs already seen: (pod, container, restarts).
-    seen: Mutex<std::collections::HashSet<(String, String, i32)>>,
+    seen: Arc<Mutex<SeenRuns>>,
     /// Catch-ups in flight, and whether the pods were ready at the last look.
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     pods_ready: Arc<std::sync::atomic::AtomicBool>,
@@ -916,6 +931,7 @@ struct CatchUpRuns {
 impl CatchUpRuns {
     fn new(
         catch_up: Option<Arc<dyn super::CatchUp>>,
+        seen: Arc<Mutex<SeenRuns>>,
         cluster: Arc<Cluster>,
         namespace: String,
         reporter: super::Reporter,
@@ -929,7 +945,7 @@ impl CatchUpRuns {
             reporter,
             span_id,
             wait_ready,
-            seen: Mutex::default(),
+            seen,
             in_flight: Arc::default(),
             pods_ready: Arc::default(),
         }
