@@ -439,11 +439,11 @@ fn live_update_syncs_into_the_running_container_and_restarts_it() {
         ids,
         "the same container, not recreated"
     );
-    assert_eq!(
-        docker(&up.docker_host, &["exec", &ids[0], "cat", "/tmp/seen"]),
-        "v2\n",
-        "the run step ran in the container"
-    );
+    // One save can arrive as two batches (and so two live updates): an exec during the
+    // second restart finds the container stopping, so ask until it answers.
+    up.wait_for("the run step's output in the container", || {
+        (docker(&up.docker_host, &["exec", &ids[0], "cat", "/tmp/seen"]) == "v2\n").then_some(())
+    });
     let restarted = docker(
         &up.docker_host,
         &["inspect", "-f", "{{.State.StartedAt}}", &ids[0]],
