@@ -106,13 +106,15 @@ fn deployment_project(
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join(format!("{name}.yaml")),
-        // Pods share the host's network (Recreate would matter for ports), and `:latest`
-        // defaults to pull Always while nothing can be pulled here.
+        // Pods share the host's network (so a new pod can only bind a port once the old one
+        // is gone: Recreate), and `:latest` defaults to pull Always while nothing can be
+        // pulled here.
         format!(
             "apiVersion: apps/v1
 kind: Deployment
 metadata: {{name: {name}}}
 spec:
+  strategy: {{type: Recreate}}
   selector: {{matchLabels: {{app: {name}}}}}
   template:
     metadata: {{labels: {{app: {name}}}}}
@@ -395,21 +397,31 @@ async fn up_forwards_ports_to_the_pod() {
         let _ = conn.read_to_string(&mut text);
         Some(text)
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let got = tokio::task::spawn_blocking(get).await.unwrap();
-        if got
-            .as_deref()
-            .is_some_and(|t| t.contains("served by the pod"))
-        {
-            break;
+    let served = |what: &'static str| async move {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let got = tokio::task::spawn_blocking(get).await.unwrap();
+            if got.as_deref().is_some_and(|t| t.contains(what)) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never served {what:?}: {got:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never served: {got:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    };
+    served("served by the pod").await;
+    // A template change replaces the pod (its pod-template hash changes too): the same
+    // forward reaches the new one.
+    let yaml = dir.path().join("web.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(
+        &yaml,
+        text.replace("served by the pod", "served by the new pod"),
+    )
+    .unwrap();
+    served("served by the new pod").await;
     drop(up);
     double.stop().await;
 }

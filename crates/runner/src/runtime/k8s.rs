@@ -15,8 +15,8 @@ use lilt_engine::{LogLevel, RuntimeReport};
 use lilt_k8s::{Cluster, ConnectOptions, PodState};
 use lilt_liveupdate::{ContainerRef, KubeContainers};
 use lilt_manifest::{
-    DeployedImage, ImageRef, K8sObject, RefSelector, inject, parse_yaml_stream, sort_for_apply,
-    sort_for_delete,
+    DeployedImage, ImageRef, K8sObject, POD_TEMPLATE_HASH_LABEL, RefSelector, inject,
+    parse_yaml_stream, sort_for_apply, sort_for_delete,
 };
 use lilt_model::{BuiltImage, DeployTarget, K8sTarget, Manifest, Plan, PodReadinessMode};
 
@@ -270,14 +270,20 @@ impl Runtime for K8sRuntime {
             return;
         };
         // A forward goes to a pod of the first selector (the first workload's, else the
-        // first extra selector).
+        // first extra selector), without the pod-template hash: a forward outlives updates,
+        // and the pods of a changed template carry another hash.
+        let forward_selector = selectors[0]
+            .split(',')
+            .filter(|l| !l.starts_with(&format!("{POD_TEMPLATE_HASH_LABEL}=")))
+            .collect::<Vec<_>>()
+            .join(",");
         self.forward_ports(
             &name,
             target,
             &cluster,
             &objects,
             &namespace,
-            &selectors[0],
+            &forward_selector,
             &reporter,
             span_id,
         );
