@@ -219,14 +219,21 @@ pub struct Lilt {
 
 impl Lilt {
     pub fn start(project: &Path) -> Lilt {
+        Lilt::start_with(project, &[], &[])
+    }
+
+    /// `lilt up` with Tiltfile `args` (after `--`) and extra environment variables.
+    pub fn start_with(project: &Path, args: &[String], env: &[(String, String)]) -> Lilt {
         let state = tempfile::tempdir().expect("state dir");
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lilt"))
             .current_dir(project)
             .args(["up", "--stream", "--host", "127.0.0.1", "--port"])
             .arg(port.to_string())
+            .args(args)
             .env_remove("TILT_PORT")
             .env_remove("TILT_HOST")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("LILT_STATE_DIR", state.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
