@@ -488,3 +488,34 @@ fn initial_sync_gives_a_new_container_the_synced_files() {
     );
     up.wait_log("app", "got synced");
 }
+
+/// A `docker_build` whose context is the project root holds `.lilt/`, where lilt writes the
+/// Compose override file on every deploy: those writes must not rebuild (they did, forever).
+#[test]
+fn lilts_own_files_in_a_build_context_do_not_rebuild() {
+    let project = unique("lco");
+    let image = format!("{project}-app");
+    let tiltfile = format!(
+        "docker_compose('docker-compose.yml', project_name='{project}')\n\
+         docker_build('{image}', '.')\n"
+    );
+    let compose = format!(
+        "services:\n  app:\n    image: {image}\n    network_mode: host\n    command: [\"sh\", \"-c\", \"echo up; {SLEEP}\"]\n"
+    );
+    let up = Up::start(
+        &project,
+        &[
+            ("Tiltfile", &tiltfile),
+            ("docker-compose.yml", &compose),
+            ("Dockerfile", "FROM BASE\nCOPY marker /marker\n"),
+            ("marker", "in the context\n"),
+        ],
+    );
+    up.wait_status("app", "ok");
+    // A rebuild would start within the watch window of the override's write; give it ample
+    // time, then count.
+    std::thread::sleep(Duration::from_secs(3));
+    let log = up.up_log();
+    assert_eq!(log.matches("image ready:").count(), 1, "one build:\n{log}");
+    assert!(!log.contains("Full rebuild"), "{log}");
+}

@@ -271,6 +271,18 @@ impl WatchSet {
         });
 
         let mut global = Vec::new();
+        // lilt's own files beside the Tiltfile (Compose override files, browser profiles, debug
+        // logs) change while it runs: a build context or dep that holds them must not rebuild
+        // on every write (an override written by each deploy would rebuild forever).
+        if let Some(dir) = plan.tiltfile.parent().filter(|d| d.is_absolute()) {
+            global.push(SourcedIgnore::new(
+                IgnoreSource::Other("lilt's own state directory (.lilt)".to_owned()),
+                IgnoreSet {
+                    base_path: dir.join(".lilt"),
+                    patterns: Vec::new(),
+                },
+            ));
+        }
         // An empty .tiltignore means "no patterns", not "ignore the whole project".
         if !plan.tiltignore.patterns.is_empty() {
             global.push(SourcedIgnore::new(

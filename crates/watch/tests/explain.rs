@@ -333,10 +333,12 @@ fn specs_from_a_plan_follow_tilt() {
         ids,
         vec!["image:app", "image:gen", "local:app", "configs:(Tiltfile)"]
     );
-    // An empty .tiltignore must not ignore the whole project.
-    assert_eq!(global.len(), 1);
+    // An empty .tiltignore must not ignore the whole project; lilt's own `.lilt/` beside
+    // the Tiltfile is never watched.
+    assert_eq!(global.len(), 2);
+    assert_eq!(global[0].set.base_path, PathBuf::from("/proj/.lilt"));
     assert_eq!(
-        global[0].source,
+        global[1].source,
         IgnoreSource::OutputsImageRefTo {
             file: PathBuf::from("/proj/gen/ref.txt")
         }
