@@ -144,8 +144,15 @@ impl Cluster {
                     Ok(stream) => {
                         let mut lines = stream.lines();
                         while let Some(Ok(line)) = lines.next().await {
-                            let (ts, text) = line.split_once(' ').unwrap_or(("", line.as_str()));
-                            let ts: Option<Timestamp> = ts.parse().ok();
+                            // A line without a timestamp (the kubelet's own errors, such as
+                            // "unable to retrieve container logs") is passed on whole.
+                            let (ts, text) = match line.split_once(' ') {
+                                Some((ts, text)) => match ts.parse::<Timestamp>() {
+                                    Ok(ts) => (Some(ts), text),
+                                    Err(_) => (None, line.as_str()),
+                                },
+                                None => (None, line.as_str()),
+                            };
                             if let (Some(last), Some(ts)) = (last, ts)
                                 && ts <= last
                             {
