@@ -651,3 +651,112 @@ async fn a_crashing_container_shows_crash_loop_back_off_with_its_exit_code() {
     drop(up);
     double.stop().await;
 }
+
+/// A pod that cannot pull its image is a runtime error (Tilt's verdict on a pod that is not
+/// running: `ErrImagePull`/`ImagePullBackOff`), so `lilt ci` fails with the pod's name and
+/// reason instead of waiting for the readiness timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_fails_when_a_pod_cannot_pull_its_image() {
+    let svc = lilt_testsvc::services();
+    let double = KubeDouble::start().await;
+    let dir = deployment_project(&double, &svc, "puller", "sleep 600", "");
+    unpullable(dir.path(), &svc, "puller");
+    let path = dir.path().to_owned();
+    let d = &double;
+    let (code, log) =
+        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("Pod puller-")
+            && l.contains("in error state due to container puller: ")
+            && (l.contains("ErrImagePull") || l.contains("ImagePullBackOff"))),
+        "{log}"
+    );
+    assert!(!log.contains("exceeded grace period"), "{log}");
+    double.stop().await;
+}
+
+/// `ci_settings(k8s_grace_period=)`: pod errors within it count as "retrying"; once it is
+/// over, `lilt ci` fails and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_tolerates_pod_errors_for_the_grace_period() {
+    let svc = lilt_testsvc::services();
+    let double = KubeDouble::start().await;
+    let dir = deployment_project(
+        &double,
+        &svc,
+        "puller",
+        "sleep 600",
+        "ci_settings(k8s_grace_period='2s')\n",
+    );
+    unpullable(dir.path(), &svc, "puller");
+    let path = dir.path().to_owned();
+    let d = &double;
+    let (code, log) =
+        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("exceeded grace period: Pod puller-")),
+        "{log}"
+    );
+    double.stop().await;
+}
+
+/// A Job's resource waits for its pod to succeed (`pod_readiness='succeeded'`, Tilt's
+/// default for Jobs): `lilt ci` ends when the Job's work is done, with the pod's output in
+/// the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_succeeds_when_a_jobs_pod_completes() {
+    let svc = lilt_testsvc::services();
+    let double = KubeDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.yaml"),
+        format!(
+            "apiVersion: batch/v1
+kind: Job
+metadata: {{name: migrate}}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: migrate
+        image: {image}
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'sleep 1; echo migrated']
+",
+            image = svc.base_image
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Tiltfile"),
+        format!(
+            "allow_k8s_contexts('{}')\nk8s_yaml('job.yaml')\n",
+            double.context()
+        ),
+    )
+    .unwrap();
+    let path = dir.path().to_owned();
+    let d = &double;
+    let (code, log) =
+        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("migrated"), "{log}");
+    assert!(log.contains("SUCCESS. All workloads are healthy."), "{log}");
+    double.stop().await;
+}
+
+/// Points the Deployment in `dir/<name>.yaml` at an image nobody has, on a loopback port
+/// where no registry listens.
+fn unpullable(dir: &Path, svc: &lilt_testsvc::Services, name: &str) {
+    let file = dir.join(format!("{name}.yaml"));
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        yaml.replace(&svc.base_image, "127.0.0.1:9/nowhere/missing:1"),
+    )
+    .unwrap();
+}

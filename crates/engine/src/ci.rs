@@ -45,6 +45,11 @@ pub enum CiTargetState {
         finish_time: Option<SystemTime>,
         error: Option<String>,
     },
+    /// In an error state within `ci_settings(k8s_grace_period=)` of its deploy: it may still
+    /// recover (Tilt's terminated target with grace status `tolerated`).
+    Retrying {
+        error: String,
+    },
 }
 
 /// One Session target: `tiltfile:update`, `<res>:update` or `<res>:serve`.
@@ -64,7 +69,7 @@ pub fn ci_targets(state: &EngineState, now: SystemTime) -> Vec<CiTarget> {
         if let Some(target) = update_target(res, &decision) {
             targets.push(target);
         }
-        if let Some(target) = serve_target(res, &decision) {
+        if let Some(target) = serve_target(state, res, &decision, now) {
             targets.push(target);
         }
     }
@@ -77,6 +82,7 @@ pub fn ci_status(state: &EngineState, now: SystemTime) -> Option<CiOutcome> {
     let targets = ci_targets(state, now);
     let mut waiting = Vec::new();
     let mut not_ready = Vec::new();
+    let mut retrying = Vec::new();
     for target in &targets {
         match &target.state {
             CiTargetState::Inactive | CiTargetState::Disabled => {}
@@ -87,11 +93,12 @@ pub fn ci_status(state: &EngineState, now: SystemTime) -> Option<CiOutcome> {
             CiTargetState::Waiting { reason } => waiting.push(format!("{} {reason}", target.name)),
             CiTargetState::Active { ready: false, .. } => not_ready.push(target.name.clone()),
             CiTargetState::Active { ready: true, .. } => {}
+            CiTargetState::Retrying { .. } => retrying.push(target.name.clone()),
         }
     }
     // The Tiltfile is always a target: require one more so that ci does not succeed
     // before any resource exists.
-    if waiting.is_empty() && not_ready.is_empty() && targets.len() > 1 {
+    if waiting.is_empty() && not_ready.is_empty() && retrying.is_empty() && targets.len() > 1 {
         return Some(CiOutcome::Success);
     }
 
@@ -125,7 +132,11 @@ pub fn ci_status(state: &EngineState, now: SystemTime) -> Option<CiOutcome> {
     let timeout = state.settings.ci.timeout.unwrap_or(state.ci_timeout);
     if !timeout.is_zero() && elapsed(state.start_time, now) > timeout {
         let mut summary = Vec::new();
-        for (label, items) in [("waiting", &waiting), ("not ready", &not_ready)] {
+        for (label, items) in [
+            ("waiting", &waiting),
+            ("not ready", &not_ready),
+            ("retrying", &retrying),
+        ] {
             if !items.is_empty() {
                 summary.push(format!(
                     "{} resources {label} ({})",
@@ -219,12 +230,42 @@ fn update_target(res: &ResourceState, decision: &Decision) -> Option<CiTarget> {
     })
 }
 
-fn serve_target(res: &ResourceState, decision: &Decision) -> Option<CiTarget> {
+fn serve_target(
+    state: &EngineState,
+    res: &ResourceState,
+    decision: &Decision,
+    now: SystemTime,
+) -> Option<CiTarget> {
     if !res.has_runtime() {
         return None;
     }
     let target_state = if !res.enabled {
         CiTargetState::Disabled
+    } else if let (RuntimePhase::Running { since, .. }, Some(error)) =
+        (&res.runtime.phase, &res.runtime.error)
+    {
+        // Tilt counts the grace period from the deploy, and applies it to Kubernetes
+        // resources only.
+        match state.settings.ci.k8s_grace_period.filter(|g| !g.is_zero()) {
+            Some(grace) if matches!(res.manifest.deploy, lilt_model::DeployTarget::K8s(_)) => {
+                if elapsed(*since, now) < grace {
+                    CiTargetState::Retrying {
+                        error: error.clone(),
+                    }
+                } else {
+                    CiTargetState::Terminated {
+                        start_time: Some(*since),
+                        finish_time: None,
+                        error: Some(format!("exceeded grace period: {error}")),
+                    }
+                }
+            }
+            _ => CiTargetState::Terminated {
+                start_time: Some(*since),
+                finish_time: None,
+                error: Some(error.clone()),
+            },
+        }
     } else if let RuntimePhase::Exited { since, at, .. } = &res.runtime.phase {
         CiTargetState::Terminated {
             start_time: Some(*since),

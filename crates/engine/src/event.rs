@@ -116,6 +116,11 @@ pub enum RuntimeReport {
     /// What runs, for display: the current pod (or container), its status and restarts.
     /// Changes nothing else.
     Info(RuntimeInfo),
+    /// It still runs but is in an error state it may leave by itself (a pod that failed or
+    /// cannot pull its image): `Some(why)`; `None` once it left it. The resource's runtime
+    /// status is `error` meanwhile, and `lilt ci` fails (after `ci_settings`'
+    /// `k8s_grace_period`, if one is set).
+    Failing(Option<String>),
     /// It ended by itself: a runtime error. A stop asked by the engine is not reported.
     Exited {
         exit_code: Option<i32>,

@@ -129,6 +129,7 @@ fn runtime_report(
                 since: at,
             };
             res.runtime.ready = ready;
+            res.runtime.error = None;
             if ready {
                 res.last_ready_or_succeeded = Some(at);
             }
@@ -146,6 +147,12 @@ fn runtime_report(
         RuntimeReport::Info(info) => {
             if runtime_span(&res.runtime.phase) == Some(span_id) {
                 res.runtime.info = Some(info);
+            }
+        }
+        RuntimeReport::Failing(error) => {
+            if matches!(res.runtime.phase, RuntimePhase::Running { span_id: s, .. } if s == span_id)
+            {
+                res.runtime.error = error;
             }
         }
         RuntimeReport::Exited { exit_code, reason } => {
@@ -247,6 +254,7 @@ fn dispatched(state: &mut EngineState, effects: Vec<Effect>, at: SystemTime) {
                 if let Some(res) = state.resource_mut(&resource) {
                     res.runtime.start_requested = false;
                     res.runtime.ready = false;
+                    res.runtime.error = None;
                     res.runtime.phase = RuntimePhase::Starting { span_id, since: at };
                 }
             }

@@ -179,6 +179,9 @@ pub struct RuntimeState {
     pub ready: bool,
     /// What runs, for display (the current pod), as the runtime last reported it.
     pub info: Option<crate::event::RuntimeInfo>,
+    /// While it runs: why it is in an error state, as the runtime last reported it
+    /// ([`crate::RuntimeReport::Failing`]).
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

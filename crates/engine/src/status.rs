@@ -114,6 +114,9 @@ impl ResourceState {
             return RuntimeStatus::None;
         }
         let process = match &self.runtime.phase {
+            RuntimePhase::Running { .. } if self.runtime.error.is_some() => {
+                return RuntimeStatus::Error;
+            }
             RuntimePhase::Running { .. } if self.runtime.ready => Some(RuntimeStatus::Ok),
             RuntimePhase::Running { .. } | RuntimePhase::Starting { .. } => {
                 Some(RuntimeStatus::Pending)
@@ -135,6 +138,7 @@ impl ResourceState {
     /// The runtime's error, as Tilt words it.
     pub fn runtime_error(&self) -> Option<String> {
         match &self.runtime.phase {
+            RuntimePhase::Running { .. } => self.runtime.error.clone(),
             // A runtime that could not say it with an exit code says why.
             RuntimePhase::Exited {
                 reason: Some(reason),

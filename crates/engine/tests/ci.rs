@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use lilt_engine::{CiOutcome, ci_status, go_duration};
+use lilt_engine::{CiOutcome, RuntimeStatus, ci_status, go_duration};
 use lilt_model::{Manifest, TriggerMode};
 
 fn ci_engine(manifests: Vec<Manifest>) -> Engine {
@@ -140,6 +140,90 @@ fn readiness_timeout_fails_a_server_that_never_gets_ready() {
         &engine,
         Some("error: Readiness timeout after 1m0s: target web:serve not ready"),
     );
+}
+
+/// A Kubernetes resource (objects only: what the engine needs to know of it).
+fn k8s(name: &str) -> Manifest {
+    let mut m = local(name, "true");
+    m.deploy = lilt_model::DeployTarget::K8s(lilt_model::K8sTarget::default());
+    m
+}
+
+const PULL_ERROR: &str = "Pod api-1 in error state due to container api: ImagePullBackOff";
+
+/// A pod error (Tilt's runtime status `error`) fails `lilt ci` at once; while it lasts the
+/// runtime status is `error`, and it clears when the pod recovers.
+#[test]
+fn a_pod_error_fails_at_once_without_a_grace_period() {
+    let mut engine = ci_engine(vec![k8s("api")]);
+    engine.run_to_quiet();
+    engine.serve_started("api", 1);
+    engine.probe("api", false);
+    check(&engine, None);
+    engine.failing("api", Some(PULL_ERROR));
+    assert_eq!(engine.res("api").runtime_status(), RuntimeStatus::Error);
+    assert_eq!(
+        engine.res("api").runtime_error().as_deref(),
+        Some(PULL_ERROR)
+    );
+    check(&engine, Some(&format!("error: {PULL_ERROR}")));
+    engine.failing("api", None);
+    assert_eq!(engine.res("api").runtime_status(), RuntimeStatus::Pending);
+    check(&engine, None);
+}
+
+/// `ci_settings(k8s_grace_period=)`: a pod error within it is "retrying" (listed by the
+/// global timeout); after it, ci fails and says the grace period was exceeded.
+#[test]
+fn a_pod_error_is_retrying_within_the_grace_period() {
+    let mut p = plan(vec![k8s("api")]);
+    p.settings.ci.k8s_grace_period = Some(Duration::from_secs(60));
+    p.settings.ci.readiness_timeout = Duration::ZERO;
+    let mut engine = Engine::ci();
+    engine.load(p);
+    engine.run_to_quiet();
+    engine.serve_started("api", 1);
+    engine.probe("api", false);
+    engine.failing("api", Some(PULL_ERROR));
+    check(&engine, None);
+    engine.advance(59);
+    check(&engine, None);
+    engine.advance(2);
+    check(
+        &engine,
+        Some(&format!("error: exceeded grace period: {PULL_ERROR}")),
+    );
+}
+
+#[test]
+fn the_global_timeout_lists_retrying_targets() {
+    let mut p = plan(vec![k8s("api")]);
+    p.settings.ci.k8s_grace_period = Some(Duration::from_secs(3600));
+    p.settings.ci.timeout = Some(Duration::from_secs(60));
+    let mut engine = Engine::ci();
+    engine.load(p);
+    engine.run_to_quiet();
+    engine.serve_started("api", 1);
+    engine.probe("api", false);
+    engine.failing("api", Some(PULL_ERROR));
+    engine.advance(61);
+    check(
+        &engine,
+        Some("error: Timeout after 1m0s: 1 resources retrying (api:runtime)"),
+    );
+}
+
+/// The grace period is Kubernetes' only: a local server's errors are not "retrying".
+#[test]
+fn the_grace_period_does_not_cover_local_servers() {
+    let mut p = plan(vec![server("web", "", "serve")]);
+    p.settings.ci.k8s_grace_period = Some(Duration::from_secs(3600));
+    let mut engine = Engine::ci();
+    engine.load(p);
+    engine.run_to_quiet();
+    engine.serve_started("web", 1);
+    engine.failing("web", Some("broken"));
+    check(&engine, Some("error: broken"));
 }
 
 #[test]

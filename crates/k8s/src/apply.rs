@@ -163,7 +163,11 @@ impl Cluster {
         Ok(applied)
     }
 
-    /// Deletes one object in the foreground and waits until the server no longer has it.
+    /// Deletes one object and waits until the server no longer has it, as Tilt does before
+    /// re-creating: in the background, so the wait is for the object alone. Its dependents
+    /// (the old pods, with their termination grace period) go away on their own; waiting
+    /// for them (a foreground delete) could outlast the upsert timeout and leave the
+    /// object deleted.
     async fn delete_and_wait(
         &self,
         api: &Api<DynamicObject>,
@@ -174,13 +178,16 @@ impl Cluster {
             object: key.to_string(),
             message: server_message(&e),
         };
-        match api.delete(name, &DeleteParams::foreground()).await {
-            Ok(_) => {}
+        let uid = match api.delete(name, &DeleteParams::background()).await {
+            Ok(either) => either.left().and_then(|o| o.metadata.uid),
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
             Err(e) => return Err(failed(e)),
-        }
+        };
         let deadline = tokio::time::Instant::now() + ESTABLISHED_WITHIN;
-        while api.get_opt(name).await.map_err(failed)?.is_some() {
+        // Gone, or another object of that name (someone else created it meanwhile).
+        while let Some(current) = api.get_opt(name).await.map_err(failed)?
+            && (uid.is_none() || current.metadata.uid == uid)
+        {
             if tokio::time::Instant::now() >= deadline {
                 return Err(K8sError::Delete {
                     object: key.to_string(),

@@ -32,7 +32,31 @@ pub enum K8sError {
 /// transport error.
 pub(crate) fn server_message(e: &kube::Error) -> String {
     match e {
+        // Some servers (and proxies in front of them) send no reason.
+        kube::Error::Api(status) if status.reason.is_empty() => status.message.clone(),
         kube::Error::Api(status) => format!("{} ({})", status.message, status.reason),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(message: &str, reason: &str) -> kube::Error {
+        kube::Error::Api(kube::core::Status::failure(message, reason).boxed())
+    }
+
+    #[test]
+    fn the_servers_message_carries_its_reason_when_it_gave_one() {
+        assert_eq!(
+            server_message(&api("pods is forbidden", "Forbidden")),
+            "pods is forbidden (Forbidden)"
+        );
+        // Seen against a real cluster: no reason, and the message used to end in " ()".
+        assert_eq!(
+            server_message(&api("the server is busy", "")),
+            "the server is busy"
+        );
     }
 }

@@ -41,6 +41,17 @@ impl NamespaceInfo {
     }
 }
 
+/// What [`Cluster::ensure_namespace`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceClaim {
+    /// It did not exist: created, with the caller as owner.
+    Created,
+    /// It existed, unowned or the caller's.
+    Existing,
+    /// It belongs to another developer (the owner label's value), who stays its owner.
+    OwnedBy(String),
+}
+
 /// What `prune` did (or would do, with `dry_run`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pruned {
@@ -51,19 +62,42 @@ pub struct Pruned {
 
 impl Cluster {
     /// Creates (or takes over) namespace `name`, labelled as lilt's and `owner`'s, and marks
-    /// it active now. Returns whether it was created.
-    pub async fn ensure_namespace(&self, name: &str, owner: &str) -> Result<bool, K8sError> {
+    /// it active now. A namespace another developer owns keeps its owner (the label is
+    /// theirs: `lilt namespaces` and `prune` report it under their name); it is marked
+    /// active all the same, since it is in use.
+    pub async fn ensure_namespace(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> Result<NamespaceClaim, K8sError> {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let existed = api.get_opt(name).await.map_err(|e| K8sError::Apply {
             object: format!("Namespace/{name}"),
             message: server_message(&e),
         })?;
+        let ours = label_value(owner);
+        let current_owner = existed
+            .as_ref()
+            .and_then(|ns| ns.metadata.labels.as_ref())
+            .and_then(|l| l.get(OWNER_LABEL))
+            .filter(|o| !o.is_empty())
+            .cloned();
+        let claim = match (&existed, current_owner) {
+            (None, _) => NamespaceClaim::Created,
+            (Some(_), Some(other)) if other != ours => NamespaceClaim::OwnedBy(other),
+            (Some(_), _) => NamespaceClaim::Existing,
+        };
+        // Every lilt applies as the same field manager: the label sent is the one kept.
+        let label = match &claim {
+            NamespaceClaim::OwnedBy(other) => other.clone(),
+            _ => ours,
+        };
         let body = json!({
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {
                 "name": name,
-                "labels": { MANAGED_LABEL: "true", OWNER_LABEL: label_value(owner) },
+                "labels": { MANAGED_LABEL: "true", OWNER_LABEL: label },
                 "annotations": { LAST_ACTIVE_ANNOTATION: rfc3339(SystemTime::now()) },
             },
         });
@@ -77,7 +111,7 @@ impl Cluster {
             object: format!("Namespace/{name}"),
             message: server_message(&e),
         })?;
-        Ok(existed.is_none())
+        Ok(claim)
     }
 
     /// Refreshes the last-active annotation of `name` (a merge patch: only the annotation).

@@ -24,6 +24,12 @@ pub struct PodState {
     /// Why a container is not running (`ContainerCreating`, `ImagePullBackOff`,
     /// `CrashLoopBackOff`, ...), with the last exit code when it crashed.
     pub waiting: Option<String>,
+    /// Why the pod is in an error state, as Tilt judges it (`K8sRuntimeState.RuntimeStatus`):
+    /// the pod failed, or, before it runs, a container cannot be pulled or started or
+    /// exited non-zero. A crash-looping container of a running pod is not an error here
+    /// (the pod is running, just not ready): like Tilt, `lilt ci` gives it the readiness
+    /// timeout.
+    pub error: Option<String>,
     /// Its containers, init containers first, by name.
     pub containers: Vec<String>,
     /// Its (app) containers that are running now, with the image their spec names (the ref
@@ -64,6 +70,11 @@ impl PodState {
                 .unwrap_or_default();
             Some(format!("{reason}{exit}"))
         });
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let phase = status
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_else(|| "Pending".to_owned());
+        let error = pod_error(pod, &name, &phase);
         let spec = pod.spec.as_ref();
         let running = spec
             .map(|s| &s.containers)
@@ -95,18 +106,80 @@ impl PodState {
             Some(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
         });
         PodState {
-            name: pod.metadata.name.clone().unwrap_or_default(),
+            name,
             containers,
             running,
             created,
-            phase: status
-                .and_then(|s| s.phase.clone())
-                .unwrap_or_else(|| "Pending".to_owned()),
+            phase,
             ready,
             restarts,
             waiting,
+            error,
         }
     }
+}
+
+/// Waiting reasons that mean a container will not run without a change (Tilt's
+/// `k8sconv.ErrorWaitingReasons`, the dashboard's pod errors).
+const ERROR_WAITING_REASONS: [&str; 6] = [
+    "CrashLoopBackOff",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "RunContainerError",
+    "StartError",
+    "Error",
+];
+
+/// Tilt's verdict on one pod: `Failed` is an error; `Running` and `Succeeded` are not;
+/// otherwise a container (init containers too) waiting for one of
+/// [`ERROR_WAITING_REASONS`] or terminated with a non-zero code is.
+fn pod_error(pod: &Pod, name: &str, phase: &str) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    match phase {
+        "Running" | "Succeeded" => return None,
+        "Failed" => {
+            let why = [&status.reason, &status.message]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(": ");
+            return Some(if why.is_empty() {
+                format!("Pod {name} failed")
+            } else {
+                format!("Pod {name} failed: {why}")
+            });
+        }
+        _ => {}
+    }
+    let containers = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten());
+    for c in containers {
+        let Some(state) = &c.state else { continue };
+        let reason = if let Some(t) = &state.terminated {
+            (t.exit_code != 0).then(|| {
+                t.reason
+                    .clone()
+                    .unwrap_or_else(|| format!("exit code {}", t.exit_code))
+            })
+        } else {
+            state
+                .waiting
+                .as_ref()
+                .and_then(|w| w.reason.clone())
+                .filter(|r| ERROR_WAITING_REASONS.contains(&r.as_str()))
+        };
+        if let Some(reason) = reason {
+            return Some(format!(
+                "Pod {name} in error state due to container {}: {reason}",
+                c.name
+            ));
+        }
+    }
+    None
 }
 
 impl Cluster {
@@ -298,5 +371,84 @@ impl Cluster {
                 });
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> PodState {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "api-1"},
+            "spec": {"containers": [{"name": "api", "image": "api:1"}]},
+            "status": status,
+        }))
+        .expect("a pod");
+        PodState::of(&pod)
+    }
+
+    fn waiting(phase: &str, reason: &str) -> serde_json::Value {
+        serde_json::json!({
+            "phase": phase,
+            "containerStatuses": [{
+                "name": "api", "image": "api:1", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"waiting": {"reason": reason}},
+            }],
+        })
+    }
+
+    #[test]
+    fn a_pod_that_cannot_pull_or_start_is_in_error() {
+        for reason in ERROR_WAITING_REASONS {
+            assert_eq!(
+                pod(waiting("Pending", reason)).error.as_deref(),
+                Some(format!("Pod api-1 in error state due to container api: {reason}").as_str())
+            );
+        }
+        assert_eq!(pod(waiting("Pending", "ContainerCreating")).error, None);
+    }
+
+    /// Tilt judges a running pod by readiness alone: a crash-looping container of a pod
+    /// that runs is "not ready", not an error.
+    #[test]
+    fn a_running_pod_is_never_in_error() {
+        assert_eq!(pod(waiting("Running", "CrashLoopBackOff")).error, None);
+        assert_eq!(
+            pod(waiting("Running", "CrashLoopBackOff"))
+                .waiting
+                .as_deref(),
+            Some("CrashLoopBackOff")
+        );
+    }
+
+    #[test]
+    fn a_failed_pod_is_in_error_with_the_servers_reason() {
+        assert_eq!(
+            pod(serde_json::json!({"phase": "Failed", "reason": "Evicted", "message": "low on memory"}))
+                .error
+                .as_deref(),
+            Some("Pod api-1 failed: Evicted: low on memory")
+        );
+        assert_eq!(
+            pod(serde_json::json!({"phase": "Failed"})).error.as_deref(),
+            Some("Pod api-1 failed")
+        );
+    }
+
+    #[test]
+    fn an_init_container_that_exited_non_zero_is_an_error() {
+        let status = serde_json::json!({
+            "phase": "Pending",
+            "initContainerStatuses": [{
+                "name": "migrate", "image": "api:1", "imageID": "", "ready": false,
+                "restartCount": 0,
+                "state": {"terminated": {"exitCode": 2, "reason": "Error"}},
+            }],
+        });
+        assert_eq!(
+            pod(status).error.as_deref(),
+            Some("Pod api-1 in error state due to container migrate: Error")
+        );
     }
 }

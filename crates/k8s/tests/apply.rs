@@ -181,6 +181,54 @@ async fn a_changed_immutable_field_re_creates_the_object() {
 }
 
 #[tokio::test]
+async fn a_re_create_does_not_wait_for_the_old_objects_dependents() {
+    // The old pods of a re-created Deployment may take their whole termination grace
+    // period to go (30 s by default, as long as the upsert timeout): the re-create waits
+    // for the Deployment alone. A dependent that never goes (a finalizer nobody removes)
+    // stands for them: a foreground delete would wait for it, and fail.
+    let d = double().await;
+    let cluster = connect(&d, Some("default")).await;
+    cluster
+        .apply(&app("app:1"), &no_log)
+        .await
+        .expect("first apply");
+    let before = d.get("apps/v1", "Deployment", "default", "app").unwrap();
+    d.create(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "held", "namespace": "default",
+            "finalizers": ["example.com/hold"],
+            "ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "Deployment", "name": "app",
+                "uid": before["metadata"]["uid"], "blockOwnerDeletion": true,
+            }],
+        },
+    }))
+    .expect("dependent");
+    let changed = APP
+        .replace("IMAGE", "app:1")
+        .replace("matchLabels: {app: app}", "matchLabels: {app: other}")
+        .replace("labels: {app: app}", "labels: {app: other}");
+    cluster
+        .apply(&objects(&changed), &no_log)
+        .await
+        .expect("re-created without waiting for the dependent");
+    let after = d.get("apps/v1", "Deployment", "default", "app").unwrap();
+    assert_ne!(after["metadata"]["uid"], before["metadata"]["uid"]);
+    assert!(
+        writes(&d).contains(&"delete /apis/apps/v1/namespaces/default/deployments/app".to_owned()),
+        "{:?}",
+        writes(&d)
+    );
+    // The dependent is still there, held by its finalizer, and being deleted by the
+    // garbage collector: nothing waited for it.
+    d.settled().await;
+    let held = d.get("v1", "ConfigMap", "default", "held").expect("held");
+    assert!(held["metadata"]["deletionTimestamp"].is_string(), "{held}");
+}
+
+#[tokio::test]
 async fn a_refused_apply_names_the_object_and_the_servers_message() {
     let d = double().await;
     let cluster = connect(&d, Some("default")).await;

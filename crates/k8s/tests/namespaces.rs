@@ -3,7 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use lilt_k8s::namespaces::{LAST_ACTIVE_ANNOTATION, MANAGED_LABEL, OWNER_LABEL, rfc3339};
+use lilt_k8s::namespaces::{
+    LAST_ACTIVE_ANNOTATION, MANAGED_LABEL, NamespaceClaim, OWNER_LABEL, rfc3339,
+};
 use lilt_k8s::{Cluster, ConnectOptions};
 use lilt_kubedouble::KubeDouble;
 use serde_json::json;
@@ -43,23 +45,35 @@ fn old_namespace(d: &KubeDouble, name: &str, lilt: bool, hours: u64) {
 #[tokio::test]
 async fn ensure_creates_a_labelled_namespace_once_and_touch_refreshes_it() {
     let (d, cluster) = setup().await;
-    assert!(
+    assert_eq!(
         cluster
             .ensure_namespace("dev-alice", "alice")
             .await
-            .unwrap()
+            .unwrap(),
+        NamespaceClaim::Created
     );
     let ns = d.get("v1", "Namespace", "", "dev-alice").expect("created");
     assert_eq!(ns["metadata"]["labels"][MANAGED_LABEL], "true");
     assert_eq!(ns["metadata"]["labels"][OWNER_LABEL], "alice");
     assert!(ns["metadata"]["annotations"][LAST_ACTIVE_ANNOTATION].is_string());
-    assert!(
-        !cluster
+    assert_eq!(
+        cluster
             .ensure_namespace("dev-alice", "alice")
             .await
             .unwrap(),
+        NamespaceClaim::Existing,
         "it exists now"
     );
+
+    // Another developer deploying into alice's namespace leaves it hers.
+    assert_eq!(
+        cluster.ensure_namespace("dev-alice", "bob").await.unwrap(),
+        NamespaceClaim::OwnedBy("alice".to_owned())
+    );
+    let ns = d
+        .get("v1", "Namespace", "", "dev-alice")
+        .expect("still there");
+    assert_eq!(ns["metadata"]["labels"][OWNER_LABEL], "alice");
 
     old_namespace(&d, "dev-bob", true, 10);
     cluster.touch_namespace("dev-bob").await.unwrap();

@@ -295,6 +295,17 @@ impl Engine {
         });
     }
 
+    /// The runtime reports an error state it may recover from (`None`: recovered).
+    pub fn failing(&mut self, name: &str, error: Option<&str>) {
+        let span_id = self.serve_span(name);
+        self.send(Event::Runtime {
+            resource: name.to_owned(),
+            span_id,
+            report: RuntimeReport::Failing(error.map(str::to_owned)),
+            at: self.now,
+        });
+    }
+
     pub fn serve_exited(&mut self, name: &str, code: i32) {
         let span_id = self.serve_span(name);
         self.send(Event::Runtime {

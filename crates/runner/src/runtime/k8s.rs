@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use lilt_engine::{LogLevel, RuntimeReport};
+use lilt_k8s::namespaces::NamespaceClaim;
 use lilt_k8s::{Cluster, ConnectOptions, PodState};
 use lilt_liveupdate::{ContainerRef, KubeContainers};
 use lilt_manifest::{
@@ -91,12 +92,16 @@ async fn ensure_own_namespace(
     if heartbeat.as_ref().is_some_and(|(n, _)| n == name) {
         return Ok(());
     }
-    let created = cluster
+    match cluster
         .ensure_namespace(name, &owner())
         .await
-        .map_err(|e| e.to_string())?;
-    if created {
-        log(format!("created namespace {name} (owner {})", owner()));
+        .map_err(|e| e.to_string())?
+    {
+        NamespaceClaim::Created => log(format!("created namespace {name} (owner {})", owner())),
+        NamespaceClaim::Existing => {}
+        NamespaceClaim::OwnedBy(other) => log(format!(
+            "namespace {name} belongs to {other}: deploying there, its owner stays {other}"
+        )),
     }
     let cluster = cluster.clone();
     let every = heartbeat_every();
@@ -295,7 +300,9 @@ impl Runtime for K8sRuntime {
                 ready: !wait_ready,
             },
         );
-        let mut last: Option<(bool, Vec<Option<String>>)> = None;
+        let succeeded_mode = target.pod_readiness == PodReadinessMode::Succeeded;
+        // What was last reported: ready, each pod's waiting reason, the error.
+        let mut last: Option<(bool, Vec<Option<String>>, Option<String>)> = None;
         // Container runs already brought up to date outlive a restart of the watch (every
         // full update restarts it): a container that kept running is not caught up twice.
         let seen = self
@@ -382,15 +389,34 @@ impl Runtime for K8sRuntime {
                 );
             }
             catch_up.started(&pods);
-            let pods_ready = !pods.is_empty() && pods.iter().all(|p| p.ready);
+            // Tilt judges the newest pod: an error (failed, or cannot pull or start its
+            // containers) makes the runtime status `error` until it recovers; a Job's pod
+            // (`pod_readiness='succeeded'`) is done when it succeeded.
+            let newest = pods.iter().max_by_key(|p| p.created);
+            let error = if wait_ready {
+                newest.and_then(|p| p.error.clone())
+            } else {
+                None
+            };
+            let pods_ready = if succeeded_mode {
+                newest.is_some_and(|p| p.phase == "Succeeded")
+            } else {
+                !pods.is_empty() && pods.iter().all(|p| p.ready)
+            };
             // A container still getting its live-updated files is not ready yet.
             let ready = catch_up.ready(pods_ready);
             let waiting: Vec<Option<String>> = pods.iter().map(|p| p.waiting.clone()).collect();
             if last
                 .as_ref()
-                .is_some_and(|(r, w)| *r == ready && *w == waiting)
+                .is_some_and(|(r, w, e)| *r == ready && *w == waiting && *e == error)
             {
                 return;
+            }
+            if last
+                .as_ref()
+                .map_or(error.is_some(), |(_, _, e)| *e != error)
+            {
+                reporter.runtime(span_id, RuntimeReport::Failing(error.clone()));
             }
             for pod in &pods {
                 if let Some(why) = &pod.waiting {
@@ -401,10 +427,10 @@ impl Runtime for K8sRuntime {
                     );
                 }
             }
-            if wait_ready && last.as_ref().is_none_or(|(r, _)| *r != ready) {
+            if wait_ready && last.as_ref().is_none_or(|(r, _, _)| *r != ready) {
                 reporter.runtime(span_id, RuntimeReport::Ready(ready));
             }
-            last = Some((ready, waiting));
+            last = Some((ready, waiting, error));
         });
         if let Ok(mut watches) = self.watches.lock() {
             watches.insert(name, watch);

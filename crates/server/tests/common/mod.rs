@@ -183,6 +183,7 @@ pub fn sample_snapshot() -> Snapshot {
         },
         ready: true,
         info: None,
+        error: None,
     };
 
     let mut web = resource(with_labels(local("web", "make web", ""), &["frontend"]));
