@@ -70,6 +70,16 @@ impl PodState {
                 .unwrap_or_default();
             Some(format!("{reason}{exit}"))
         });
+        // A pod no node takes has no container statuses: the scheduler's reason
+        // (`Unschedulable`) is why it waits.
+        let waiting = waiting.or_else(|| {
+            status
+                .and_then(|s| s.conditions.as_ref())?
+                .iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")?
+                .reason
+                .clone()
+        });
         let name = pod.metadata.name.clone().unwrap_or_default();
         let phase = status
             .and_then(|s| s.phase.clone())
@@ -420,6 +430,19 @@ mod tests {
                 .as_deref(),
             Some("CrashLoopBackOff")
         );
+    }
+
+    #[test]
+    fn an_unschedulable_pod_waits_for_the_schedulers_reason() {
+        let state = pod(serde_json::json!({
+            "phase": "Pending",
+            "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 Insufficient memory.",
+            }],
+        }));
+        assert_eq!(state.waiting.as_deref(), Some("Unschedulable"));
+        assert_eq!(state.error, None, "it may still be scheduled");
     }
 
     #[test]
