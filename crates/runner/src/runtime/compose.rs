@@ -23,6 +23,9 @@ use tokio::sync::Notify;
 
 use super::{DeleteJob, Reporter, Runtime, StartJob, UpdateJob, UpdateOutcome};
 
+/// How often `docker-compose up` runs for one update before it fails (see its call).
+const UP_ATTEMPTS: u32 = 2;
+
 /// Runs Compose services on the daemon the docker CLI would use.
 #[derive(Default)]
 pub struct ComposeRuntime {
@@ -226,18 +229,37 @@ impl Runtime for ComposeRuntime {
                 format!("Running cmd: {}", cmd.display()),
             );
             let sink = job.reporter.sink(job.span_id, LogSource::Build);
-            match job.launcher.run(&cmd, &sink, job.cancel.cancelled()).await {
-                Ok(RunOutcome::Exited(exit)) if exit.success() => {}
-                Ok(RunOutcome::Exited(exit)) => {
-                    return fail(format!(
-                        "{} up failed: exit status {}",
-                        command.program.join(" "),
-                        exit.shell_code()
-                    ));
-                }
-                Ok(RunOutcome::Cancelled) => return UpdateOutcome::failed("cancelled"),
-                Err(e) => {
-                    return fail(format!("cannot run {}: {e}", command.program.join(" ")));
+            // `up` is idempotent, and docker-compose v1 races with itself when services of
+            // one project come up at once (one `up` lists the project's containers while
+            // another replaces one: "No such container"; seen in CI): a failed `up` is
+            // tried once more, and says so, before the update fails.
+            let mut attempt = 1;
+            loop {
+                match job.launcher.run(&cmd, &sink, job.cancel.cancelled()).await {
+                    Ok(RunOutcome::Exited(exit)) if exit.success() => break,
+                    Ok(RunOutcome::Exited(exit)) if attempt < UP_ATTEMPTS => {
+                        job.reporter.build_log(
+                            job.span_id,
+                            LogLevel::Warn,
+                            format!(
+                                "{} up failed (exit status {}); trying once more",
+                                command.program.join(" "),
+                                exit.shell_code()
+                            ),
+                        );
+                        attempt += 1;
+                    }
+                    Ok(RunOutcome::Exited(exit)) => {
+                        return fail(format!(
+                            "{} up failed: exit status {}",
+                            command.program.join(" "),
+                            exit.shell_code()
+                        ));
+                    }
+                    Ok(RunOutcome::Cancelled) => return UpdateOutcome::failed("cancelled"),
+                    Err(e) => {
+                        return fail(format!("cannot run {}: {e}", command.program.join(" ")));
+                    }
                 }
             }
             if let Ok(mut services) = shared.services.lock() {
