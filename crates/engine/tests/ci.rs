@@ -172,6 +172,18 @@ fn a_pod_error_fails_at_once_without_a_grace_period() {
     check(&engine, None);
 }
 
+/// `lilt ci` on `p` (one Kubernetes resource `api`) whose running pod reports
+/// [`PULL_ERROR`].
+fn pull_failing(p: lilt_model::Plan) -> Engine {
+    let mut engine = Engine::ci();
+    engine.load(p);
+    engine.run_to_quiet();
+    engine.serve_started("api", 1);
+    engine.probe("api", false);
+    engine.failing("api", Some(PULL_ERROR));
+    engine
+}
+
 /// `ci_settings(k8s_grace_period=)`: a pod error within it is "retrying" (listed by the
 /// global timeout); after it, ci fails and says the grace period was exceeded.
 #[test]
@@ -179,12 +191,7 @@ fn a_pod_error_is_retrying_within_the_grace_period() {
     let mut p = plan(vec![k8s("api")]);
     p.settings.ci.k8s_grace_period = Some(Duration::from_secs(60));
     p.settings.ci.readiness_timeout = Duration::ZERO;
-    let mut engine = Engine::ci();
-    engine.load(p);
-    engine.run_to_quiet();
-    engine.serve_started("api", 1);
-    engine.probe("api", false);
-    engine.failing("api", Some(PULL_ERROR));
+    let mut engine = pull_failing(p);
     check(&engine, None);
     engine.advance(59);
     check(&engine, None);
@@ -200,12 +207,7 @@ fn the_global_timeout_lists_retrying_targets() {
     let mut p = plan(vec![k8s("api")]);
     p.settings.ci.k8s_grace_period = Some(Duration::from_secs(3600));
     p.settings.ci.timeout = Some(Duration::from_secs(60));
-    let mut engine = Engine::ci();
-    engine.load(p);
-    engine.run_to_quiet();
-    engine.serve_started("api", 1);
-    engine.probe("api", false);
-    engine.failing("api", Some(PULL_ERROR));
+    let mut engine = pull_failing(p);
     engine.advance(61);
     check(
         &engine,

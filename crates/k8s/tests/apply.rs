@@ -45,6 +45,16 @@ fn app(image: &str) -> Vec<K8sObject> {
 
 fn no_log(_: String) {}
 
+/// `app("app:1")` with another selector: a Deployment's selector is immutable (apps/v1
+/// validation), so applying it over the first makes lilt delete and re-create.
+fn with_other_selector() -> Vec<K8sObject> {
+    objects(
+        &APP.replace("IMAGE", "app:1")
+            .replace("matchLabels: {app: app}", "matchLabels: {app: other}")
+            .replace("labels: {app: app}", "labels: {app: other}"),
+    )
+}
+
 fn writes(d: &KubeDouble) -> Vec<String> {
     d.requests()
         .into_iter()
@@ -154,14 +164,10 @@ async fn a_changed_immutable_field_re_creates_the_object() {
         .expect("first apply");
     let before = d.get("apps/v1", "Deployment", "default", "app").unwrap();
     // A Deployment's selector is immutable (apps/v1 validation): Tilt deletes and re-creates.
-    let changed = APP
-        .replace("IMAGE", "app:1")
-        .replace("matchLabels: {app: app}", "matchLabels: {app: other}")
-        .replace("labels: {app: app}", "labels: {app: other}");
     let lines = std::sync::Mutex::new(Vec::new());
     let log = |l: String| lines.lock().unwrap().push(l);
     cluster
-        .apply(&objects(&changed), &log)
+        .apply(&with_other_selector(), &log)
         .await
         .expect("re-created");
     let after = d.get("apps/v1", "Deployment", "default", "app").unwrap();
@@ -206,12 +212,8 @@ async fn a_re_create_does_not_wait_for_the_old_objects_dependents() {
         },
     }))
     .expect("dependent");
-    let changed = APP
-        .replace("IMAGE", "app:1")
-        .replace("matchLabels: {app: app}", "matchLabels: {app: other}")
-        .replace("labels: {app: app}", "labels: {app: other}");
     cluster
-        .apply(&objects(&changed), &no_log)
+        .apply(&with_other_selector(), &no_log)
         .await
         .expect("re-created without waiting for the dependent");
     let after = d.get("apps/v1", "Deployment", "default", "app").unwrap();
