@@ -12,10 +12,12 @@ use starlark::environment::{FrozenModule, Globals, GlobalsBuilder, LibraryExtens
 use starlark::eval::{BeforeStmtFunc, BeforeStmtFuncDyn, Evaluator, FileLoader};
 use starlark::syntax::{AstModule, Dialect};
 
+use crate::augmented;
 use crate::builtins;
 use crate::error::NestedFailure;
 use crate::nesting;
 use crate::paths;
+use crate::repeat;
 use crate::rewrite;
 use crate::state::{SourceFile, TiltState};
 
@@ -134,6 +136,7 @@ pub(crate) fn eval_file(
         SourceFile {
             text,
             line_map: rewritten.map,
+            columns: None,
         },
     );
     let filename = path.display().to_string();
@@ -141,13 +144,33 @@ pub(crate) fn eval_file(
         state.record_failure(&too_deep_error(&filename, &rewritten.source, deep));
         return Err(nested(path));
     }
-    let ast = match AstModule::parse(&filename, rewritten.source, &dialect()) {
+    // Kept only when an augmented `*=` may need the second pass below.
+    let augmentable = rewritten
+        .source
+        .contains("*=")
+        .then(|| rewritten.source.clone());
+    let mut ast = match AstModule::parse(&filename, rewritten.source, &dialect()) {
         Ok(ast) => ast,
         Err(err) => {
             state.record_failure(&err);
             return Err(nested(path));
         }
     };
+    if let Some(source) = augmentable
+        && let Some(augmented) = augmented::rewrite(&ast, &source)
+    {
+        if let Some(file) = state.sources.borrow_mut().get_mut(path) {
+            file.columns = Some(augmented.insertions);
+        }
+        ast = match AstModule::parse(&filename, augmented.source, &dialect()) {
+            Ok(ast) => ast,
+            Err(err) => {
+                state.record_failure(&err);
+                return Err(nested(path));
+            }
+        };
+    }
+    ast.replace_binary_operators(&repeat::operator_map());
     let bindings = ast
         .loads()
         .iter()

@@ -16,6 +16,7 @@ use starlark::environment::FrozenModule;
 use starlark::eval::Evaluator;
 
 use crate::LoadOptions;
+use crate::augmented::Insertions;
 use crate::error::{Frame, LoadError, Location};
 use crate::paths;
 use crate::rewrite::LineMap;
@@ -39,6 +40,8 @@ pub struct LogLine {
 pub(crate) struct SourceFile {
     pub(crate) text: String,
     pub(crate) line_map: Option<LineMap>,
+    /// Columns shifted by the `*=` rewrite, applied before `line_map`.
+    pub(crate) columns: Option<Insertions>,
 }
 
 /// A `local_resource` as declared, before assembly resolves defaults.
@@ -374,6 +377,10 @@ impl TiltState {
         let file = PathBuf::from(span.filename());
         let sources = self.sources.borrow();
         let source = sources.get(&file);
+        let col = match source.and_then(|s| s.columns.as_ref()) {
+            Some(columns) => columns.map(line, col),
+            None => col,
+        };
         let (line, col) = match source.and_then(|s| s.line_map.as_ref()) {
             Some(map) => map.map(line, col),
             None => (line, col),
@@ -447,7 +454,11 @@ impl TiltState {
                 let is_call_site = frames.last().map(|f| &f.location) == Some(&at_call)
                     && innermost.is_some_and(|f| f.location.as_ref() == Some(span));
                 if is_call_site {
-                    raised_by = innermost.map(|f| f.name.clone());
+                    // `*` is a call only after lilt's rewrite (`repeat.rs`): its errors are
+                    // the operator's, `Error: ...`, as in Go.
+                    raised_by = innermost
+                        .map(|f| f.name.clone())
+                        .filter(|name| name != crate::repeat::MUL_BUILTIN);
                     Some(at_call)
                 } else {
                     let loc = self.location(span);

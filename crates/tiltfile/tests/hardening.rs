@@ -237,6 +237,78 @@ fn unbounded_reads_exhaust_memory_through_giant_strings() {
     }
 }
 
+/// One repetition is a single allocation inside starlark, between two of lilt's heap
+/// checks: `('x' * 1000) * 2147483647` took all the machine's memory, `[1] * 2147483647`
+/// panicked in starlark's heap and a repetition of 2 GiB passed a 64 MiB limit before the
+/// next statement noticed. Now `*` (and `*=`) is sized before it runs.
+#[test]
+fn unbounded_reads_exhaust_memory_through_one_repetition() {
+    let small = |o: &mut lilt_tiltfile::LoadOptions| o.max_heap_bytes = 64 << 20;
+    let cases = [
+        (
+            "x = 1\ny = ('x' * 1000) * 2147483647\n",
+            "`*` would make a string of 2.0 TiB, larger than the 4 GiB a Starlark value can hold",
+        ),
+        (
+            "def f(n):\n  return n * [1]\ny = f(2147483647)\n",
+            "`*` would make a list of 16.0 GiB, larger than the 4 GiB a Starlark value can hold",
+        ),
+        (
+            "x = 1\ny = ('x' * 1000) * 2000000\n",
+            "`*` would make a string of 1.9 GiB, which with the",
+        ),
+        (
+            "x = 1\ny = (1, 2) * 100000000\n",
+            "`*` would make a tuple of 1.5 GiB",
+        ),
+        // An augmented assignment is a statement, not an operator: rewritten to reach the check.
+        (
+            "s = 'x' * 1000\nfor i in range(1):\n  s *= 2147483647\n",
+            "`*` would make a string of 2.0 TiB",
+        ),
+    ];
+    for (tiltfile, expected) in cases {
+        let error = load_error(tiltfile, small);
+        assert!(error.contains(expected), "{tiltfile}: {error}");
+        assert!(
+            error.contains("Tiltfile:2:") || error.contains("Tiltfile:3:"),
+            "{tiltfile}: the error has the line of the `*`: {error}"
+        );
+        // The operator's error, as Go prints it; not the name of lilt's helper.
+        assert!(!error.contains("__lilt"), "{error}");
+    }
+    let error = load_error("x = ('x' * 1000) * 2000000\n", small);
+    assert!(
+        error
+            .contains("memory limit of 64 MiB for one file (set LILT_MAX_HEAP_BYTES to change it)"),
+        "{error}"
+    );
+}
+
+/// `*` keeps starlark's meaning everywhere it can be written, and its errors keep Go's words.
+#[test]
+fn repetition_checks_keep_what_star_means() {
+    let (_tmp, result) = load_with(
+        "def f(n):\n  return [n * 2 for n in range(n)]\n\
+         print(2 * 3, 'ab' * 2, 3 * 'cd', [1] * 2, (1,) * 2, 2.5 * 2, -1 * 'a', 0 * [1], f(3))\n\
+         g = lambda s: s * 2\nprint(g('z'), 7 // 2 * 2, 2 if False else 5 * 5)\n",
+        |_| {},
+    );
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let lines: Vec<&str> = result.log.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        lines.contains(&"6 abab cdcdcd [1, 1] (1, 1) 5.0  [] [0, 2, 4]"),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"zz 6 25"), "{lines:?}");
+
+    let error = load_error("x = 1\ny = 'a' * 'b'\n", |_| {});
+    assert!(
+        error.ends_with("Error: unknown binary op: string * string"),
+        "{error}"
+    );
+}
+
 /// A `local()` that never ends hung evaluation without a word; now it is reported while it
 /// runs and ends when the evaluation is cancelled.
 #[test]

@@ -123,6 +123,16 @@ fn core_builtins(builder: &mut GlobalsBuilder) {
         Ok(heap.alloc(Range::new(0, i32::MAX, step)))
     }
 
+    /// What every `*` of a Tiltfile becomes: starlark's `*` after a size check (see
+    /// `repeat.rs`).
+    fn __lilt_mul__<'v>(
+        #[starlark(require = pos)] lhs: Value<'v>,
+        #[starlark(require = pos)] rhs: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
+        crate::repeat::multiply(lhs, rhs, eval)
+    }
+
     /// Sets the default trigger mode of every resource; only once per Tiltfile.
     fn trigger_mode<'v>(
         trigger_mode: Value<'v>,

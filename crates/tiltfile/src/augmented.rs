@@ -1,0 +1,200 @@
+//! Rewrites `x *= n` as `x = x * n`, so the repetition check of `repeat.rs` sees it too.
+//!
+//! starlark-rust replaces binary operators with calls only in expressions; an augmented
+//! assignment is a statement of its own and would repeat a string or list unchecked. The
+//! rewrite is textual (the AST cannot be rebuilt through starlark's API) and keeps every line
+//! where it was; the columns it shifts are recorded in [`Insertions`] so diagnostics still
+//! point into the user's text. A target whose evaluation could have effects (`f()[0] *= n`)
+//! would be evaluated twice by the rewrite, so it is left alone.
+
+use starlark::codemap::Span;
+use starlark::syntax::AstModule;
+use starlark_syntax::syntax::ast::{AssignOp, AssignTargetP, AstExpr, AstStmt, ExprP, StmtP};
+
+/// Characters inserted into lines by the rewrite: `(line, column before the insertion in the
+/// original text, inserted length)`, 0-based, in character columns, sorted.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Insertions(Vec<(usize, usize, usize)>);
+
+impl Insertions {
+    /// Translates a column of the rewritten text back to the text before the rewrite; a
+    /// column inside inserted text maps to where it was inserted.
+    pub(crate) fn map(&self, line: usize, col: usize) -> usize {
+        let mut shift = 0;
+        for &(_, at, len) in self.0.iter().filter(|(l, _, _)| *l == line) {
+            let start = at + shift;
+            if col < start {
+                break;
+            }
+            if col < start + len {
+                return at;
+            }
+            shift += len;
+        }
+        col - shift
+    }
+}
+
+/// The rewritten text and its column map.
+pub(crate) struct Rewritten {
+    pub(crate) source: String,
+    pub(crate) insertions: Insertions,
+}
+
+/// Rewrites every `TARGET *= VALUE` of `ast` (parsed from `source`) whose target is free of
+/// calls and fits on one line; `None` when there is none.
+pub(crate) fn rewrite(ast: &AstModule, source: &str) -> Option<Rewritten> {
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    collect(ast.statement(), source, &mut edits);
+    if edits.is_empty() {
+        return None;
+    }
+    edits.sort_by_key(|(begin, _, _)| *begin);
+    let mut out = String::with_capacity(source.len() + edits.len() * 16);
+    let mut insertions = Vec::new();
+    let mut copied = 0;
+    for (begin, end, text) in edits {
+        out.push_str(&source[copied..begin]);
+        let (line, col) = line_col(source, begin);
+        let replaced = source[begin..end].chars().count();
+        let inserted = text.chars().count();
+        if inserted > replaced {
+            insertions.push((line, col, inserted - replaced));
+        }
+        out.push_str(&text);
+        copied = end;
+    }
+    out.push_str(&source[copied..]);
+    Some(Rewritten {
+        source: out,
+        insertions: Insertions(insertions),
+    })
+}
+
+/// The edits of every augmented `*=` under `stmt`: byte ranges of `source` and their
+/// replacements.
+fn collect(stmt: &AstStmt, source: &str, edits: &mut Vec<(usize, usize, String)>) {
+    if let StmtP::AssignModify(target, AssignOp::Multiply, value) = &stmt.node
+        && let Some(target_text) = pure_target(target, source)
+        && let Some(op) = between(source, target.span, value.span)
+    {
+        let (op_begin, op_end) = op;
+        let value_begin = offset(value.span.begin());
+        let value_end = offset(value.span.end());
+        edits.push((op_begin, op_end, format!("= {target_text} *")));
+        if !binds_tightly(value) {
+            edits.push((value_begin, value_begin, "(".to_owned()));
+            edits.push((value_end, value_end, ")".to_owned()));
+        }
+    }
+    stmt.visit_stmt(|child| collect(child, source, edits));
+}
+
+/// The source text of a target that can be evaluated twice without a difference: names,
+/// attributes and indexes without calls, on one line.
+fn pure_target<'s>(
+    target: &starlark_syntax::syntax::ast::AstAssignTarget,
+    source: &'s str,
+) -> Option<&'s str> {
+    let pure = match &target.node {
+        AssignTargetP::Identifier(_) => true,
+        AssignTargetP::Dot(object, _) => no_calls(object),
+        AssignTargetP::Index(pair) => no_calls(&pair.0) && no_calls(&pair.1),
+        AssignTargetP::Tuple(_) => false,
+    };
+    let text = source.get(offset(target.span.begin())..offset(target.span.end()))?;
+    (pure && !text.contains('\n')).then_some(text)
+}
+
+fn no_calls(expr: &AstExpr) -> bool {
+    match &expr.node {
+        ExprP::Call(..) | ExprP::Lambda(_) => false,
+        _ => {
+            let mut pure = true;
+            expr.visit_expr(|child| pure &= no_calls(child));
+            pure
+        }
+    }
+}
+
+/// Whether `x * VALUE` parses as `x * (VALUE)` without brackets.
+fn binds_tightly(value: &AstExpr) -> bool {
+    matches!(
+        value.node,
+        ExprP::Identifier(_)
+            | ExprP::Literal(_)
+            | ExprP::Call(..)
+            | ExprP::Index(_)
+            | ExprP::Index2(_)
+            | ExprP::Slice(..)
+            | ExprP::Dot(..)
+            | ExprP::List(_)
+            | ExprP::Dict(_)
+            | ExprP::ListComprehension(..)
+            | ExprP::DictComprehension(..)
+    )
+}
+
+/// The byte range of the `*=` between a target and its value.
+fn between(source: &str, target: Span, value: Span) -> Option<(usize, usize)> {
+    let (from, to) = (offset(target.end()), offset(value.begin()));
+    let gap = source.get(from..to)?;
+    let at = gap.find("*=")?;
+    Some((from + at, from + at + 2))
+}
+
+fn offset(pos: starlark::codemap::Pos) -> usize {
+    pos.get() as usize
+}
+
+/// 0-based line and character column of a byte offset.
+fn line_col(source: &str, byte: usize) -> (usize, usize) {
+    let before = &source[..byte];
+    let line = before.matches('\n').count();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(source: &str) -> Option<Rewritten> {
+        let ast = AstModule::parse("t", source.to_owned(), &starlark::syntax::Dialect::Standard)
+            .expect("parses");
+        rewrite(&ast, source)
+    }
+
+    #[test]
+    fn an_augmented_repetition_becomes_an_assignment() {
+        let r = rewritten("x = 'a'\nx *= 3\nd = {}\nd['k'] *= n + 1; y = 2\n").expect("rewritten");
+        assert_eq!(
+            r.source,
+            "x = 'a'\nx = x * 3\nd = {}\nd['k'] = d['k'] * (n + 1); y = 2\n"
+        );
+        // `3` was at column 5 of line 1 and is at 8 now.
+        assert_eq!(r.insertions.map(1, 8), 5);
+        assert_eq!(r.insertions.map(1, 0), 0);
+        // Inserted text maps to the operator.
+        assert_eq!(r.insertions.map(1, 3), 2);
+        // `y` after the inserted brackets.
+        let line = "d['k'] = d['k'] * (n + 1); y = 2";
+        let y_new = line.find('y').expect("y");
+        assert_eq!(
+            r.insertions.map(3, y_new),
+            "d['k'] *= n + 1; y = 2".find('y').unwrap()
+        );
+    }
+
+    #[test]
+    fn targets_with_calls_and_other_operators_are_left_alone() {
+        assert!(rewritten("f()[0] *= 2\nx += 1\nx = 2 * 3\n").is_none());
+    }
+
+    #[test]
+    fn nested_statements_are_rewritten() {
+        let r = rewritten("def f(s):\n  for i in range(2):\n    s *= 2\n  return s\n")
+            .expect("rewritten");
+        assert!(r.source.contains("    s = s * 2\n"), "{}", r.source);
+    }
+}
