@@ -2,6 +2,7 @@
 //! real processes and real file watching. Waits poll with generous deadlines; nothing
 //! asserts on how long something took.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -528,6 +529,41 @@ fn local_during_evaluation_escapes_the_watchdog() {
     wait_for("the watchdog to end the local() command", || {
         !process_alive(pid)
     });
+}
+
+/// Issue 9: `read_file` of a named pipe nothing writes to hung `lilt alpha tiltfile-result`
+/// without a word. Now the read is reported, and SIGINT cancels the evaluation, which fails
+/// with the usual Tiltfile-error exit code and says why (before, SIGINT killed lilt with no
+/// report).
+#[test]
+fn a_fifo_nobody_writes_blocks_tiltfile_result() {
+    let p = Project::new("x = read_file('pipe')\n");
+    let status = Command::new("mkfifo")
+        .arg(p.dir.path().join("pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let mut child = lilt()
+        .current_dir(p.dir.path())
+        .args(["alpha", "tiltfile-result"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lilt alpha tiltfile-result");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("a line on stderr");
+    assert!(
+        first.contains("pipe is still being read after 5s"),
+        "{first}"
+    );
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).expect("stderr to its end");
+    assert!(rest.contains("cancelled"), "{rest}");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(5), "{rest}");
 }
 
 /// The same for `lilt up`: its load-time `local()` belongs to its registry.

@@ -493,6 +493,9 @@ fn tiltfile_result_cmd(file: PathBuf, args: Vec<String>, verbose: bool) -> anyho
     opts.progress = Some(lilt_tiltfile::Progress(std::sync::Arc::new(|text| {
         eprintln!("{text}");
     })));
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    opts.cancel = Some(cancel.clone());
+    cancel_on_signals(cancel);
     let result = lilt_tiltfile::load(&opts);
     let mut stderr = std::io::stderr().lock();
     if verbose || result.error.is_some() {
@@ -517,6 +520,40 @@ fn tiltfile_result_cmd(file: PathBuf, args: Vec<String>, verbose: bool) -> anyho
     } else {
         0
     })
+}
+
+/// Ctrl-C or SIGTERM cancels the evaluation: a running `local()` is killed, a read that
+/// blocks is given up, and the error says the evaluation was cancelled, with exit code 5 as
+/// for any Tiltfile error. Without this the signal's default action ended lilt with no
+/// report (and a shell that starts lilt in the background leaves SIGINT ignored, so a
+/// blocked read could not be interrupted at all).
+fn cancel_on_signals(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            else {
+                return;
+            };
+            let signalled = rt.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let Ok(mut term) = signal(SignalKind::terminate()) else {
+                    return false;
+                };
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => r.is_ok(),
+                    _ = term.recv() => true,
+                }
+            });
+            if signalled {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch for Ctrl-C during evaluation: {e}");
+    }
 }
 
 /// Go's duration syntax (`30m`, `1h30m`, `0`), as Tilt's `--timeout` takes it; clap shows

@@ -27,6 +27,7 @@ mod repeat;
 mod rewrite;
 mod state;
 mod values;
+mod watched_read;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -89,6 +90,8 @@ pub struct LoadOptions {
 
 /// The default of [`LoadOptions::max_read_bytes`]: 64 MiB.
 pub const DEFAULT_MAX_READ_BYTES: u64 = 64 << 20;
+/// The default of [`LoadOptions::timeout`]: Tilt's 600 s per Tiltfile.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// The default of [`LoadOptions::max_heap_bytes`]: 1 GiB.
 pub const DEFAULT_MAX_HEAP_BYTES: usize = 1 << 30;
 
@@ -120,7 +123,7 @@ impl LoadOptions {
             args: Vec::new(),
             subcommand: subcommand.to_owned(),
             max_steps: 100_000_000,
-            timeout: Duration::from_secs(600),
+            timeout: DEFAULT_TIMEOUT,
             env: None,
             web_port: 10350,
             web_host: "localhost".to_owned(),
@@ -207,6 +210,11 @@ fn failed_result(opts: &LoadOptions, error: LoadError) -> LoadResult {
 
 fn load_on_this_thread(opts: &LoadOptions) -> LoadResult {
     paths::set_read_limit(opts.max_read_bytes);
+    watched_read::set_watch(watched_read::Watch {
+        cancel: opts.cancel.clone(),
+        timeout: opts.timeout,
+        progress: opts.progress.clone(),
+    });
     // The evaluation state is created and dropped inside the closure, so nothing observes
     // it after an unwind; the thread-local environment guard is restored by its Drop.
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_unguarded(opts))) {

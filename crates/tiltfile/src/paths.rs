@@ -76,8 +76,14 @@ pub(crate) fn go_io_error(op: &str, path: &Path, err: &std::io::Error) -> String
 /// Reads at most `limit` bytes of `path`: more is a `FileTooLarge` error that names the
 /// limit, read without holding more than `limit + 1` bytes (`/dev/zero` ends too).
 pub(crate) fn read_capped(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    if crate::watched_read::may_block(path) {
+        return crate::watched_read::read(path, move |file| read_all(file, limit));
+    }
+    read_all(std::fs::File::open(path)?, limit)
+}
+
+fn read_all(file: std::fs::File, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {

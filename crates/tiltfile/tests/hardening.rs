@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::os::unix::fs::OpenOptionsExt;
+
 use common::Project;
 
 /// Tilt (go.starlark.net, whose goroutine stacks grow) evaluates deeply nested expressions;
@@ -341,6 +343,81 @@ fn local_that_never_ends_hangs_evaluation_silently() {
     assert!(error.contains("cancelled"), "{error}");
     let pid = std::fs::read_to_string(&pid_file).expect("pid written");
     assert!(!alive(pid.trim()), "the command was killed");
+}
+
+/// `read_file` of a named pipe nothing writes to waited in silence until lilt ended; now it
+/// is reported like a slow `local()`, ends when the load is cancelled, and the reading
+/// thread is let go.
+#[test]
+fn a_fifo_nobody_writes_blocks_evaluation_silently() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let cancel = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().canonicalize().expect("canonicalize");
+    let fifo = root.join("pipe");
+    mkfifo(&fifo);
+    std::fs::write(root.join("Tiltfile"), "x = read_file('pipe')\n").expect("write Tiltfile");
+    let mut opts = lilt_tiltfile::LoadOptions::new(root.join("Tiltfile"), "up");
+    opts.cancel = Some(cancel.clone());
+    let (c, s) = (cancel.clone(), seen.clone());
+    opts.progress = Some(lilt_tiltfile::Progress(Arc::new(move |line| {
+        s.lock().expect("lock").push(line.to_owned());
+        c.store(true, Ordering::Relaxed);
+    })));
+    let result = lilt_tiltfile::load(&opts);
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        seen[0],
+        format!(
+            "read: {} is still being read after 5s (a pipe or terminal that nothing writes to?)",
+            fifo.display()
+        )
+    );
+    let error = result.error.expect("cancelled").to_string();
+    assert!(error.contains("cancelled"), "{error}");
+    // The helper was released: it no longer holds the pipe open for reading, so a writer
+    // that does not wait for a reader finds none.
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo);
+    assert!(writer.is_err(), "a reader still holds the pipe");
+}
+
+/// A named pipe that is written to reads as it does in Tilt.
+#[test]
+fn a_fifo_that_is_written_reads_normally() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().canonicalize().expect("canonicalize");
+    let fifo = root.join("pipe");
+    mkfifo(&fifo);
+    std::fs::write(root.join("Tiltfile"), "print(read_file('pipe'))\n").expect("write Tiltfile");
+    let writer = std::thread::spawn({
+        let fifo = fifo.clone();
+        move || std::fs::write(&fifo, "from the pipe").expect("write the pipe")
+    });
+    let result = lilt_tiltfile::load(&lilt_tiltfile::LoadOptions::new(
+        root.join("Tiltfile"),
+        "up",
+    ));
+    writer.join().expect("writer");
+    assert!(result.error.is_none(), "{:?}", result.error);
+    assert!(
+        result.log.iter().any(|l| l.text == "from the pipe"),
+        "{:?}",
+        result.log
+    );
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
 }
 
 /// Whether process `pid` is alive (a zombie is not).
