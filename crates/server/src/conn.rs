@@ -34,12 +34,16 @@ use crate::config::Limits;
 pub(crate) struct Connections {
     max: usize,
     inner: Mutex<Registry>,
+    /// Told when a crowd of connections has left (see `trim.rs`).
+    crowd_left: Arc<Notify>,
 }
 
 #[derive(Default)]
 struct Registry {
     next_id: u64,
     open: usize,
+    /// The most connections open at once since the last crowd left.
+    peak: usize,
     unauthenticated: BTreeMap<u64, Arc<Notify>>,
 }
 
@@ -61,6 +65,7 @@ impl Connections {
         Arc::new(Connections {
             max: max.max(1),
             inner: Mutex::new(Registry::default()),
+            crowd_left: Arc::new(Notify::new()),
         })
     }
 
@@ -80,6 +85,7 @@ impl Connections {
         let id = reg.next_id;
         reg.next_id += 1;
         reg.open += 1;
+        reg.peak = reg.peak.max(reg.open);
         let close = Arc::new(Notify::new());
         reg.unauthenticated.insert(id, close.clone());
         Some(Arc::new(Slot {
@@ -105,6 +111,10 @@ impl Drop for Slot {
         let mut reg = self.connections.registry();
         reg.open -= 1;
         reg.unauthenticated.remove(&self.id);
+        if reg.peak >= crate::trim::PEAK && reg.open <= reg.peak / 4 {
+            reg.peak = reg.open;
+            self.connections.crowd_left.notify_one();
+        }
     }
 }
 
@@ -127,6 +137,10 @@ pub(crate) async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a sender; `recv` returns `None` once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let trimmer = tokio::spawn(crate::trim::trimmer(
+        connections.crowd_left.clone(),
+        stop_rx.clone(),
+    ));
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -160,6 +174,7 @@ pub(crate) async fn serve(
     let _ = stop_tx.send(true);
     drop(done_tx);
     let _ = done_rx.recv().await;
+    let _ = trimmer.await;
 }
 
 async fn connection(
@@ -322,5 +337,25 @@ mod tests {
         drop(c);
         assert!(conns.admit().is_some());
         drop(a);
+    }
+
+    /// The memory of a crowd of clients was kept after they left (issue 9): their departure
+    /// now asks for a trim, once per crowd, and ordinary comings and goings do not.
+    #[test]
+    fn slow_websocket_clients_memory_is_not_returned_after_a_crowd_leaves() {
+        use futures::FutureExt;
+        let conns = Connections::new(128);
+        let asked = || conns.crowd_left.notified().now_or_never().is_some();
+        // A handful of clients never counts as a crowd.
+        let few: Vec<_> = (0..crate::trim::PEAK - 1).map(|_| conns.admit()).collect();
+        drop(few);
+        assert!(!asked());
+        let mut crowd: Vec<_> = (0..40).map(|_| conns.admit().expect("room")).collect();
+        crowd.truncate(11);
+        assert!(!asked(), "11 of a peak of 40 are still open");
+        crowd.truncate(10);
+        assert!(asked(), "a quarter of the peak is left");
+        crowd.clear();
+        assert!(!asked(), "one trim per crowd");
     }
 }

@@ -28,6 +28,7 @@ pub mod logs;
 pub mod rfc3339;
 pub mod security;
 mod stream;
+mod trim;
 pub mod wire;
 
 pub use app::{app, bind, serve};
