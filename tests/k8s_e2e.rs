@@ -103,14 +103,10 @@ fn deployment_project(
     command: &str,
     extra: &str,
 ) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join(format!("{name}.yaml")),
-        // Pods share the host's network (so a new pod can only bind a port once the old one
-        // is gone: Recreate), and `:latest` defaults to pull Always while nothing can be
-        // pulled here.
-        format!(
-            "apiVersion: apps/v1
+    // Pods share the host's network (so a new pod can only bind a port once the old one is
+    // gone: Recreate), and `:latest` defaults to pull Always while nothing can be pulled here.
+    let yaml = format!(
+        "apiVersion: apps/v1
 kind: Deployment
 metadata: {{name: {name}}}
 spec:
@@ -126,14 +122,20 @@ spec:
         imagePullPolicy: IfNotPresent
         command: [sh, -c, '{command}']
 ",
-            image = svc.base_image
-        ),
-    )
-    .unwrap();
+        image = svc.base_image
+    );
+    write_project(double, &format!("{name}.yaml"), &yaml, extra)
+}
+
+/// A project with `yaml` in `file` and a Tiltfile that allows the double's context, applies
+/// `file` and goes on with `extra` (Tiltfile lines).
+fn write_project(double: &KubeDouble, file: &str, yaml: &str, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(file), yaml).unwrap();
     std::fs::write(
         dir.path().join("Tiltfile"),
         format!(
-            "allow_k8s_contexts('{}')\nk8s_yaml('{name}.yaml')\n{extra}",
+            "allow_k8s_contexts('{}')\nk8s_yaml('{file}')\n{extra}",
             double.context()
         ),
     )
@@ -142,17 +144,7 @@ spec:
 }
 
 fn project(double: &KubeDouble) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("objects.yaml"), OBJECTS).unwrap();
-    std::fs::write(
-        dir.path().join("Tiltfile"),
-        format!(
-            "allow_k8s_contexts('{}')\nk8s_yaml('objects.yaml')\n",
-            double.context()
-        ),
-    )
-    .unwrap();
-    dir
+    write_project(double, "objects.yaml", OBJECTS, "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,12 +251,7 @@ async fn namespace_flag_creates_the_developers_namespace_and_prune_removes_idle_
 /// RFC 3339, `hours` ago (second precision, as Kubernetes writes times).
 fn lilt_k8s_time(hours: u64) -> String {
     let t = std::time::SystemTime::now() - std::time::Duration::from_secs(hours * 3600);
-    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let out = Command::new("date")
-        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    lilt_model::rfc3339::format_with(t, lilt_model::rfc3339::Precision::Seconds)
 }
 
 /// The developer's namespace named by the Tiltfile (`update_settings(k8s_namespace=)`)
@@ -710,11 +697,8 @@ async fn ci_tolerates_pod_errors_for_the_grace_period() {
 async fn ci_succeeds_when_a_jobs_pod_completes() {
     let svc = lilt_testsvc::services();
     let double = KubeDouble::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("job.yaml"),
-        format!(
-            "apiVersion: batch/v1
+    let yaml = format!(
+        "apiVersion: batch/v1
 kind: Job
 metadata: {{name: migrate}}
 spec:
@@ -727,18 +711,9 @@ spec:
         imagePullPolicy: IfNotPresent
         command: [sh, -c, 'sleep 1; echo migrated']
 ",
-            image = svc.base_image
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("Tiltfile"),
-        format!(
-            "allow_k8s_contexts('{}')\nk8s_yaml('job.yaml')\n",
-            double.context()
-        ),
-    )
-    .unwrap();
+        image = svc.base_image
+    );
+    let dir = write_project(&double, "job.yaml", &yaml, "");
     let path = dir.path().to_owned();
     let d = &double;
     let (code, log) =

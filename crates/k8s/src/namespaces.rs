@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use lilt_model::rfc3339::{self, Precision};
 use serde_json::json;
 
 use crate::error::server_message;
@@ -98,7 +99,7 @@ impl Cluster {
             "metadata": {
                 "name": name,
                 "labels": { MANAGED_LABEL: "true", OWNER_LABEL: label },
-                "annotations": { LAST_ACTIVE_ANNOTATION: rfc3339(SystemTime::now()) },
+                "annotations": { LAST_ACTIVE_ANNOTATION: kube_time(SystemTime::now()) },
             },
         });
         api.patch(
@@ -117,7 +118,7 @@ impl Cluster {
     /// Refreshes the last-active annotation of `name` (a merge patch: only the annotation).
     pub async fn touch_namespace(&self, name: &str) -> Result<(), K8sError> {
         let api: Api<Namespace> = Api::all(self.client.clone());
-        let patch = json!({"metadata": {"annotations": {LAST_ACTIVE_ANNOTATION: rfc3339(SystemTime::now())}}});
+        let patch = json!({"metadata": {"annotations": {LAST_ACTIVE_ANNOTATION: kube_time(SystemTime::now())}}});
         api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map(|_| ())
@@ -153,11 +154,11 @@ impl Cluster {
                         .annotations
                         .as_ref()
                         .and_then(|a| a.get(LAST_ACTIVE_ANNOTATION))
-                        .and_then(|t| parse_rfc3339(t)),
+                        .and_then(|t| rfc3339::parse(t)),
                     created: meta
                         .creation_timestamp
                         .as_ref()
-                        .and_then(|t| parse_rfc3339(&t.0.to_string())),
+                        .and_then(|t| rfc3339::parse(&t.0.to_string())),
                     phase: ns
                         .status
                         .as_ref()
@@ -227,20 +228,9 @@ pub fn label_value(text: &str) -> String {
         .to_owned()
 }
 
-/// RFC 3339 in UTC with seconds, as Kubernetes writes times.
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    let ts = k8s_openapi::jiff::Timestamp::from_second(secs).unwrap_or_default();
-    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-    let ts: k8s_openapi::jiff::Timestamp = text.parse().ok()?;
-    let secs = u64::try_from(ts.as_second()).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+/// RFC 3339 in UTC with whole seconds, as Kubernetes writes times.
+fn kube_time(t: SystemTime) -> String {
+    rfc3339::format_with(t, Precision::Seconds)
 }
 
 #[cfg(test)]
@@ -258,7 +248,7 @@ mod tests {
     #[test]
     fn times_round_trip_through_rfc3339() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_225_395);
-        assert_eq!(rfc3339(t), "2026-12-02T15:29:55Z");
-        assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+        assert_eq!(kube_time(t), "2026-12-02T15:29:55Z");
+        assert_eq!(rfc3339::parse(&kube_time(t)), Some(t));
     }
 }

@@ -3,11 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use lilt_k8s::namespaces::{
-    LAST_ACTIVE_ANNOTATION, MANAGED_LABEL, NamespaceClaim, OWNER_LABEL, rfc3339,
-};
+use lilt_k8s::namespaces::{LAST_ACTIVE_ANNOTATION, MANAGED_LABEL, NamespaceClaim, OWNER_LABEL};
 use lilt_k8s::{Cluster, ConnectOptions};
 use lilt_kubedouble::KubeDouble;
+use lilt_model::rfc3339::{Precision, format_with};
 use serde_json::json;
 
 async fn setup() -> (KubeDouble, Cluster) {
@@ -36,7 +35,7 @@ fn old_namespace(d: &KubeDouble, name: &str, lilt: bool, hours: u64) {
         "metadata": {
             "name": name,
             "labels": labels,
-            "annotations": {LAST_ACTIVE_ANNOTATION: rfc3339(then)},
+            "annotations": {LAST_ACTIVE_ANNOTATION: format_with(then, Precision::Seconds)},
         },
     }))
     .expect("create namespace");

@@ -132,7 +132,7 @@ fn pod_rt(store: &Store) -> Option<Arc<ResourceType>> {
 /// `metav1.Time` from Docker's RFC 3339 with nanoseconds.
 fn k8s_time(docker: &str) -> Value {
     match time::parse_rfc3339(docker) {
-        Some(n) if n > 0 => json!(time::format_nanos(n, 0)),
+        Some(n) if n > 0 => json!(time::format_nanos(n, time::Precision::Seconds)),
         _ => json!(time::now_rfc3339()),
     }
 }

@@ -99,7 +99,7 @@ fn kubelet_of(k: Option<Arc<Kubelet>>, pod: &Value) -> Result<Arc<Kubelet>, ApiE
 /// RFC 3339 with nanoseconds and trailing zeros trimmed (Go's `time.RFC3339Nano`), the
 /// timestamp format of CRI logs.
 fn rfc3339_nano(nanos: i128) -> String {
-    let full_ = time::format_nanos(nanos, 9);
+    let full_ = time::format_nanos(nanos, time::Precision::Nanos);
     let (head, _) = full_.split_at(full_.len() - 1);
     let trimmed = head.trim_end_matches('0').trim_end_matches('.');
     format!("{trimmed}Z")

@@ -18,6 +18,7 @@ pub mod paths;
 mod plan;
 mod probe;
 mod resource;
+pub mod rfc3339;
 mod settings;
 
 pub use api_object::ApiObject;

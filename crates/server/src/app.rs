@@ -21,7 +21,8 @@ use tokio::sync::watch;
 
 use crate::config::{ServerConfig, ServerDeps, ServerError};
 use crate::security::{guard, query_param, text};
-use crate::{actions, assets, convert, logs, rfc3339, stream};
+use crate::{actions, assets, convert, logs, stream};
+use lilt_model::rfc3339;
 
 /// Everything a handler needs, shared by all requests and sockets.
 pub(crate) struct AppState {

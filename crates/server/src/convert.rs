@@ -10,7 +10,6 @@ use lilt_engine::{
 };
 use lilt_model::{ButtonAction, ButtonInputKind, ButtonLocation, DeployTarget, TILTFILE_RESOURCE};
 
-use crate::rfc3339;
 use crate::wire::{
     API_GROUP, API_GROUP_VERSION, BUILD_SPAN_PREFIX, BoolInputSpec, BoolValue, BuildRunning,
     BuildTerminated, ChoiceInputSpec, ComponentType, ConfigMapSource, DisableSource, DisableState,
@@ -21,6 +20,7 @@ use crate::wire::{
     UNKNOWN_SPAN_PREFIX, UiButton, UiButtonSpec, UiButtonStatus, UiResource, UiResourceStatus,
     UiSession, UiSessionStatus, UpdateStatus, View, Waiting, WaitingOn,
 };
+use lilt_model::rfc3339;
 // The annotations and the toggle's name live with the wire types, which the CLI shares.
 pub use crate::wire::{BROWSER, DISABLE_TOGGLE, LILT_BUTTON_TYPE, TILT_BUTTON_TYPE, toggle_name};
 

@@ -25,7 +25,6 @@ mod config;
 mod conn;
 pub mod convert;
 pub mod logs;
-pub mod rfc3339;
 pub mod security;
 mod stream;
 mod trim;

@@ -16,9 +16,10 @@ use lilt_model::TILTFILE_RESOURCE;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{AppState, json_response};
+use crate::convert;
 use crate::security::{query_param, text};
 use crate::wire::{Level, LogList};
-use crate::{convert, rfc3339};
+use lilt_model::rfc3339;
 
 /// How many of the newest checkpoints a complete View covers: enough for the first screen
 /// of every view and then some, small enough that the first render stays fast with any

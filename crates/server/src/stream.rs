@@ -37,9 +37,10 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::app::{AppState, Objects, complete_view_json, view_json};
 use crate::conn::Conn;
+use crate::convert;
 use crate::logs::VIEW_TAIL_LINES;
 use crate::security::text;
-use crate::{convert, rfc3339};
+use lilt_model::rfc3339;
 
 /// At most one message per socket per this interval during bursts.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(20);

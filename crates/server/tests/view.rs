@@ -189,7 +189,7 @@ fn a_kubernetes_resource_shows_its_current_pod() {
         db["status"]["k8sResourceInfo"],
         json!({
             "podName": "db-7c9f-x2",
-            "podCreationTime": lilt_server::rfc3339::format(t(20)),
+            "podCreationTime": lilt_model::rfc3339::format(t(20)),
             "podStatus": "CrashLoopBackOff (last exit code 1)",
             "allContainersReady": false,
             "podRestarts": 3,

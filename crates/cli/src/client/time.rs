@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-pub(crate) use lilt_server::rfc3339::{format as format_rfc3339, parse as parse_rfc3339};
+pub(crate) use lilt_model::rfc3339::{format as format_rfc3339, parse as parse_rfc3339};
 
 /// A short age such as kubectl prints: `45s`, `3m12s`, `2h5m`, `3d4h`, `12d`.
 pub(crate) fn human_age(d: Duration) -> String {

@@ -1,21 +1,42 @@
-//! RFC 3339 timestamps for the wire (Tilt's `MicroTime`: UTC, microseconds) without a date crate:
-//! the one formatter and parser, shared by the server and the CLI's client commands.
+//! RFC 3339 timestamps without a date crate: the one formatter and parser of the workspace.
+//! The dashboard's wire uses microseconds (Tilt's `MicroTime`), Kubernetes whole seconds
+//! (`metav1.Time`) and nanoseconds (container log lines).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Digits after the seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// `2026-11-26T07:00:00Z` (`metav1.Time`).
+    Seconds,
+    /// `2026-11-26T07:00:00.123456Z` (`metav1.MicroTime`, the dashboard's wire).
+    Micros,
+    /// `2026-11-26T07:00:00.123456789Z` (timestamps of container logs).
+    Nanos,
+}
 
 /// Formats `t` as `2026-11-26T07:00:00.123456Z`. Times before 1970 are clamped to the epoch:
 /// the engine never produces them and the dashboard treats the epoch as "unset".
 pub fn format(t: SystemTime) -> String {
-    let mut out = String::with_capacity(27);
-    write(&mut out, t);
+    format_with(t, Precision::Micros)
+}
+
+/// Formats `t` with the given precision (clamped to the epoch as [`format`]).
+pub fn format_with(t: SystemTime, precision: Precision) -> String {
+    let mut out = String::with_capacity(30);
+    write_with(&mut out, t, precision);
     out
 }
 
-/// Appends the formatted time to `out`, so hot paths (one time per log line) reuse a buffer.
+/// Appends [`format`]'s text to `out`, so hot paths (one time per log line) reuse a buffer.
 pub fn write(out: &mut String, t: SystemTime) {
+    write_with(out, t, Precision::Micros);
+}
+
+/// Appends the formatted time to `out`.
+pub fn write_with(out: &mut String, t: SystemTime, precision: Precision) {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
-    let micros = since.subsec_micros();
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
@@ -32,13 +53,22 @@ pub fn write(out: &mut String, t: SystemTime) {
     push_digits(out, mm, 2);
     out.push(':');
     push_digits(out, ss, 2);
-    out.push('.');
-    push_digits(out, u64::from(micros), 6);
+    match precision {
+        Precision::Seconds => {}
+        Precision::Micros => {
+            out.push('.');
+            push_digits(out, u64::from(since.subsec_micros()), 6);
+        }
+        Precision::Nanos => {
+            out.push('.');
+            push_digits(out, u64::from(since.subsec_nanos()), 9);
+        }
+    }
     out.push('Z');
 }
 
 fn push_digits(out: &mut String, mut value: u64, width: usize) {
-    let mut buf = [b'0'; 8];
+    let mut buf = [b'0'; 9];
     for slot in buf[..width].iter_mut().rev() {
         *slot = b'0' + (value % 10) as u8;
         value /= 10;
@@ -181,6 +211,21 @@ mod tests {
         check(951_782_400, 5, "2000-02-29T00:00:00.000005Z");
         check(1_700_000_000, 123_456, "2023-11-14T22:13:20.123456Z");
         check(4_102_444_799, 999_999, "2099-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn formats_each_precision() {
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        assert_eq!(format_with(t, Precision::Seconds), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            format_with(t, Precision::Micros),
+            "2023-11-14T22:13:20.123456Z"
+        );
+        assert_eq!(
+            format_with(t, Precision::Nanos),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+        assert_eq!(parse(&format_with(t, Precision::Nanos)), Some(t));
     }
 
     #[test]
