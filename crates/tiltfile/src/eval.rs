@@ -12,12 +12,12 @@ use starlark::environment::{FrozenModule, Globals, GlobalsBuilder, LibraryExtens
 use starlark::eval::{BeforeStmtFunc, BeforeStmtFuncDyn, Evaluator, FileLoader};
 use starlark::syntax::{AstModule, Dialect};
 
-use crate::augmented;
 use crate::builtins;
 use crate::error::NestedFailure;
+use crate::growth;
+use crate::guards;
 use crate::nesting;
 use crate::paths;
-use crate::repeat;
 use crate::rewrite;
 use crate::state::{SourceFile, TiltState};
 
@@ -144,11 +144,8 @@ pub(crate) fn eval_file(
         state.record_failure(&too_deep_error(&filename, &rewritten.source, deep));
         return Err(nested(path));
     }
-    // Kept only when an augmented `*=` may need the second pass below.
-    let augmentable = rewritten
-        .source
-        .contains("*=")
-        .then(|| rewritten.source.clone());
+    // Kept only when `guards.rs` may have something to rewrite in a second pass.
+    let guardable = guards::may_rewrite(&rewritten.source).then(|| rewritten.source.clone());
     let mut ast = match AstModule::parse(&filename, rewritten.source, &dialect()) {
         Ok(ast) => ast,
         Err(err) => {
@@ -156,13 +153,13 @@ pub(crate) fn eval_file(
             return Err(nested(path));
         }
     };
-    if let Some(source) = augmentable
-        && let Some(augmented) = augmented::rewrite(&ast, &source)
+    if let Some(source) = guardable
+        && let Some(guarded) = guards::rewrite(&ast, &source)
     {
         if let Some(file) = state.sources.borrow_mut().get_mut(path) {
-            file.columns = Some(augmented.insertions);
+            file.columns = Some(guarded.insertions);
         }
-        ast = match AstModule::parse(&filename, augmented.source, &dialect()) {
+        ast = match AstModule::parse(&filename, guarded.source, &dialect()) {
             Ok(ast) => ast,
             Err(err) => {
                 state.record_failure(&err);
@@ -170,7 +167,7 @@ pub(crate) fn eval_file(
             }
         };
     }
-    ast.replace_binary_operators(&repeat::operator_map());
+    ast.replace_binary_operators(&growth::operator_map());
     let bindings = ast
         .loads()
         .iter()

@@ -16,8 +16,8 @@ use starlark::environment::FrozenModule;
 use starlark::eval::Evaluator;
 
 use crate::LoadOptions;
-use crate::augmented::Insertions;
 use crate::error::{Frame, LoadError, Location};
+use crate::guards::Insertions;
 use crate::paths;
 use crate::rewrite::LineMap;
 
@@ -426,7 +426,7 @@ impl TiltState {
         let mut slot = self.error.borrow_mut();
         // Each starlark frame records where a call happened; the code at that spot belongs
         // to the previous frame's function (the first one is module code).
-        let stack = &err.call_stack().frames;
+        let stack = &checked_methods_as_written(&err.call_stack().frames);
         let mut frames: Vec<Frame> = stack
             .iter()
             .enumerate()
@@ -451,14 +451,30 @@ impl TiltState {
             Some(span) if is_parse_error => Some(self.location(span)),
             Some(span) => {
                 let at_call = self.call_location(span);
+                // `OBJ.method` on a value without that method fails at the attribute, as
+                // written, not in the method (lilt's wrapper sees it first).
+                let missing_method = innermost
+                    .is_some_and(|f| f.name == crate::growth::METHOD_BUILTIN)
+                    && error_message(err).ends_with("field or method");
                 let is_call_site = frames.last().map(|f| &f.location) == Some(&at_call)
                     && innermost.is_some_and(|f| f.location.as_ref() == Some(span));
-                if is_call_site {
-                    // `*` is a call only after lilt's rewrite (`repeat.rs`): its errors are
-                    // the operator's, `Error: ...`, as in Go.
+                if missing_method {
+                    let loc = self.location(span);
+                    if let Some(last) = frames.last_mut() {
+                        last.location = loc.clone();
+                    }
+                    Some(loc)
+                } else if is_call_site {
+                    // `*` is a call only after lilt's rewrite (`growth.rs`): its errors are
+                    // the operator's, `Error: ...`, as in Go. A checked method's own
+                    // refusal is the method's, as if lilt's wrapper were not there.
                     raised_by = innermost
                         .map(|f| f.name.clone())
-                        .filter(|name| name != crate::repeat::MUL_BUILTIN);
+                        .filter(|name| name != crate::growth::MUL_BUILTIN)
+                        .map(|name| match method_call_parts(span.source_span()) {
+                            Some(parts) if name == crate::growth::METHOD_BUILTIN => parts.name,
+                            _ => name,
+                        });
                     Some(at_call)
                 } else {
                     let loc = self.location(span);
@@ -541,7 +557,100 @@ impl SourceLineAtBegin for FileSpan {
 /// Where the `(` of a call expression is, as (line offset, char column within that line),
 /// when `text` is a call: it ends with `)` closing a parenthesis opened at depth 0 that is
 /// not the first character. `load(...)` statements are reported at the keyword, as Go does.
+/// The call stack with lilt's method wrapper (`guards.rs`) taken out: the checked method's
+/// frame gets the wrapper's call site, so a traceback reads as the user wrote the call.
+fn checked_methods_as_written(stack: &[starlark::errors::Frame]) -> Vec<starlark::errors::Frame> {
+    let mut out: Vec<starlark::errors::Frame> = Vec::with_capacity(stack.len());
+    let mut frames = stack.iter();
+    while let Some(frame) = frames.next() {
+        if frame.name == crate::growth::METHOD_BUILTIN {
+            // The wrapper calls the method through starlark, which records frames without a
+            // location in between.
+            let inner: Vec<&starlark::errors::Frame> = frames
+                .clone()
+                .take_while(|f| f.location.is_none())
+                .collect();
+            if let Some(at) = inner
+                .iter()
+                .position(|f| crate::growth::CHECKED_METHODS.contains(&f.name.as_str()))
+            {
+                out.push(starlark::errors::Frame {
+                    name: inner[at].name.clone(),
+                    location: frame.location.clone(),
+                });
+                frames.nth(at);
+                continue;
+            }
+        }
+        out.push(frame.clone());
+    }
+    out
+}
+
+/// The parts of `__lilt_method__(OBJ, "name", ARGS)` that stand for the call as written: the
+/// method's name, and the position (line and column within `text`) of the character that
+/// maps back to the call's opening parenthesis (the last one of the `, "name", ` that
+/// replaced `.name(`).
+struct MethodCallParts {
+    name: String,
+    paren: (usize, usize),
+}
+
+fn method_call_parts(text: &str) -> Option<MethodCallParts> {
+    let rest = text.strip_prefix(crate::growth::METHOD_BUILTIN)?;
+    if !rest.starts_with('(') {
+        return None;
+    }
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut commas = 0;
+    let mut name = String::new();
+    let (mut line, mut col) = (0usize, 0usize);
+    for c in text.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                } else if depth == 1 && commas == 1 {
+                    name.push(c);
+                }
+            }
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                ',' if depth == 1 => {
+                    commas += 1;
+                    if commas == 2 {
+                        // `, "name", `: the space after this comma.
+                        return Some(MethodCallParts {
+                            name,
+                            paren: (line, col + 1),
+                        });
+                    }
+                }
+                _ => {}
+            },
+        }
+        if c == '\n' {
+            line += 1;
+            col = 0;
+        } else {
+            col += 1;
+        }
+    }
+    None
+}
+
 fn call_paren_offset(text: &str) -> Option<(usize, usize)> {
+    if let Some(parts) = method_call_parts(text) {
+        return Some(parts.paren);
+    }
     let trimmed = text.trim_start();
     if let Some(rest) = trimmed.strip_prefix("load")
         && rest.trim_start().starts_with('(')

@@ -287,6 +287,69 @@ fn unbounded_reads_exhaust_memory_through_one_repetition() {
     );
 }
 
+/// `s.replace(a, b)` and `sep.join(l)` build a string whose size multiplies their inputs'
+/// (`a` found everywhere, `b` large; one large string in the list many times) in one call
+/// inside starlark: `('x' * 100000).replace('x', 'y' * 100000)` aborted lilt in the
+/// allocator or took the machine's memory. Now both are sized first.
+#[test]
+fn unbounded_reads_exhaust_memory_through_one_string_method() {
+    let small = |o: &mut lilt_tiltfile::LoadOptions| o.max_heap_bytes = 64 << 20;
+    let cases = [
+        (
+            "a = 'x' * 100000\nb = a.replace('x', 'y' * 100000)\n",
+            "Tiltfile:2:14",
+            "Error in replace: replace would make a string of 9.3 GiB, larger than the 4 GiB",
+        ),
+        (
+            "a = ['y' * 100000] * 1000\nb = ''.join(a)\n",
+            "Tiltfile:2:12",
+            "Error in join: join would make a string of 95.4 MiB, which with the",
+        ),
+        (
+            "a = ['y' * 1000] * 100\ndef f(sep):\n  return sep.join(a)\nf('-' * 1000000)\n",
+            "Tiltfile:3:18",
+            "join would make a string of 94.5 MiB",
+        ),
+    ];
+    for (tiltfile, at, expected) in cases {
+        let error = load_error(tiltfile, small);
+        assert!(error.contains(expected), "{tiltfile}: {error}");
+        assert!(error.contains(at), "{tiltfile}: {error}");
+        assert!(!error.contains("__lilt"), "{error}");
+    }
+}
+
+/// The rewrite behind the string-method check changes neither results nor error reports.
+#[test]
+fn string_method_checks_keep_results_and_errors() {
+    let (_tmp, result) = load_with(
+        "print('abc'.replace('b', 'X'), ', '.join(['a', 'b']), '-'.join(('p',)), \
+         'ab'.replace('', '-'), 'x'.replace('x', 'yy', 1), os.path.join('a', 'b'))\n\
+         s = struct(join = lambda l: 'custom')\nprint(s.join([1]))\n",
+        |_| {},
+    );
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let lines: Vec<&str> = result.log.iter().map(|l| l.text.as_str()).collect();
+    assert!(lines.contains(&"aXc a, b p -a-b- yy a/b"), "{lines:?}");
+    assert!(lines.contains(&"custom"), "{lines:?}");
+
+    // The same reports as without the rewrite (taken from lilt before it).
+    let error = load_error("x = 'a'.replace(1, 2)\n", |_| {});
+    assert!(error.contains("Tiltfile:1:16: in <toplevel>"), "{error}");
+    assert!(
+        error.ends_with(
+            "Error in replace: Type of parameter `old` doesn't match, expected `str`, actual `int (repr: 1)`"
+        ),
+        "{error}"
+    );
+    let error = load_error("x = 1\ny = x.join([])\n", |_| {});
+    assert!(error.contains("Tiltfile:2:5: in <toplevel>"), "{error}");
+    assert!(
+        error.ends_with("Error: int has no .join field or method"),
+        "{error}"
+    );
+}
+
 /// `*` keeps starlark's meaning everywhere it can be written, and its errors keep Go's words.
 #[test]
 fn repetition_checks_keep_what_star_means() {

@@ -124,13 +124,25 @@ fn core_builtins(builder: &mut GlobalsBuilder) {
     }
 
     /// What every `*` of a Tiltfile becomes: starlark's `*` after a size check (see
-    /// `repeat.rs`).
+    /// `growth.rs`).
     fn __lilt_mul__<'v>(
         #[starlark(require = pos)] lhs: Value<'v>,
         #[starlark(require = pos)] rhs: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> starlark::Result<Value<'v>> {
-        crate::repeat::multiply(lhs, rhs, eval)
+        crate::growth::multiply(lhs, rhs, eval)
+    }
+
+    /// What `OBJ.replace(...)` and `OBJ.join(...)` become: the method after a size check
+    /// (see `growth.rs` and `guards.rs`).
+    fn __lilt_method__<'v>(
+        #[starlark(require = pos)] obj: Value<'v>,
+        #[starlark(require = pos)] method: &str,
+        #[starlark(args)] args: UnpackTuple<Value<'v>>,
+        #[starlark(kwargs)] kwargs: starlark::values::dict::UnpackDictEntries<&'v str, Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
+        crate::growth::call_method(obj, method, &args.items, &kwargs.entries, eval)
     }
 
     /// Sets the default trigger mode of every resource; only once per Tiltfile.

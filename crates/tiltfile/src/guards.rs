@@ -1,15 +1,21 @@
-//! Rewrites `x *= n` as `x = x * n`, so the repetition check of `repeat.rs` sees it too.
+//! Source rewrites that bring operations starlark runs unchecked to lilt's size checks
+//! (`growth.rs`): `x *= n` becomes `x = x * n`, and `OBJ.replace(...)` / `OBJ.join(...)`
+//! become `__lilt_method__(OBJ, "replace", ...)`.
 //!
 //! starlark-rust replaces binary operators with calls only in expressions; an augmented
-//! assignment is a statement of its own and would repeat a string or list unchecked. The
-//! rewrite is textual (the AST cannot be rebuilt through starlark's API) and keeps every line
-//! where it was; the columns it shifts are recorded in [`Insertions`] so diagnostics still
-//! point into the user's text. A target whose evaluation could have effects (`f()[0] *= n`)
-//! would be evaluated twice by the rewrite, so it is left alone.
+//! assignment is a statement of its own, and a method call has no hook at all. The rewrite
+//! is textual (the AST cannot be rebuilt through starlark's API) and keeps every line where
+//! it was; the columns it shifts are recorded in [`Insertions`] so diagnostics still point
+//! into the user's text. A `*=` target whose evaluation could have effects (`f()[0] *= n`)
+//! would be evaluated twice by the rewrite, so it is left alone, as is a method call written
+//! across lines or with spaces around its dot (the rewrite only ever inserts text).
 
 use starlark::codemap::Span;
 use starlark::syntax::AstModule;
 use starlark_syntax::syntax::ast::{AssignOp, AssignTargetP, AstExpr, AstStmt, ExprP, StmtP};
+use starlark_syntax::syntax::uniplate::Visit;
+
+use crate::growth::{CHECKED_METHODS, METHOD_BUILTIN};
 
 /// Characters inserted into lines by the rewrite: `(line, column before the insertion in the
 /// original text, inserted length)`, 0-based, in character columns, sorted.
@@ -41,8 +47,16 @@ pub(crate) struct Rewritten {
     pub(crate) insertions: Insertions,
 }
 
+/// Whether `source` may hold something [`rewrite`] changes (a cheap test before parsing).
+pub(crate) fn may_rewrite(source: &str) -> bool {
+    source.contains("*=")
+        || CHECKED_METHODS
+            .iter()
+            .any(|m| source.contains(&format!(".{m}(")))
+}
+
 /// Rewrites every `TARGET *= VALUE` of `ast` (parsed from `source`) whose target is free of
-/// calls and fits on one line; `None` when there is none.
+/// calls and fits on one line, and every `.replace(`/`.join(` call; `None` when there is none.
 pub(crate) fn rewrite(ast: &AstModule, source: &str) -> Option<Rewritten> {
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     collect(ast.statement(), source, &mut edits);
@@ -71,8 +85,8 @@ pub(crate) fn rewrite(ast: &AstModule, source: &str) -> Option<Rewritten> {
     })
 }
 
-/// The edits of every augmented `*=` under `stmt`: byte ranges of `source` and their
-/// replacements.
+/// The edits for `stmt` and everything under it: byte ranges of `source` and their
+/// replacements, outer constructs before inner ones.
 fn collect(stmt: &AstStmt, source: &str, edits: &mut Vec<(usize, usize, String)>) {
     if let StmtP::AssignModify(target, AssignOp::Multiply, value) = &stmt.node
         && let Some(target_text) = pure_target(target, source)
@@ -87,7 +101,32 @@ fn collect(stmt: &AstStmt, source: &str, edits: &mut Vec<(usize, usize, String)>
             edits.push((value_end, value_end, ")".to_owned()));
         }
     }
-    stmt.visit_stmt(|child| collect(child, source, edits));
+    stmt.visit_children(|child| match child {
+        Visit::Expr(expr) => collect_expr(expr, source, edits),
+        Visit::Stmt(inner) => collect(inner, source, edits),
+    });
+}
+
+/// The edits of every checked method call in `expr` (outermost first).
+fn collect_expr(expr: &AstExpr, source: &str, edits: &mut Vec<(usize, usize, String)>) {
+    if let ExprP::Call(callee, _) = &expr.node
+        && let ExprP::Dot(object, name) = &callee.node
+        && CHECKED_METHODS.contains(&name.node.as_str())
+    {
+        // `OBJ.name(` exactly, so the replacement only adds characters.
+        let dot = offset(object.span.end());
+        let written = format!(".{}(", name.node);
+        if source.get(dot..dot + written.len()) == Some(written.as_str()) {
+            let begin = offset(object.span.begin());
+            edits.push((begin, begin, format!("{METHOD_BUILTIN}(")));
+            edits.push((
+                dot,
+                dot + written.len(),
+                format!(", {:?}, ", name.node.as_str()),
+            ));
+        }
+    }
+    expr.visit_expr(|child| collect_expr(child, source, edits));
 }
 
 /// The source text of a target that can be evaluated twice without a difference: names,
@@ -189,6 +228,23 @@ mod tests {
     #[test]
     fn targets_with_calls_and_other_operators_are_left_alone() {
         assert!(rewritten("f()[0] *= 2\nx += 1\nx = 2 * 3\n").is_none());
+    }
+
+    #[test]
+    fn checked_methods_become_calls_of_the_builtin() {
+        let source =
+            "x = ', '.join(l)\ny = s.replace('a', 'b').replace('c', d.join([]))\nz = s . join(l)\n";
+        let r = rewritten(source).expect("rewritten");
+        assert_eq!(
+            r.source,
+            "x = __lilt_method__(', ', \"join\", l)\n\
+             y = __lilt_method__(__lilt_method__(s, \"replace\", 'a', 'b'), \"replace\", 'c', __lilt_method__(d, \"join\", []))\n\
+             z = s . join(l)\n"
+        );
+        // `l` was at column 14 of line 0.
+        let at = r.source.find("l)").expect("l");
+        assert_eq!(r.insertions.map(0, at), 14);
+        assert!(may_rewrite(source) && !may_rewrite("x = 1\n"));
     }
 
     #[test]
