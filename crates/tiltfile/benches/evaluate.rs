@@ -1,5 +1,6 @@
-//! Benchmark: evaluating a generated Tiltfile with 200 local resources and 50 images, and
-//! a small committed Kubernetes project (`benches/fixtures/small`).
+//! Benchmark: evaluating a generated Tiltfile with 200 local resources and 50 images (also
+//! written with `os.path.join` and `str.join`, which lilt rewrites for its size checks and
+//! parses twice), and a small committed Kubernetes project (`benches/fixtures/small`).
 //!
 //! The generated project writes itself to a temp dir once; each iteration runs a full
 //! `load()` (parse, execute, assemble), as a reload does.
@@ -15,14 +16,15 @@ fn main() {
     if let Some(dir) = std::env::var_os("LILT_BENCH_PROJECT") {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).expect("create project dir");
-        println!("{}", write_project(&dir).display());
+        println!("{}", write_project(&dir, false).display());
         return;
     }
     divan::main();
 }
 
-/// Writes the benchmark project and returns the Tiltfile path.
-pub fn write_project(dir: &Path) -> PathBuf {
+/// Writes the benchmark project and returns the Tiltfile path; with `joins`, every resource
+/// names its dependency with `os.path.join` and its command with `' '.join`.
+pub fn write_project(dir: &Path, joins: bool) -> PathBuf {
     let mut tiltfile = String::from("# generated: 200 local resources, 50 images\n");
     tiltfile.push_str("load('./lib.star', 'labels_for')\n");
     tiltfile
@@ -42,8 +44,16 @@ pub fn write_project(dir: &Path) -> PathBuf {
         } else {
             String::new()
         };
+        let (cmd, dep) = if joins {
+            (
+                format!("' '.join(['echo', '{i}'])"),
+                format!("os.path.join('src', '{i}')"),
+            )
+        } else {
+            (format!("'echo {i}'"), format!("'src/{i}'"))
+        };
         tiltfile.push_str(&format!(
-            "local_resource('res{i}', cmd='echo {i}', deps=['src/{i}'], {deps}labels=labels_for({i}),\n    serve_cmd='sleep 1000' if {i} % 4 == 0 else '', env={{'I': '{i}'}}, links=['localhost:{port}'])\n",
+            "local_resource('res{i}', cmd={cmd}, deps=[{dep}], {deps}labels=labels_for({i}),\n    serve_cmd='sleep 1000' if {i} % 4 == 0 else '', env={{'I': '{i}'}}, links=['localhost:{port}'])\n",
             port = 8000 + i
         ));
     }
@@ -57,10 +67,10 @@ pub fn write_project(dir: &Path) -> PathBuf {
     path
 }
 
-#[divan::bench]
-fn evaluate_200_resources_50_images(bencher: divan::Bencher) {
+#[divan::bench(args = [false, true])]
+fn evaluate_200_resources_50_images(bencher: divan::Bencher, joins: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let tiltfile = write_project(dir.path());
+    let tiltfile = write_project(dir.path(), joins);
     let opts = LoadOptions::new(tiltfile, "up");
     let first = load(&opts);
     assert!(
