@@ -601,52 +601,29 @@ fn method_call_parts(text: &str) -> Option<MethodCallParts> {
     if !rest.starts_with('(') {
         return None;
     }
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
     let mut commas = 0;
     let mut name = String::new();
-    let (mut line, mut col) = (0usize, 0usize);
-    for c in text.chars() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                } else if depth == 1 && commas == 1 {
-                    name.push(c);
+    for ch in SourceChars::new(text) {
+        match ch.lex {
+            Lex::InString if ch.depth == 1 && commas == 1 => name.push(ch.c),
+            Lex::Code if ch.c == ',' && ch.depth == 1 => {
+                commas += 1;
+                if commas == 2 {
+                    // `, "name", `: the space after this comma.
+                    return Some(MethodCallParts {
+                        name,
+                        paren: (ch.line, ch.col + 1),
+                    });
                 }
             }
-            None => match c {
-                '\'' | '"' => quote = Some(c),
-                '(' | '[' | '{' => depth += 1,
-                ')' | ']' | '}' => depth -= 1,
-                ',' if depth == 1 => {
-                    commas += 1;
-                    if commas == 2 {
-                        // `, "name", `: the space after this comma.
-                        return Some(MethodCallParts {
-                            name,
-                            paren: (line, col + 1),
-                        });
-                    }
-                }
-                _ => {}
-            },
-        }
-        if c == '\n' {
-            line += 1;
-            col = 0;
-        } else {
-            col += 1;
+            _ => {}
         }
     }
     None
 }
 
+/// Line and column, within `text`, of the opening parenthesis of the call `text` holds (the
+/// last `(` outside brackets, strings and comments); `None` for `load(...)` and non-calls.
 fn call_paren_offset(text: &str) -> Option<(usize, usize)> {
     if let Some(parts) = method_call_parts(text) {
         return Some(parts.paren);
@@ -660,46 +637,122 @@ fn call_paren_offset(text: &str) -> Option<(usize, usize)> {
     if !text.ends_with(')') {
         return None;
     }
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    let mut in_comment = false;
-    let (mut line, mut col) = (0usize, 0usize);
     let mut last_open: Option<(usize, usize)> = None;
-    for (idx, c) in text.chars().enumerate() {
-        if c == '\n' {
-            in_comment = false;
+    let mut depth = 0;
+    for (idx, ch) in SourceChars::new(text).enumerate() {
+        if ch.lex == Lex::Code && ch.c == '(' && ch.depth == 0 && idx > 0 {
+            last_open = Some((ch.line, ch.col));
         }
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None if in_comment => {}
-            None => match c {
-                '#' => in_comment = true,
-                '\'' | '"' => quote = Some(c),
-                '(' | '[' | '{' => {
-                    if depth == 0 && c == '(' && idx > 0 {
-                        last_open = Some((line, col));
-                    }
-                    depth += 1;
-                }
-                ')' | ']' | '}' => depth -= 1,
-                _ => {}
-            },
-        }
-        if c == '\n' {
-            line += 1;
-            col = 0;
-        } else {
-            col += 1;
-        }
+        depth = ch.depth_after();
     }
     if depth == 0 { last_open } else { None }
+}
+
+/// What a character of Starlark source is part of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lex {
+    Code,
+    /// A quote that opens or closes a string.
+    Delimiter,
+    InString,
+    Comment,
+}
+
+/// One character of Starlark source with its place and the bracket depth before it.
+struct SourceChar {
+    c: char,
+    line: usize,
+    col: usize,
+    depth: i32,
+    lex: Lex,
+}
+
+impl SourceChar {
+    fn depth_after(&self) -> i32 {
+        match (self.lex, self.c) {
+            (Lex::Code, '(' | '[' | '{') => self.depth + 1,
+            (Lex::Code, ')' | ']' | '}') => self.depth - 1,
+            _ => self.depth,
+        }
+    }
+}
+
+/// The characters of a piece of Starlark source, told apart as code, strings and comments
+/// (single-character quotes with backslash escapes: what call sites hold).
+struct SourceChars<'t> {
+    chars: std::str::Chars<'t>,
+    line: usize,
+    col: usize,
+    depth: i32,
+    quote: Option<char>,
+    escaped: bool,
+    in_comment: bool,
+}
+
+impl<'t> SourceChars<'t> {
+    fn new(text: &'t str) -> SourceChars<'t> {
+        SourceChars {
+            chars: text.chars(),
+            line: 0,
+            col: 0,
+            depth: 0,
+            quote: None,
+            escaped: false,
+            in_comment: false,
+        }
+    }
+}
+
+impl Iterator for SourceChars<'_> {
+    type Item = SourceChar;
+
+    fn next(&mut self) -> Option<SourceChar> {
+        let c = self.chars.next()?;
+        if c == '\n' {
+            self.in_comment = false;
+        }
+        let lex = match self.quote {
+            Some(q) => {
+                if self.escaped {
+                    self.escaped = false;
+                    Lex::InString
+                } else if c == '\\' {
+                    self.escaped = true;
+                    Lex::InString
+                } else if c == q {
+                    self.quote = None;
+                    Lex::Delimiter
+                } else {
+                    Lex::InString
+                }
+            }
+            None if self.in_comment => Lex::Comment,
+            None => match c {
+                '#' => {
+                    self.in_comment = true;
+                    Lex::Comment
+                }
+                '\'' | '"' => {
+                    self.quote = Some(c);
+                    Lex::Delimiter
+                }
+                _ => Lex::Code,
+            },
+        };
+        let ch = SourceChar {
+            c,
+            line: self.line,
+            col: self.col,
+            depth: self.depth,
+            lex,
+        };
+        self.depth = ch.depth_after();
+        if c == '\n' {
+            self.line += 1;
+            self.col = 0;
+        } else {
+            self.col += 1;
+        }
+        Some(ch)
+    }
 }
