@@ -31,6 +31,23 @@ pub(crate) const CHECKED_METHODS: &[&str] = &["replace", "join"];
 /// The largest object starlark can hold: its heap stores sizes in 32 bits.
 const STARLARK_OBJECT_LIMIT: u64 = u32::MAX as u64 - 64;
 
+thread_local! {
+    /// The heap limit of the evaluation running on this thread, for conversions deep inside
+    /// helpers that have no state at hand (the encoders).
+    static HEAP_LIMIT: std::cell::Cell<u64> =
+        const { std::cell::Cell::new(crate::DEFAULT_MAX_HEAP_BYTES as u64) };
+}
+
+/// Sets the limit [`heap_limit`] returns on this thread.
+pub(crate) fn set_heap_limit(bytes: u64) {
+    HEAP_LIMIT.set(bytes);
+}
+
+/// The heap limit of the evaluation on this thread.
+pub(crate) fn heap_limit() -> u64 {
+    HEAP_LIMIT.get()
+}
+
 /// The operator map for `AstModule::replace_binary_operators`.
 pub(crate) fn operator_map() -> HashMap<String, String> {
     HashMap::from([("*".to_owned(), MUL_BUILTIN.to_owned())])

@@ -210,6 +210,7 @@ fn failed_result(opts: &LoadOptions, error: LoadError) -> LoadResult {
 
 fn load_on_this_thread(opts: &LoadOptions) -> LoadResult {
     paths::set_read_limit(opts.max_read_bytes);
+    growth::set_heap_limit(u64::try_from(opts.max_heap_bytes).unwrap_or(u64::MAX));
     watched_read::set_watch(watched_read::Watch {
         cancel: opts.cancel.clone(),
         timeout: opts.timeout,

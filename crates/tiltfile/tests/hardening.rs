@@ -319,6 +319,36 @@ fn unbounded_reads_exhaust_memory_through_one_string_method() {
     }
 }
 
+/// `encode_json`/`encode_yaml` write a shared value out once per copy: a list holding one
+/// 1 MB string a hundred times is 1 MB in the Starlark heap and 100 MB written out (a million
+/// times: 1 TB). The conversion now counts what it writes against the heap limit.
+#[test]
+fn unbounded_reads_exhaust_memory_through_encoders() {
+    let small = |o: &mut lilt_tiltfile::LoadOptions| o.max_heap_bytes = 64 << 20;
+    for encoder in ["encode_json", "encode_yaml"] {
+        let tiltfile = format!("big = ['x' * 1000000] * 100\ns = {encoder}({{'items': big}})\n");
+        let error = load_error(&tiltfile, small);
+        assert!(
+            error.contains(&format!(
+                "{encoder}: the value written out takes more than lilt's memory limit of 64 MiB"
+            )),
+            "{error}"
+        );
+        assert!(error.contains("Tiltfile:2:"), "{error}");
+    }
+    // Within the limit, as before.
+    let (_tmp, result) = load_with(
+        "big = ['x' * 1000] * 100\nprint(len(encode_json(big)))\n",
+        small,
+    );
+    assert!(result.error.is_none(), "{:?}", result.error);
+    assert!(
+        result.log.iter().any(|l| l.text == "100603"),
+        "{:?}",
+        result.log
+    );
+}
+
 /// The rewrite behind the string-method check changes neither results nor error reports.
 #[test]
 fn string_method_checks_keep_results_and_errors() {

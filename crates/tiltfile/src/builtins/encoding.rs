@@ -57,17 +57,38 @@ fn single_yaml_doc(mut docs: Vec<Json>) -> anyhow::Result<Json> {
 /// Converts a Starlark value for encoding: dicts with string keys, lists, tuples, strings,
 /// numbers, bools, None and blobs (as their text).
 pub(crate) fn value_to_json(value: Value<'_>, what: &str) -> anyhow::Result<Json> {
-    value_to_json_at(value, what, 0)
+    let mut left = crate::growth::heap_limit();
+    value_to_json_at(value, what, 0, &mut left)
 }
 
+/// What one converted node is counted as, besides its text.
+const NODE_BYTES: u64 = 32;
+
 /// `depth` bounds the recursion: a value built in a loop (`x = [x]`) or a cycle
-/// (`x.append(x)`) would otherwise overflow the stack and abort the process.
-fn value_to_json_at(value: Value<'_>, what: &str, depth: usize) -> anyhow::Result<Json> {
+/// (`x.append(x)`) would otherwise overflow the stack and abort the process. `left` bounds
+/// the size of the result: a list that holds one large string many times is small in the
+/// Starlark heap but is written out once per copy.
+fn value_to_json_at(
+    value: Value<'_>,
+    what: &str,
+    depth: usize,
+    left: &mut u64,
+) -> anyhow::Result<Json> {
     if depth > crate::nesting::MAX_NESTING {
         bail!(
             "{what}: value nested too deep (more than {} levels), or it contains itself",
             crate::nesting::MAX_NESTING
         );
+    }
+    let size = NODE_BYTES + value.unpack_str().map_or(0, |s| s.len() as u64);
+    match left.checked_sub(size) {
+        Some(rest) => *left = rest,
+        None => bail!(
+            "{what}: the value written out takes more than lilt's memory limit of {} for one \
+             file (does a list hold one large value many times?) (set LILT_MAX_HEAP_BYTES to \
+             change it)",
+            crate::paths::human_bytes(crate::growth::heap_limit())
+        ),
     }
     if value.is_none() {
         return Ok(Json::Null);
@@ -98,14 +119,14 @@ fn value_to_json_at(value: Value<'_>, what: &str, depth: usize) -> anyhow::Resul
                     k.get_type()
                 );
             };
-            map.insert(key.to_owned(), value_to_json_at(v, what, depth + 1)?);
+            map.insert(key.to_owned(), value_to_json_at(v, what, depth + 1, left)?);
         }
         return Ok(Json::Object(map));
     }
     if let Some(items) = sequence(value) {
         return items
             .into_iter()
-            .map(|v| value_to_json_at(v, what, depth + 1))
+            .map(|v| value_to_json_at(v, what, depth + 1, left))
             .collect::<anyhow::Result<Vec<_>>>()
             .map(Json::Array);
     }
