@@ -40,7 +40,7 @@ pub struct LogLine {
 pub(crate) struct SourceFile {
     pub(crate) text: String,
     pub(crate) line_map: Option<LineMap>,
-    /// Columns shifted by the `*=` rewrite, applied before `line_map`.
+    /// Columns shifted by the size-check rewrite (`guards.rs`), applied before `line_map`.
     pub(crate) columns: Option<Insertions>,
 }
 
@@ -554,9 +554,6 @@ impl SourceLineAtBegin for FileSpan {
     }
 }
 
-/// Where the `(` of a call expression is, as (line offset, char column within that line),
-/// when `text` is a call: it ends with `)` closing a parenthesis opened at depth 0 that is
-/// not the first character. `load(...)` statements are reported at the keyword, as Go does.
 /// The call stack with lilt's method wrapper (`guards.rs`) taken out: the checked method's
 /// frame gets the wrapper's call site, so a traceback reads as the user wrote the call.
 fn checked_methods_as_written(stack: &[starlark::errors::Frame]) -> Vec<starlark::errors::Frame> {
@@ -622,8 +619,10 @@ fn method_call_parts(text: &str) -> Option<MethodCallParts> {
     None
 }
 
-/// Line and column, within `text`, of the opening parenthesis of the call `text` holds (the
-/// last `(` outside brackets, strings and comments); `None` for `load(...)` and non-calls.
+/// Where the `(` of a call expression is, as (line offset, char column within that line),
+/// when `text` is a call: it ends with `)` closing a parenthesis opened at depth 0 that is
+/// not the first character. `load(...)` statements are reported at the keyword, as Go does;
+/// a checked method call (`guards.rs`) at the character that maps back to its own `(`.
 fn call_paren_offset(text: &str) -> Option<(usize, usize)> {
     if let Some(parts) = method_call_parts(text) {
         return Some(parts.paren);
