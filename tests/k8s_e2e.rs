@@ -26,23 +26,18 @@ fn lilt(dir: &Path, double: &KubeDouble, args: &[&str]) -> (i32, String) {
     lilt_as(dir, double, "tester", args)
 }
 
+/// `lilt ci` in `dir` against the double (a port of its own, a 60 s timeout).
+fn lilt_ci(dir: &Path, double: &KubeDouble) -> (i32, String) {
+    tokio::task::block_in_place(|| lilt(dir, double, &["ci", "--port", "0", "--timeout", "60s"]))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ci_applies_objects_and_down_deletes_them() {
     let double = KubeDouble::builder().without_kubelet().start().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("objects.yaml"), OBJECTS).unwrap();
-    std::fs::write(
-        dir.path().join("Tiltfile"),
-        format!(
-            "allow_k8s_contexts('{}')\nk8s_yaml('objects.yaml')\n",
-            double.context()
-        ),
-    )
-    .unwrap();
+    let dir = project(&double);
     let path = dir.path().to_owned();
     let d = &double;
-    let (code, log) =
-        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    let (code, log) = lilt_ci(&path, d);
     assert_eq!(code, 0, "{log}");
     assert!(
         log.contains("applied ConfigMap/settings in default"),
@@ -312,8 +307,7 @@ async fn ci_waits_for_ready_pods_and_up_streams_their_logs() {
     );
     let path = dir.path().to_owned();
     let d = &double;
-    let (code, log) =
-        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    let (code, log) = lilt_ci(&path, d);
     assert_eq!(code, 0, "ready once its pod is:\n{log}");
 
     // `lilt up` follows the pod's log into the resource's log.
@@ -438,8 +432,7 @@ async fn custom_deploy_runs_apply_cmd_and_down_runs_delete_cmd() {
     .unwrap();
     let path = dir.path().to_owned();
     let d = &double;
-    let (code, log) =
-        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    let (code, log) = lilt_ci(&path, d);
     assert_eq!(code, 0, "{log}");
     assert!(
         log.contains("deployed ConfigMap/custom"),
@@ -609,10 +602,7 @@ async fn a_stalled_apply_fails_after_the_upsert_timeout() {
             .verb("patch")
             .times(1),
     );
-    let path = dir.path().to_owned();
-    let d = &double;
-    let (code, log) =
-        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    let (code, log) = lilt_ci(dir.path(), &double);
     assert_ne!(code, 0, "the update fails:\n{log}");
     assert!(
         log.contains("applying took longer than 1s (k8s_upsert_timeout_secs)"),
@@ -646,12 +636,8 @@ async fn a_crashing_container_shows_crash_loop_back_off_with_its_exit_code() {
 async fn ci_fails_when_a_pod_cannot_pull_its_image() {
     let svc = lilt_testsvc::services();
     let double = KubeDouble::start().await;
-    let dir = deployment_project(&double, &svc, "puller", "sleep 600", "");
-    unpullable(dir.path(), &svc, "puller");
-    let path = dir.path().to_owned();
-    let d = &double;
-    let (code, log) =
-        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    let dir = puller_project(&double, &svc, "");
+    let (code, log) = lilt_ci(dir.path(), &double);
     assert_eq!(code, 1, "{log}");
     assert!(
         log.lines().any(|l| l.contains("Pod puller-")
@@ -669,18 +655,8 @@ async fn ci_fails_when_a_pod_cannot_pull_its_image() {
 async fn ci_tolerates_pod_errors_for_the_grace_period() {
     let svc = lilt_testsvc::services();
     let double = KubeDouble::start().await;
-    let dir = deployment_project(
-        &double,
-        &svc,
-        "puller",
-        "sleep 600",
-        "ci_settings(k8s_grace_period='2s')\n",
-    );
-    unpullable(dir.path(), &svc, "puller");
-    let path = dir.path().to_owned();
-    let d = &double;
-    let (code, log) =
-        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    let dir = puller_project(&double, &svc, "ci_settings(k8s_grace_period='2s')\n");
+    let (code, log) = lilt_ci(dir.path(), &double);
     assert_eq!(code, 1, "{log}");
     assert!(
         log.lines()
@@ -714,14 +690,22 @@ spec:
         image = svc.base_image
     );
     let dir = write_project(&double, "job.yaml", &yaml, "");
-    let path = dir.path().to_owned();
-    let d = &double;
-    let (code, log) =
-        tokio::task::block_in_place(|| lilt(&path, d, &["ci", "--port", "0", "--timeout", "60s"]));
+    let (code, log) = lilt_ci(dir.path(), &double);
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("migrated"), "{log}");
     assert!(log.contains("SUCCESS. All workloads are healthy."), "{log}");
     double.stop().await;
+}
+
+/// A Deployment `puller` whose image cannot be pulled, and `extra` Tiltfile lines.
+fn puller_project(
+    double: &KubeDouble,
+    svc: &lilt_testsvc::Services,
+    extra: &str,
+) -> tempfile::TempDir {
+    let dir = deployment_project(double, svc, "puller", "sleep 600", extra);
+    unpullable(dir.path(), svc, "puller");
+    dir
 }
 
 /// Points the Deployment in `dir/<name>.yaml` at an image nobody has, on a loopback port

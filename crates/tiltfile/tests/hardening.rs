@@ -161,6 +161,31 @@ fn load_error(tiltfile: &str, change: impl FnOnce(&mut lilt_tiltfile::LoadOption
     }
 }
 
+/// The lines a Tiltfile printed; it must load without an error.
+fn printed(tiltfile: &str, change: impl FnOnce(&mut lilt_tiltfile::LoadOptions)) -> Vec<String> {
+    let (_tmp, result) = load_with(tiltfile, change);
+    assert!(result.error.is_none(), "{tiltfile:?}: {:?}", result.error);
+    result.log.into_iter().map(|l| l.text).collect()
+}
+
+/// Makes the evaluation report its progress lines to the returned list and cancels it at
+/// the first one.
+fn cancel_at_first_notice(
+    o: &mut lilt_tiltfile::LoadOptions,
+) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let cancel = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    o.cancel = Some(cancel.clone());
+    let lines = seen.clone();
+    o.progress = Some(lilt_tiltfile::Progress(Arc::new(move |line| {
+        lines.lock().expect("lock").push(line.to_owned());
+        cancel.store(true, Ordering::Relaxed);
+    })));
+    seen
+}
+
 /// `read_file('/dev/zero')`, `local('yes')` and friends read until memory ran out.
 #[test]
 fn unbounded_reads_exhaust_memory() {
@@ -192,16 +217,11 @@ fn unbounded_reads_exhaust_memory() {
         "{error}"
     );
     // Under the limit, reads work as before.
-    let (_tmp, result) = load_with(
+    let lines = printed(
         "x = local('head -c 1000 /dev/zero | tr \"\\\\0\" a', quiet=True)\nprint(len(str(x)))\n",
         small,
     );
-    assert!(result.error.is_none(), "{:?}", result.error);
-    assert!(
-        result.log.iter().any(|l| l.text == "1000"),
-        "{:?}",
-        result.log
-    );
+    assert!(lines.iter().any(|l| l == "1000"), "{lines:?}");
 }
 
 /// A group killed for printing too much leaves nothing behind.
@@ -337,31 +357,27 @@ fn unbounded_reads_exhaust_memory_through_encoders() {
         assert!(error.contains("Tiltfile:2:"), "{error}");
     }
     // Within the limit, as before.
-    let (_tmp, result) = load_with(
+    let lines = printed(
         "big = ['x' * 1000] * 100\nprint(len(encode_json(big)))\n",
         small,
     );
-    assert!(result.error.is_none(), "{:?}", result.error);
-    assert!(
-        result.log.iter().any(|l| l.text == "100603"),
-        "{:?}",
-        result.log
-    );
+    assert!(lines.iter().any(|l| l == "100603"), "{lines:?}");
 }
 
 /// The rewrite behind the string-method check changes neither results nor error reports.
 #[test]
 fn string_method_checks_keep_results_and_errors() {
-    let (_tmp, result) = load_with(
+    let lines = printed(
         "print('abc'.replace('b', 'X'), ', '.join(['a', 'b']), '-'.join(('p',)), \
          'ab'.replace('', '-'), 'x'.replace('x', 'yy', 1), os.path.join('a', 'b'))\n\
          s = struct(join = lambda l: 'custom')\nprint(s.join([1]))\n",
         |_| {},
     );
-    assert!(result.error.is_none(), "{:?}", result.error);
-    let lines: Vec<&str> = result.log.iter().map(|l| l.text.as_str()).collect();
-    assert!(lines.contains(&"aXc a, b p -a-b- yy a/b"), "{lines:?}");
-    assert!(lines.contains(&"custom"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "aXc a, b p -a-b- yy a/b"),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l == "custom"), "{lines:?}");
 
     // The same reports as without the rewrite (taken from lilt before it).
     let error = load_error("x = 'a'.replace(1, 2)\n", |_| {});
@@ -383,19 +399,19 @@ fn string_method_checks_keep_results_and_errors() {
 /// `*` keeps starlark's meaning everywhere it can be written, and its errors keep Go's words.
 #[test]
 fn repetition_checks_keep_what_star_means() {
-    let (_tmp, result) = load_with(
+    let lines = printed(
         "def f(n):\n  return [n * 2 for n in range(n)]\n\
          print(2 * 3, 'ab' * 2, 3 * 'cd', [1] * 2, (1,) * 2, 2.5 * 2, -1 * 'a', 0 * [1], f(3))\n\
          g = lambda s: s * 2\nprint(g('z'), 7 // 2 * 2, 2 if False else 5 * 5)\n",
         |_| {},
     );
-    assert!(result.error.is_none(), "{:?}", result.error);
-    let lines: Vec<&str> = result.log.iter().map(|l| l.text.as_str()).collect();
     assert!(
-        lines.contains(&"6 abab cdcdcd [1, 1] (1, 1) 5.0  [] [0, 2, 4]"),
+        lines
+            .iter()
+            .any(|l| l == "6 abab cdcdcd [1, 1] (1, 1) 5.0  [] [0, 2, 4]"),
         "{lines:?}"
     );
-    assert!(lines.contains(&"zz 6 25"), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "zz 6 25"), "{lines:?}");
 
     let error = load_error("x = 1\ny = 'a' * 'b'\n", |_| {});
     assert!(
@@ -408,25 +424,15 @@ fn repetition_checks_keep_what_star_means() {
 /// runs and ends when the evaluation is cancelled.
 #[test]
 fn local_that_never_ends_hangs_evaluation_silently() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
     let tmp = tempfile::tempdir().expect("tempdir");
     let pid_file = tmp.path().join("pid");
     let tiltfile = format!(
         "local('echo $$ > {}; exec sleep 1000')\n",
         pid_file.display()
     );
-    let cancel = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (_tmp, result) = load_with(&tiltfile, |o| {
-        o.cancel = Some(cancel.clone());
-        let (cancel, seen) = (cancel.clone(), seen.clone());
-        o.progress = Some(lilt_tiltfile::Progress(Arc::new(move |line| {
-            seen.lock().expect("lock").push(line.to_owned());
-            cancel.store(true, Ordering::Relaxed);
-        })));
-    });
-    let seen = seen.lock().expect("lock").clone();
+    let mut seen = None;
+    let (_tmp, result) = load_with(&tiltfile, |o| seen = Some(cancel_at_first_notice(o)));
+    let seen = seen.expect("set up").lock().expect("lock").clone();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(
         seen[0].starts_with("local: echo $$ >") && seen[0].contains("is still running after 5s"),
@@ -443,24 +449,13 @@ fn local_that_never_ends_hangs_evaluation_silently() {
 /// thread is let go.
 #[test]
 fn a_fifo_nobody_writes_blocks_evaluation_silently() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-    let cancel = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().canonicalize().expect("canonicalize");
-    let fifo = root.join("pipe");
-    mkfifo(&fifo);
-    std::fs::write(root.join("Tiltfile"), "x = read_file('pipe')\n").expect("write Tiltfile");
-    let mut opts = lilt_tiltfile::LoadOptions::new(root.join("Tiltfile"), "up");
-    opts.cancel = Some(cancel.clone());
-    let (c, s) = (cancel.clone(), seen.clone());
-    opts.progress = Some(lilt_tiltfile::Progress(Arc::new(move |line| {
-        s.lock().expect("lock").push(line.to_owned());
-        c.store(true, Ordering::Relaxed);
-    })));
-    let result = lilt_tiltfile::load(&opts);
-    let seen = seen.lock().expect("lock").clone();
+    let (mut fifo, mut seen) = (std::path::PathBuf::new(), None);
+    let (_tmp, result) = load_with("x = read_file('pipe')\n", |o| {
+        fifo = o.tiltfile.with_file_name("pipe");
+        mkfifo(&fifo);
+        seen = Some(cancel_at_first_notice(o));
+    });
+    let seen = seen.expect("set up").lock().expect("lock").clone();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(
         seen[0],
@@ -483,26 +478,16 @@ fn a_fifo_nobody_writes_blocks_evaluation_silently() {
 /// A named pipe that is written to reads as it does in Tilt.
 #[test]
 fn a_fifo_that_is_written_reads_normally() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().canonicalize().expect("canonicalize");
-    let fifo = root.join("pipe");
-    mkfifo(&fifo);
-    std::fs::write(root.join("Tiltfile"), "print(read_file('pipe'))\n").expect("write Tiltfile");
-    let writer = std::thread::spawn({
-        let fifo = fifo.clone();
-        move || std::fs::write(&fifo, "from the pipe").expect("write the pipe")
+    let mut writer = None;
+    let lines = printed("print(read_file('pipe'))\n", |o| {
+        let fifo = o.tiltfile.with_file_name("pipe");
+        mkfifo(&fifo);
+        writer = Some(std::thread::spawn(move || {
+            std::fs::write(&fifo, "from the pipe").expect("write the pipe")
+        }));
     });
-    let result = lilt_tiltfile::load(&lilt_tiltfile::LoadOptions::new(
-        root.join("Tiltfile"),
-        "up",
-    ));
-    writer.join().expect("writer");
-    assert!(result.error.is_none(), "{:?}", result.error);
-    assert!(
-        result.log.iter().any(|l| l.text == "from the pipe"),
-        "{:?}",
-        result.log
-    );
+    writer.expect("set up").join().expect("writer");
+    assert!(lines.iter().any(|l| l == "from the pipe"), "{lines:?}");
 }
 
 fn mkfifo(path: &std::path::Path) {
