@@ -252,8 +252,7 @@ impl<'e> BeforeStmtFuncDyn<'e> for HeapGuard {
         _continued: bool,
         eval: &mut Evaluator<'v, '_, 'e>,
     ) -> starlark::Result<()> {
-        let used = eval.heap().allocated_bytes() + eval.frozen_heap().allocated_bytes();
-        if used > self.limit {
+        if growth::heap_in_use(eval) > self.limit {
             // starlark's own wording, which TiltState::explain_limits rewrites.
             return Err(starlark::Error::new_other(anyhow::anyhow!(
                 "Heap memory limit of {} bytes exceeded.",

@@ -19,7 +19,6 @@ use starlark::values::list::ListRef;
 use starlark::values::tuple::TupleRef;
 
 use crate::paths::human_bytes;
-use crate::state::TiltState;
 
 /// The builtin every `*` becomes; lilt's own prefix, like the `while` rewrite's.
 pub(crate) const MUL_BUILTIN: &str = "__lilt_mul__";
@@ -94,12 +93,14 @@ pub(crate) fn call_method<'v>(
     eval.eval_function(function, args, kwargs)
 }
 
+/// Bytes the evaluation's heaps hold now (what the heap limit counts).
+pub(crate) fn heap_in_use(eval: &Evaluator<'_, '_, '_>) -> usize {
+    eval.heap().allocated_bytes() + eval.frozen_heap().allocated_bytes()
+}
+
 fn check(growth: &Growth, eval: &Evaluator<'_, '_, '_>) -> starlark::Result<()> {
-    let state = TiltState::get(eval).map_err(starlark::Error::new_other)?;
-    let limit = u64::try_from(state.opts.max_heap_bytes).unwrap_or(u64::MAX);
-    let used = u64::try_from(eval.heap().allocated_bytes() + eval.frozen_heap().allocated_bytes())
-        .unwrap_or(u64::MAX);
-    match growth.refusal(used, limit) {
+    let used = u64::try_from(heap_in_use(eval)).unwrap_or(u64::MAX);
+    match growth.refusal(used, heap_limit()) {
         Some(message) => Err(starlark::Error::new_other(anyhow::anyhow!(message))),
         None => Ok(()),
     }
